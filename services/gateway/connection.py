@@ -1,0 +1,280 @@
+"""One station's WebSocket: the I/O adapter around the Sans-I/O OCPP-J session core.
+
+Rules this adapter adds to the session core:
+- every inbound frame is appended to ``ocpp.frames`` (acks=all) before anything is decided about it;
+- every outbound frame is appended before it is written to the socket, in the order the core
+  released them (one writer at a time per connection);
+- a station CALL is validated here (payload model, direction); invalid ones are answered with the
+  precise CALLERROR right away, valid ones wait for the owning service's reply from the inbox, or get
+  InternalError when no service answers in time;
+- the outcome of an operator command goes to the caller's replies topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import msgspec
+from opentelemetry import trace
+from opentelemetry.context import Context
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from shared import telemetry
+from shared.events.commands import NULL, CommandOutcome, OutcomeStatus, SendCall, StationReply
+from shared.events.envelope import Direction, FrameRecord, encode
+from shared.ocpp import session as ocpp_session
+from shared.ocpp.errors import ErrorCode, OcppError
+from shared.ocpp.v16 import codec
+from shared.ocpp.v16.actions import ACTIONS, Initiator, spec_for
+
+if TYPE_CHECKING:
+    from services.gateway.app import Gateway
+
+log = logging.getLogger(__name__)
+_tracer = telemetry.tracer("csms.gateway")
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def validate_station_call(action: str, payload: bytes) -> OcppError | None:
+    """The CALLERROR a station CALL deserves, or None when it is a valid 1.6 request we serve."""
+    if spec_for(action, Initiator.CHARGE_POINT) is None:
+        if action in ACTIONS:
+            return OcppError(ErrorCode.NOT_SUPPORTED, f"{action} is not sent by a charge point")
+        return OcppError(ErrorCode.NOT_IMPLEMENTED, f"unknown action {action!r}")
+    try:
+        codec.decode_request(action, payload)
+    except OcppError as error:
+        return error
+    return None
+
+
+@dataclass
+class PendingStationCall:
+    """A station CALL waiting for its service's answer."""
+
+    action: str
+    deadline: float
+    trace_context: Context
+
+
+class StationConnection:
+    def __init__(
+        self, gateway: Gateway, ws: ServerConnection, station_id: str, connection_id: str, epoch: int
+    ) -> None:
+        self.gateway = gateway
+        self.ws = ws
+        self.station_id = station_id
+        self.connection_id = connection_id
+        self.epoch = epoch
+        self.session = ocpp_session.Session(
+            call_timeout=gateway.settings.station_call_timeout,
+        )
+        self._pending: dict[str, PendingStationCall] = {}
+        self._commands: dict[str, SendCall] = {}
+        self._write_lock = asyncio.Lock()
+        self._closed = False
+
+    # -- inbound ------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            async for message in self.ws:
+                text = message if isinstance(message, str) else message.decode("utf-8", "replace")
+                await self._on_text(text)
+        except ConnectionClosed:
+            pass
+
+    async def _on_text(self, text: str) -> None:
+        at_ms = now_ms()
+        events = self.session.receive_text(text, self.gateway.clock())
+        record = FrameRecord(
+            station_id=self.station_id,
+            gateway_id=self.gateway.gateway_id,
+            connection_id=self.connection_id,
+            epoch=self.epoch,
+            direction=Direction.IN,
+            at_ms=at_ms,
+            raw=text,
+        )
+        error: OcppError | None = None
+        call_event: ocpp_session.CallReceived | None = None
+        for event in events:
+            if isinstance(event, ocpp_session.CallReceived):
+                call_event = event
+                record.message_type, record.unique_id, record.action = 2, event.unique_id, event.action
+                error = validate_station_call(event.action, bytes(event.payload))
+            elif isinstance(event, ocpp_session.ResultReceived | ocpp_session.ErrorReceived):
+                record.message_type = 3 if isinstance(event, ocpp_session.ResultReceived) else 4
+                record.unique_id, record.action = event.unique_id, event.action
+                record.command_id = event.ref if isinstance(event.ref, str) else None
+            elif isinstance(event, ocpp_session.ProtocolViolation):
+                record.unique_id = event.unique_id
+                record.error_code, record.error_description = str(event.code), event.description
+            elif isinstance(event, (ocpp_session.Ignored, ocpp_session.UnexpectedReply)):
+                record.message_type, record.unique_id = event.message_type, event.unique_id
+        if error is not None:
+            record.error_code, record.error_description = str(error.code), error.description
+        with _tracer.start_as_current_span(
+            f"ocpp.receive {record.action or 'frame'}", kind=trace.SpanKind.SERVER
+        ) as span:
+            span.set_attribute("ocpp.station_id", self.station_id)
+            if record.unique_id:
+                span.set_attribute("ocpp.message_id", record.unique_id)
+            headers = telemetry.inject_headers()
+            await self.gateway.publish(encode(record), self.station_id, headers)
+            trace_context = trace.set_span_in_context(span)
+        if call_event is not None:
+            if error is not None:
+                self.session.reply_error(call_event.unique_id, error.code, error.description, error.details)
+            else:
+                self._pending[call_event.unique_id] = PendingStationCall(
+                    call_event.action,
+                    self.gateway.clock() + self.gateway.settings.service_reply_timeout,
+                    trace_context,
+                )
+                self.gateway.watch(self)
+        for event in events:
+            await self._report_outcome(event)
+        await self.flush()
+
+    async def _report_outcome(self, event: object) -> None:
+        """Tell the operator who sent a command how it ended."""
+        if isinstance(event, ocpp_session.ResultReceived):
+            status, payload, err = OutcomeStatus.RESULT, event.payload, None
+        elif isinstance(event, ocpp_session.ErrorReceived):
+            status, payload, err = OutcomeStatus.ERROR, NULL, event
+        elif isinstance(event, ocpp_session.CallTimedOut):
+            status, payload, err = OutcomeStatus.TIMEOUT, NULL, None
+        elif isinstance(event, ocpp_session.CallExpired):
+            status, payload, err = OutcomeStatus.EXPIRED, NULL, None
+        else:
+            return
+        command = self._commands.pop(str(event.ref), None)
+        if command is None:
+            return
+        outcome = CommandOutcome(
+            command_id=command.command_id,
+            station_id=self.station_id,
+            status=status,
+            payload=payload,
+            error_code=err.error_code if err else None,
+            error_description=err.error_description if err else "",
+            error_details=msgspec.json.decode(bytes(err.error_details)) if err else None,
+            at_ms=now_ms(),
+        )
+        await self.gateway.publish_nowait(command.reply_to, self.station_id, encode(outcome))
+
+    # -- from the inbox -----------------------------------------------------------------------------
+
+    async def deliver_reply(self, reply: StationReply, headers: list[tuple[str, bytes]]) -> None:
+        pending = self._pending.pop(reply.unique_id, None)
+        if pending is None:
+            log.warning("late or unknown reply %s for %s", reply.unique_id, self.station_id)
+            return
+        ctx = telemetry.extract_headers(headers)
+        with _tracer.start_as_current_span(f"ocpp.reply {reply.action}", context=ctx):
+            if reply.error_code is not None:
+                self.session.reply_error(
+                    reply.unique_id, reply.error_code, reply.error_description, reply.error_details or {}
+                )
+            else:
+                self.session.reply(reply.unique_id, bytes(reply.payload))
+            await self.flush()
+
+    async def send_command(self, command: SendCall) -> None:
+        deadline = self.gateway.clock() + max(0.0, (command.deadline_ms - now_ms()) / 1000)
+        try:
+            self.session.send_call(
+                command.action,
+                bytes(command.payload),
+                self.gateway.clock(),
+                ref=command.command_id,
+                deadline=deadline,
+            )
+        except ocpp_session.QueueFull:
+            outcome = CommandOutcome(
+                command_id=command.command_id,
+                station_id=self.station_id,
+                status=OutcomeStatus.REJECTED,
+                error_description="station's command queue is full",
+                at_ms=now_ms(),
+            )
+            await self.gateway.publish_nowait(command.reply_to, self.station_id, encode(outcome))
+            return
+        self._commands[command.command_id] = command
+        self.gateway.watch(self)
+        await self.flush()
+
+    # -- outbound -----------------------------------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Publish, then send, every frame the core released, strictly in order."""
+        async with self._write_lock:
+            for out in self.session.data_to_send():
+                record = FrameRecord(
+                    station_id=self.station_id,
+                    gateway_id=self.gateway.gateway_id,
+                    connection_id=self.connection_id,
+                    epoch=self.epoch,
+                    direction=Direction.OUT,
+                    at_ms=now_ms(),
+                    raw=out.text,
+                    message_type=out.message_type,
+                    unique_id=out.unique_id,
+                    action=out.action,
+                    command_id=out.ref if isinstance(out.ref, str) else None,
+                )
+                await self.gateway.publish(encode(record), self.station_id, telemetry.inject_headers())
+                if self._closed:
+                    continue  # logged, but the socket is gone: the station never saw it
+                with contextlib.suppress(ConnectionClosed):
+                    await self.ws.send(out.text)
+
+    async def tick(self, now: float) -> None:
+        """Timeouts: unanswered station CALLs get InternalError; our CALLs time out in the core."""
+        for unique_id, pending in list(self._pending.items()):
+            if pending.deadline <= now:
+                del self._pending[unique_id]
+                log.error("no service answered %s %s from %s", pending.action, unique_id, self.station_id)
+                self.session.reply_error(
+                    unique_id, ErrorCode.INTERNAL_ERROR, "no answer from the central system in time", {}
+                )
+        for event in self.session.tick(now):
+            await self._report_outcome(event)
+        await self.flush()
+
+    def has_deadlines(self) -> bool:
+        return bool(self._pending) or bool(self._commands) or self.session.next_deadline() is not None
+
+    @property
+    def abandoned(self) -> bool:
+        return self._closed
+
+    async def close(self, code: int, reason: str) -> None:
+        await self.ws.close(code, reason)
+
+    def abandon(self) -> None:
+        """The socket is gone: nothing more goes out; open commands end as undeliverable."""
+        self._closed = True
+        self._pending.clear()
+        for command in self._commands.values():
+            outcome = CommandOutcome(
+                command_id=command.command_id,
+                station_id=self.station_id,
+                status=OutcomeStatus.UNDELIVERABLE,
+                error_description="station disconnected",
+                at_ms=now_ms(),
+            )
+            asyncio.get_running_loop().create_task(
+                self.gateway.publish_nowait(command.reply_to, self.station_id, encode(outcome))
+            )
+        self._commands.clear()

@@ -1,0 +1,1 @@
+"""Stations service: registration, boot, heartbeat, status, data transfer, and station presence."""

@@ -1,0 +1,14 @@
+"""FirmwareStatusNotification: confirmed (the empty .conf); tracking comes with the firmware service."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shared.ocpp.v16.messages import FirmwareStatusNotificationRequest, FirmwareStatusNotificationResponse
+
+if TYPE_CHECKING:
+    from services.stations.routes import Context
+
+
+def handle(request: FirmwareStatusNotificationRequest, ctx: Context) -> FirmwareStatusNotificationResponse:
+    return FirmwareStatusNotificationResponse()

@@ -1,0 +1,163 @@
+"""The ``csms`` command: run one service, run them all under a supervisor, administer topics.
+
+csms gateway | csms stations          one deployable process each (what Kubernetes runs)
+csms all                             every service as a supervised child process (local use)
+csms topics create | list            topic administration
+csms station-register ID [--password P] [--site S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+
+import uvloop
+
+from shared.config import Settings
+
+# Each entry: the coroutine that runs one service until it is asked to stop.
+ServiceMain = Callable[[Settings, asyncio.Event], Awaitable[None]]
+
+
+async def _run_gateway(settings: Settings, stop: asyncio.Event) -> None:
+    from services.gateway.app import Gateway
+
+    gateway = Gateway(settings)
+    await gateway.start()
+    print(f"gateway: ws://{settings.gateway_host}:{gateway.port}/ocpp/{{chargePointId}}", flush=True)
+    await stop.wait()
+    await gateway.stop()
+
+
+async def _run_stations(settings: Settings, stop: asyncio.Event) -> None:
+    from services.stations.service import StationsHandler
+    from shared.service import FrameServiceRunner
+
+    runner = FrameServiceRunner(StationsHandler(), settings)
+    task = asyncio.create_task(runner.run())
+    await stop.wait()
+    runner.stop()
+    await task
+
+
+SERVICES: dict[str, ServiceMain] = {
+    "gateway": _run_gateway,
+    "stations": _run_stations,
+}
+
+
+def _serve(name: str, settings: Settings) -> None:
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        from shared.kafka import wait_for_kafka
+
+        await wait_for_kafka(settings.kafka_bootstrap)
+        await SERVICES[name](settings, stop)
+
+    uvloop.run(main())
+
+
+def _supervise(names: list[str]) -> int:
+    from shared.supervisor import supervise
+
+    return supervise(names)
+
+
+def _topics(action: str, settings: Settings) -> None:
+    from shared.events.topics import Topics
+    from shared.kafka import ensure_topics
+
+    topics = Topics(settings.topic_prefix, settings.frame_partitions)
+
+    async def main() -> None:
+        if action == "create":
+            await ensure_topics(settings.kafka_bootstrap, topics.shared_specs(), settings.replication_factor)
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        await admin.start()
+        try:
+            for name in sorted(await admin.list_topics()):
+                if not name.startswith("__"):
+                    print(name)
+        finally:
+            await admin.close()
+
+    asyncio.run(main())
+
+
+def _register(station_id: str, password: str | None, site: str | None, settings: Settings) -> None:
+    from shared.events.envelope import StationRegistration, encode
+    from shared.events.topics import Topics
+    from shared.kafka import ensure_topics, make_producer
+    from shared.security import hash_password
+
+    topics = Topics(settings.topic_prefix, settings.frame_partitions)
+
+    async def main() -> None:
+        await ensure_topics(settings.kafka_bootstrap, topics.shared_specs(), settings.replication_factor)
+        producer = make_producer(settings.kafka_bootstrap, client_id="csms-cli")
+        await producer.start()
+        try:
+            record = StationRegistration(
+                station_id=station_id,
+                password_hash=hash_password(password) if password else None,
+                site=site,
+            )
+            await producer.send_and_wait(topics.stations, encode(record), key=station_id.encode())
+        finally:
+            await producer.stop()
+        print(f"registered {station_id}")
+
+    asyncio.run(main())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="csms", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in SERVICES:
+        sub.add_parser(name, help=f"run the {name} service")
+    all_parser = sub.add_parser("all", help="run every service, supervised, until Ctrl-C")
+    all_parser.add_argument("--only", nargs="*", default=None, help="subset of services")
+    topics = sub.add_parser("topics", help="topic administration")
+    topics.add_argument("action", choices=["create", "list"])
+    reg = sub.add_parser("station-register", help="register a station (and its Basic-auth password)")
+    reg.add_argument("station_id")
+    reg.add_argument("--password")
+    reg.add_argument("--site")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(
+        level=os.environ.get("CSMS_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    settings = Settings.from_env()
+    if args.command in SERVICES:
+        _serve(args.command, settings)
+        return 0
+    if args.command == "all":
+        return _supervise(args.only or list(SERVICES))
+    if args.command == "topics":
+        _topics(args.action, settings)
+        return 0
+    if args.command == "station-register":
+        _register(args.station_id, args.password, args.site, settings)
+        return 0
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,81 @@
+"""Settings from the environment, with the local defaults every script and test agrees on.
+
+One frozen object per process, read once at start-up: configuration is an input of the process, not
+something modules look up on their own.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    return value in {"1", "true", "yes", "on"}
+
+
+def _default_instance_id() -> str:
+    """A stable id per host and process slot: on Kubernetes the pod name (StatefulSet ordinal)."""
+    return os.environ.get("HOSTNAME") or socket.gethostname()
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    database_url: str = "postgresql://csms:csms@127.0.0.1:5432/csms"
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 9000
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    # Identifies this gateway's inbox topic; must be unique among running gateways and stable
+    # across restarts of the same slot (a StatefulSet pod name is ideal).
+    gateway_id: str = field(default_factory=_default_instance_id)
+    instance_id: str = field(default_factory=_default_instance_id)
+    topic_prefix: str = ""
+    frame_partitions: int = 8
+    replication_factor: int = 1
+    auto_register: bool = True
+    heartbeat_interval: int = 300
+    # How long the gateway waits for a service to answer a station's CALL before answering
+    # InternalError itself (the station retries transaction messages later).
+    service_reply_timeout: float = 20.0
+    # How long a CALL sent to a station may stay unanswered (OCPP-J leaves it to the implementation).
+    station_call_timeout: float = 30.0
+    command_timeout: float = 15.0
+    max_frame_bytes: int = 65536
+    ping_interval: float = 20.0
+    ping_timeout: float = 20.0
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        base = cls()
+        return cls(
+            kafka_bootstrap=_env("CSMS_KAFKA_BOOTSTRAP", base.kafka_bootstrap),
+            database_url=_env("CSMS_DATABASE_URL", base.database_url),
+            gateway_host=_env("CSMS_GATEWAY_HOST", base.gateway_host),
+            gateway_port=int(_env("CSMS_GATEWAY_PORT", str(base.gateway_port))),
+            api_host=_env("CSMS_API_HOST", base.api_host),
+            api_port=int(_env("CSMS_API_PORT", str(base.api_port))),
+            gateway_id=_env("CSMS_GATEWAY_ID", base.gateway_id),
+            instance_id=_env("CSMS_INSTANCE_ID", base.instance_id),
+            topic_prefix=_env("CSMS_TOPIC_PREFIX", base.topic_prefix),
+            frame_partitions=int(_env("CSMS_FRAME_PARTITIONS", str(base.frame_partitions))),
+            replication_factor=int(_env("CSMS_REPLICATION_FACTOR", str(base.replication_factor))),
+            auto_register=_env_bool("CSMS_AUTO_REGISTER", base.auto_register),
+            heartbeat_interval=int(_env("CSMS_HEARTBEAT_INTERVAL", str(base.heartbeat_interval))),
+            service_reply_timeout=float(_env("CSMS_SERVICE_REPLY_TIMEOUT", str(base.service_reply_timeout))),
+            station_call_timeout=float(_env("CSMS_STATION_CALL_TIMEOUT", str(base.station_call_timeout))),
+            command_timeout=float(_env("CSMS_COMMAND_TIMEOUT", str(base.command_timeout))),
+            max_frame_bytes=int(_env("CSMS_MAX_FRAME_BYTES", str(base.max_frame_bytes))),
+            ping_interval=float(_env("CSMS_PING_INTERVAL", str(base.ping_interval))),
+            ping_timeout=float(_env("CSMS_PING_TIMEOUT", str(base.ping_timeout))),
+        )

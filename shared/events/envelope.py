@@ -1,0 +1,136 @@
+"""Records on ``ocpp.frames`` and ``ocpp.presence``: the documented, versioned envelope.
+
+Every record is a msgspec Struct tagged by ``type`` and carries ``v`` (the schema version of that
+type). Readers accept every version they know and ignore unknown types, so adding a record type or
+an optional field is backwards compatible; a breaking change gets a new ``v`` and an upcaster in
+:func:`decode_frame_record`. The key of every record is the charge point id, so one station's frames,
+connects and disconnects stay in order in one partition.
+
+The *epoch* of a connection is the Kafka offset of its :class:`ConnectionOpened` record: Kafka
+assigns it, it grows with every new connection of the same station (same partition), and it is the
+same on replay. Everything addressed to a connection names its epoch; a newer connection wins.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+import msgspec
+
+
+class Direction(StrEnum):
+    IN = "in"  # charge point -> central system
+    OUT = "out"  # central system -> charge point
+
+
+class FrameRecord(msgspec.Struct, tag="frame", tag_field="type", kw_only=True, omit_defaults=True):
+    """One WebSocket text message exactly as it crossed the wire, plus what the gateway parsed."""
+
+    v: int = 1
+    station_id: str
+    gateway_id: str
+    connection_id: str
+    epoch: int
+    direction: Direction
+    # Receive time (inbound) or send time (outbound), in ms since the Unix epoch.
+    at_ms: int
+    raw: str
+    message_type: int | None = None
+    unique_id: str | None = None
+    # The action of a CALL; for CALLRESULT/CALLERROR the action of the CALL it answers, when known.
+    action: str | None = None
+    # Set when the gateway found the frame invalid; the CALLERROR it answered follows as an OUT frame.
+    error_code: str | None = None
+    error_description: str | None = None
+    # The operator command this frame belongs to (outbound CALL or the station's reply to it).
+    command_id: str | None = None
+
+
+class ConnectionOpened(msgspec.Struct, tag="opened", tag_field="type", kw_only=True, omit_defaults=True):
+    v: int = 1
+    station_id: str
+    gateway_id: str
+    connection_id: str
+    at_ms: int
+    remote: str | None = None
+    subprotocol: str = "ocpp1.6"
+    authenticated: bool = False
+
+
+class ConnectionClosed(msgspec.Struct, tag="closed", tag_field="type", kw_only=True, omit_defaults=True):
+    v: int = 1
+    station_id: str
+    gateway_id: str
+    connection_id: str
+    epoch: int
+    at_ms: int
+    code: int | None = None
+    reason: str = ""
+
+
+class DeliveryDropped(msgspec.Struct, tag="dropped", tag_field="type", kw_only=True, omit_defaults=True):
+    """A reply or command the gateway refused to deliver because its connection is gone or replaced."""
+
+    v: int = 1
+    station_id: str
+    gateway_id: str
+    at_ms: int
+    target_epoch: int
+    current_epoch: int | None = None
+    unique_id: str | None = None
+    command_id: str | None = None
+    reason: str
+
+
+FramesRecord = FrameRecord | ConnectionOpened | ConnectionClosed | DeliveryDropped
+
+_frames_decoder = msgspec.json.Decoder(FramesRecord)
+_encoder = msgspec.json.Encoder()
+
+
+def encode(record: msgspec.Struct) -> bytes:
+    return _encoder.encode(record)
+
+
+def decode_frame_record(data: bytes) -> FramesRecord | None:
+    """Decode a record from ``ocpp.frames``; ``None`` for a type this version does not know."""
+    try:
+        record: FramesRecord = _frames_decoder.decode(data)
+    except msgspec.ValidationError:
+        # A newer writer's record type: skip it rather than stop the consumer.
+        if b'"type"' in data:
+            return None
+        raise
+    return record
+
+
+class Presence(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Value on ``ocpp.presence`` (compacted, key = station id): where a station is connected now."""
+
+    v: int = 1
+    station_id: str
+    connected: bool
+    gateway_id: str
+    connection_id: str
+    epoch: int
+    since_ms: int
+
+
+presence_decoder = msgspec.json.Decoder(Presence)
+
+
+class StationRegistration(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Value on ``csms.stations`` (compacted, key = station id); a tombstone deletes the station."""
+
+    v: int = 1
+    station_id: str
+    # "pbkdf2_sha256$<iterations>$<salt hex>$<hash hex>", see shared/security.py; None = no Basic auth.
+    password_hash: str | None = None
+    site: str | None = None
+    at_ms: int = 0
+
+
+registration_decoder = msgspec.json.Decoder(StationRegistration)
+
+ReplyStatus = Literal["result", "error"]

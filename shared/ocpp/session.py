@@ -1,0 +1,399 @@
+"""The OCPP-J session rules of one WebSocket connection, as a Sans-I/O core.
+
+No sockets, no asyncio, no clock: text and ``now`` (monotonic seconds) go in, events and frames to
+send come out. The gateway (central-system side) and the simulator (station side) drive the same
+core. Usage::
+
+    session = Session(call_timeout=30)
+    for event in session.receive_text(text, now):      # a frame arrived
+        ...                                            # CallReceived -> answer later with reply()
+    session.send_call("Reset", b'{"type":"Soft"}', now, ref="cmd-1")
+    for out in session.data_to_send():                 # persist out.text, then write it
+        ...
+    for event in session.tick(now):                    # at session.next_deadline()
+        ...
+
+Rules (OCPP-J 1.6 section 4 with errata J 3.4):
+- *One CALL in flight per direction.* Our CALLs queue (bounded; :class:`QueueFull` beyond) and go
+  out one at a time, the next when the previous is answered or times out. A queued CALL whose caller
+  deadline passes is dropped unsent (:class:`CallExpired`).
+- *The peer's CALLs* are surfaced as :class:`CallReceived`; answers are released in the order the
+  CALLs arrived, whatever order the application answers in. A peer that breaks the one-in-flight
+  rule is still served (rejecting a station's transaction messages would lose data) up to
+  ``max_inbound_pending``; beyond that, CALLERROR GenericError.
+- *Repeated message ids.* A CALL whose id is still being handled gets CALLERROR ProtocolError
+  (OCPP-J 4.2.3 lists "an existing call with the same unique identifier is being handled already");
+  a CALL repeating a recently answered id is a retransmission after a lost answer: the cached answer
+  is sent again without processing the CALL twice (:class:`CallRepeated`).
+- *Replies* are matched by id to our outstanding CALL; unknown ids and replies after a timeout are
+  reported (:class:`UnexpectedReply`) and otherwise ignored.
+- *Bad frames* give :class:`ProtocolViolation`; a CALLERROR is queued when the frame could be a CALL
+  (never in answer to a CALLRESULT/CALLERROR). The session keeps working.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from shared.ocpp.errors import ErrorCode
+from shared.ocpp.frames import (
+    CALL,
+    CALLERROR,
+    CALLRESULT,
+    Call,
+    CallError,
+    CallResult,
+    FrameError,
+    UnknownMessageType,
+    encode_call,
+    encode_error,
+    encode_result,
+    parse_frame,
+)
+
+_encode = msgspec.json.encode
+
+
+class QueueFull(Exception):
+    """The outgoing CALL queue of this connection is full."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A frame to persist and then write, with what the adapter needs to log it without parsing."""
+
+    text: str
+    message_type: int
+    unique_id: str
+    action: str | None = None
+    ref: object = None
+
+
+@dataclass(frozen=True)
+class CallReceived:
+    unique_id: str
+    action: str
+    payload: msgspec.Raw
+
+
+@dataclass(frozen=True)
+class CallRepeated:
+    """The peer re-sent a CALL we already answered; the cached answer went out again."""
+
+    unique_id: str
+    action: str
+
+
+@dataclass(frozen=True)
+class ResultReceived:
+    unique_id: str
+    action: str
+    payload: msgspec.Raw
+    ref: object
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class ErrorReceived:
+    unique_id: str
+    action: str
+    error_code: str
+    error_description: str
+    error_details: msgspec.Raw
+    ref: object
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class UnexpectedReply:
+    """A CALLRESULT/CALLERROR for no outstanding CALL; ``late`` when its CALL had timed out."""
+
+    message_type: int
+    unique_id: str
+    late: bool
+
+
+@dataclass(frozen=True)
+class ProtocolViolation:
+    unique_id: str | None
+    message_type: int | None
+    code: ErrorCode
+    description: str
+    answered: bool
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A message type other than 2/3/4 (OCPP-J 4.1.3)."""
+
+    message_type: int
+    unique_id: str | None
+
+
+@dataclass(frozen=True)
+class CallTimedOut:
+    unique_id: str
+    action: str
+    ref: object
+
+
+@dataclass(frozen=True)
+class CallExpired:
+    """A queued CALL whose caller deadline passed before it could be sent; it never went out."""
+
+    action: str
+    ref: object
+
+
+Event = (
+    CallReceived
+    | CallRepeated
+    | ResultReceived
+    | ErrorReceived
+    | UnexpectedReply
+    | ProtocolViolation
+    | Ignored
+    | CallTimedOut
+    | CallExpired
+)
+
+
+@dataclass
+class _OurCall:
+    action: str
+    payload: bytes
+    ref: object
+    deadline: float | None
+    unique_id: str = ""
+    sent_at: float = 0.0
+
+
+def _uuid() -> str:
+    return str(uuid.uuid4())
+
+
+class Session:
+    def __init__(
+        self,
+        *,
+        call_timeout: float = 30.0,
+        max_queued_calls: int = 32,
+        max_inbound_pending: int = 8,
+        answered_cache: int = 16,
+        late_memory: int = 64,
+        id_factory: Callable[[], str] = _uuid,
+    ) -> None:
+        self.call_timeout = call_timeout
+        self._max_queued = max_queued_calls
+        self._max_inbound = max_inbound_pending
+        self._new_id = id_factory
+        self._out: list[Outgoing] = []
+        # Our side: at most one outstanding CALL, the rest queued.
+        self._outstanding: _OurCall | None = None
+        self._queue: deque[_OurCall] = deque()
+        self._timed_out: OrderedDict[str, None] = OrderedDict()
+        self._late_memory = late_memory
+        # Their side: CALLs in arrival order; answers wait here until every earlier CALL is answered.
+        self._inbound: OrderedDict[str, str] = OrderedDict()  # id -> action
+        self._answers: dict[str, str] = {}
+        self._answered: OrderedDict[str, tuple[str, str]] = OrderedDict()  # id -> (action, frame)
+        self._answered_cache = answered_cache
+        self._dup_answers: dict[str, list[str]] = {}
+        # Events produced outside receive_text/tick (a send_call that expired queued calls).
+        self._pending_events: list[Event] = []
+
+    # -- input ----------------------------------------------------------------------------------
+
+    def receive_text(self, text: str | bytes, now: float) -> list[Event]:
+        try:
+            frame = parse_frame(text)
+        except FrameError as error:
+            # Never answer a reply with an error: only what may have been a CALL gets a CALLERROR.
+            answer = error.message_type in (None, CALL) and error.unique_id is not None
+            if answer:
+                assert error.unique_id is not None
+                self._emit(
+                    Outgoing(
+                        encode_error(error.unique_id, error.code, error.description),
+                        CALLERROR,
+                        error.unique_id,
+                    )
+                )
+            return [
+                ProtocolViolation(error.unique_id, error.message_type, error.code, error.description, answer)
+            ]
+        if isinstance(frame, Call):
+            return self._on_call(frame)
+        if isinstance(frame, UnknownMessageType):
+            return [Ignored(frame.message_type, frame.unique_id)]
+        return self._on_reply(frame, now)
+
+    def _on_call(self, call: Call) -> list[Event]:
+        uid = call.unique_id
+        if uid in self._inbound:
+            self._queue_answer_after_pending(
+                uid,
+                encode_error(
+                    uid, ErrorCode.PROTOCOL_ERROR, "a CALL with this message id is already being handled"
+                ),
+            )
+            return [
+                ProtocolViolation(
+                    uid, CALL, ErrorCode.PROTOCOL_ERROR, "duplicate message id of a CALL in progress", True
+                )
+            ]
+        if uid in self._answered:
+            action, frame = self._answered[uid]
+            self._emit(Outgoing(frame, CALLRESULT if frame.startswith("[3") else CALLERROR, uid, action))
+            return [CallRepeated(uid, call.action)]
+        if len(self._inbound) >= self._max_inbound:
+            self._emit(
+                Outgoing(
+                    encode_error(
+                        uid, ErrorCode.GENERIC_ERROR, "too many CALLs in progress on this connection"
+                    ),
+                    CALLERROR,
+                    uid,
+                    call.action,
+                )
+            )
+            return [ProtocolViolation(uid, CALL, ErrorCode.GENERIC_ERROR, "too many CALLs in progress", True)]
+        self._inbound[uid] = call.action
+        return [CallReceived(uid, call.action, call.payload)]
+
+    def _queue_answer_after_pending(self, uid: str, frame: str) -> None:
+        """A duplicate id cannot be a key of its own; answer it right after the original's answer."""
+        self._dup_answers.setdefault(uid, []).append(frame)
+
+    def _on_reply(self, frame: CallResult | CallError, now: float) -> list[Event]:
+        mtype = CALLRESULT if isinstance(frame, CallResult) else CALLERROR
+        ours = self._outstanding
+        if ours is None or ours.unique_id != frame.unique_id:
+            return [UnexpectedReply(mtype, frame.unique_id, late=frame.unique_id in self._timed_out)]
+        self._outstanding = None
+        elapsed = now - ours.sent_at
+        event: Event
+        if isinstance(frame, CallResult):
+            event = ResultReceived(frame.unique_id, ours.action, frame.payload, ours.ref, elapsed)
+        else:
+            event = ErrorReceived(
+                frame.unique_id,
+                ours.action,
+                frame.error_code,
+                frame.error_description,
+                frame.error_details,
+                ours.ref,
+                elapsed,
+            )
+        return [event, *self._release_next(now)]
+
+    # -- answering the peer ---------------------------------------------------------------------
+
+    def reply(self, unique_id: str, payload: bytes) -> bool:
+        """Answer a received CALL; False when no such CALL is waiting (already answered or unknown)."""
+        return self._answer(unique_id, encode_result(unique_id, payload))
+
+    def reply_error(
+        self, unique_id: str, code: ErrorCode | str, description: str, details: dict[str, Any] | None = None
+    ) -> bool:
+        return self._answer(
+            unique_id, encode_error(unique_id, code, description, _encode(details) if details else None)
+        )
+
+    def _answer(self, unique_id: str, frame: str) -> bool:
+        if unique_id not in self._inbound or unique_id in self._answers:
+            return False
+        self._answers[unique_id] = frame
+        while self._inbound:
+            head = next(iter(self._inbound))
+            if head not in self._answers:
+                break
+            action = self._inbound.pop(head)
+            text = self._answers.pop(head)
+            self._emit(Outgoing(text, CALLRESULT if text.startswith("[3") else CALLERROR, head, action))
+            for dup in self._dup_answers.pop(head, []):
+                self._emit(Outgoing(dup, CALLERROR, head, action))
+            self._answered[head] = (action, text)
+            if len(self._answered) > self._answered_cache:
+                self._answered.popitem(last=False)
+        return True
+
+    # -- calling the peer -----------------------------------------------------------------------
+
+    def send_call(
+        self, action: str, payload: bytes, now: float, *, ref: object = None, deadline: float | None = None
+    ) -> None:
+        """Queue a CALL; it goes out at once when nothing is outstanding. Raises QueueFull."""
+        if len(self._queue) >= self._max_queued:
+            raise QueueFull(f"{len(self._queue)} CALLs already queued")
+        self._queue.append(_OurCall(action, payload, ref, deadline))
+        if self._outstanding is None:
+            self._pending_events.extend(self._release_next(now))
+
+    def _release_next(self, now: float) -> list[Event]:
+        events: list[Event] = []
+        while self._outstanding is None and self._queue:
+            call = self._queue.popleft()
+            if call.deadline is not None and call.deadline <= now:
+                events.append(CallExpired(call.action, call.ref))
+                continue
+            call.unique_id = self._new_id()
+            call.sent_at = now
+            self._outstanding = call
+            self._emit(
+                Outgoing(
+                    encode_call(call.unique_id, call.action, call.payload),
+                    CALL,
+                    call.unique_id,
+                    call.action,
+                    call.ref,
+                )
+            )
+        return events
+
+    # -- time -----------------------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        times = [c.deadline for c in self._queue if c.deadline is not None]
+        if self._outstanding is not None:
+            times.append(self._outstanding.sent_at + self.call_timeout)
+        return min(times) if times else None
+
+    def tick(self, now: float) -> list[Event]:
+        events, self._pending_events = self._pending_events, []
+        ours = self._outstanding
+        if ours is not None and now >= ours.sent_at + self.call_timeout:
+            self._outstanding = None
+            self._timed_out[ours.unique_id] = None
+            if len(self._timed_out) > self._late_memory:
+                self._timed_out.popitem(last=False)
+            events.append(CallTimedOut(ours.unique_id, ours.action, ours.ref))
+        kept: deque[_OurCall] = deque()
+        for call in self._queue:
+            if call.deadline is not None and call.deadline <= now:
+                events.append(CallExpired(call.action, call.ref))
+            else:
+                kept.append(call)
+        self._queue = kept
+        events.extend(self._release_next(now))
+        return events
+
+    # -- output ---------------------------------------------------------------------------------
+
+    def _emit(self, out: Outgoing) -> None:
+        self._out.append(out)
+
+    def data_to_send(self) -> list[Outgoing]:
+        """Frames to persist and write, in order; each is returned once."""
+        out, self._out = self._out, []
+        return out
+
+    @property
+    def outstanding(self) -> str | None:
+        return self._outstanding.unique_id if self._outstanding else None

@@ -1,0 +1,151 @@
+"""Decode and encode OCPP 1.6 payloads, with the precise CALLERROR for every way a payload is wrong.
+
+The valid path is one typed msgspec decode. Only when msgspec rejects a payload do we look closer:
+:func:`diagnose` walks the untyped JSON against the model's type information and classifies the first
+violation by structure (never by parsing error text):
+
+| violation | code |
+|---|---|
+| payload not valid JSON, or not an object | FormationViolation |
+| a property the model does not have (additionalProperties false) | FormationViolation |
+| a required property missing; an array shorter or longer than allowed | OccurenceConstraintViolation |
+| a value of the wrong JSON type (``"connectorId": "1"``) | TypeConstraintViolation |
+| a value out of the allowed set or range (enum, length, date-time) | PropertyConstraintViolation |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import msgspec.inspect as mi
+
+from shared.ocpp.errors import ErrorCode, OcppError
+from shared.ocpp.v16.actions import ACTIONS
+
+_requests: Mapping[str, msgspec.json.Decoder[Any]] = {
+    name: msgspec.json.Decoder(spec.request) for name, spec in ACTIONS.items()
+}
+_responses: Mapping[str, msgspec.json.Decoder[Any]] = {
+    name: msgspec.json.Decoder(spec.response) for name, spec in ACTIONS.items()
+}
+_encoder = msgspec.json.Encoder()
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def decode_request(action: str, payload: bytes | str) -> Any:
+    """The typed request of ``action``; raises OcppError with the 1.6 code when it is not valid."""
+    return _decode(_requests, action, payload)
+
+
+def decode_response(action: str, payload: bytes | str) -> Any:
+    return _decode(_responses, action, payload)
+
+
+def encode(message: msgspec.Struct) -> bytes:
+    return _encoder.encode(message)
+
+
+def _decode(decoders: Mapping[str, msgspec.json.Decoder[Any]], action: str, payload: bytes | str) -> Any:
+    decoder = decoders.get(action)
+    if decoder is None:
+        raise OcppError(ErrorCode.NOT_IMPLEMENTED, f"unknown action {action!r}")
+    try:
+        return decoder.decode(payload)
+    except msgspec.ValidationError:
+        pass
+    except msgspec.DecodeError:
+        raise OcppError(ErrorCode.FORMATION_VIOLATION, "payload is not valid JSON") from None
+    raise diagnose(decoder.type, msgspec.json.decode(payload))
+
+
+def diagnose(model: Any, value: Any) -> OcppError:
+    """Explain why ``value`` (untyped JSON) does not fit ``model``."""
+    found = _check(mi.type_info(model), value, "")
+    if found is not None:
+        code, path, what = found
+        return OcppError(code, f"{path or 'payload'}: {what}", {"field": path} if path else {})
+    # msgspec and the walk disagree: report it rather than guess.
+    return OcppError(ErrorCode.FORMATION_VIOLATION, "payload does not match the message structure")
+
+
+Finding = tuple[ErrorCode, str, str]
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check(t: mi.Type, value: Any, path: str) -> Finding | None:
+    if isinstance(t, mi.StructType):
+        if not isinstance(value, dict):
+            code = ErrorCode.FORMATION_VIOLATION if not path else ErrorCode.TYPE_CONSTRAINT_VIOLATION
+            return code, path, "must be an object"
+        fields = {f.encode_name: f for f in t.fields}
+        for key in value:
+            if key not in fields:
+                return ErrorCode.FORMATION_VIOLATION, _join(path, key), "is not a property of this message"
+        for name, field in fields.items():
+            if name not in value:
+                if field.required:
+                    return ErrorCode.OCCURENCE_CONSTRAINT_VIOLATION, _join(path, name), "is required"
+                continue
+            found = _check(field.type, value[name], _join(path, name))
+            if found is not None:
+                return found
+        return None
+    if isinstance(t, mi.ListType):
+        if not isinstance(value, list):
+            return ErrorCode.TYPE_CONSTRAINT_VIOLATION, path, "must be an array"
+        if t.min_length is not None and len(value) < t.min_length:
+            return ErrorCode.OCCURENCE_CONSTRAINT_VIOLATION, path, f"needs at least {t.min_length} item(s)"
+        if t.max_length is not None and len(value) > t.max_length:
+            return ErrorCode.OCCURENCE_CONSTRAINT_VIOLATION, path, f"allows at most {t.max_length} item(s)"
+        for i, item in enumerate(value):
+            found = _check(t.item_type, item, f"{path}[{i}]")
+            if found is not None:
+                return found
+        return None
+    if isinstance(t, mi.LiteralType):
+        if not isinstance(value, str):
+            return ErrorCode.TYPE_CONSTRAINT_VIOLATION, path, "must be a string"
+        if value not in t.values:
+            return ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, path, f"{value!r} is not one of {list(t.values)}"
+        return None
+    if isinstance(t, mi.StrType):
+        if not isinstance(value, str):
+            return ErrorCode.TYPE_CONSTRAINT_VIOLATION, path, "must be a string"
+        if t.max_length is not None and len(value) > t.max_length:
+            return ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, path, f"longer than {t.max_length} characters"
+        return None
+    if isinstance(t, mi.DateTimeType):
+        if not isinstance(value, str):
+            return ErrorCode.TYPE_CONSTRAINT_VIOLATION, path, "must be a date-time string"
+        try:
+            parsed = msgspec.json.decode(msgspec.json.encode(value), type=datetime)
+        except msgspec.ValidationError:
+            return ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, path, f"{value!r} is not an RFC 3339 date-time"
+        if t.tz and parsed.tzinfo is None:
+            return ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, path, "date-time needs a time zone (e.g. Z)"
+        return None
+    if isinstance(t, mi.IntType):
+        if not isinstance(value, int) or isinstance(value, bool):
+            return ErrorCode.TYPE_CONSTRAINT_VIOLATION, path, "must be an integer"
+        if not _INT64[0] <= value <= _INT64[1]:
+            return ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, path, "integer out of range"
+        return None
+    if isinstance(t, mi.FloatType):
+        if not _is_number(value):
+            return ErrorCode.TYPE_CONSTRAINT_VIOLATION, path, "must be a number"
+        return None
+    if isinstance(t, mi.BoolType):
+        if not isinstance(value, bool):
+            return ErrorCode.TYPE_CONSTRAINT_VIOLATION, path, "must be a boolean"
+        return None
+    return None

@@ -1,0 +1,155 @@
+"""The loop every domain service runs: consume ``ocpp.frames``, decide, make outputs durable, commit.
+
+A service supplies a :class:`FrameHandler`: given a decoded record it returns the records to produce
+(replies to gateways, domain events, derived state). The runtime produces them all with acks=all and
+only then commits the consumed offsets, so a crash re-delivers the input and decisions must be
+idempotent (they are: decide functions are pure and keyed by the input). Replies carry the W3C trace
+context of the frame they answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from opentelemetry import trace
+
+from shared import telemetry
+from shared.config import Settings
+from shared.events.envelope import FramesRecord, decode_frame_record
+from shared.events.topics import Topics, TopicSpec
+from shared.kafka import ensure_topics, make_consumer, make_producer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Output:
+    """One record to produce; ``key`` decides the partition (always the station id for station data)."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A record from ``ocpp.frames`` with its position: the position is the natural idempotency key."""
+
+    record: FramesRecord
+    partition: int
+    offset: int
+    headers: Sequence[tuple[str, bytes]]
+
+
+class FrameHandler(Protocol):
+    name: str
+
+    async def start(self, topics: Topics, settings: Settings) -> None:
+        """Rebuild in-memory state (from the service's own topics) before the first frame is handled."""
+
+    def handle(self, inbound: Inbound) -> list[Output]:
+        """Decide: pure with respect to the record and the handler's in-memory state."""
+
+    async def stop(self) -> None: ...
+
+
+class FrameServiceRunner:
+    """Runs one FrameHandler as a consumer group member on ``ocpp.frames``."""
+
+    def __init__(
+        self,
+        handler: FrameHandler,
+        settings: Settings,
+        *,
+        extra_topics: Sequence[TopicSpec] = (),
+        on_batch_done: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.handler = handler
+        self.settings = settings
+        self.topics = Topics(settings.topic_prefix, settings.frame_partitions)
+        self._extra_topics = list(extra_topics)
+        self._on_batch_done = on_batch_done
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._tracer = telemetry.tracer(f"csms.{handler.name}")
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        await ensure_topics(
+            self.settings.kafka_bootstrap,
+            [*self.topics.shared_specs(), *self._extra_topics],
+            self.settings.replication_factor,
+        )
+        await self.handler.start(self.topics, self.settings)
+        self._producer = make_producer(self.settings.kafka_bootstrap, client_id=self.handler.name)
+        self._consumer = make_consumer(
+            self.settings.kafka_bootstrap,
+            client_id=self.handler.name,
+            group_id=f"csms.{self.handler.name}",
+            topics=[self.topics.frames],
+        )
+        await self._producer.start()
+        await self._consumer.start()
+        log.info("%s consuming %s", self.handler.name, self.topics.frames)
+        try:
+            while not self._stopping.is_set():
+                batches = await self._consumer.getmany(timeout_ms=200)
+                if batches:
+                    await self._process(batches)
+        finally:
+            with contextlib.suppress(Exception):
+                await self._consumer.stop()
+            with contextlib.suppress(Exception):
+                await self._producer.stop()
+            await self.handler.stop()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def _process(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        assert self._producer is not None and self._consumer is not None
+        futures = []
+        for records in batches.values():
+            for msg in records:
+                outputs = self._handle_one(msg)
+                for out in outputs:
+                    futures.append(
+                        await self._producer.send(out.topic, out.value, key=out.key, headers=out.headers)
+                    )
+        if futures:
+            await asyncio.gather(*futures)
+        await self._consumer.commit(
+            {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
+        )
+        if self._on_batch_done is not None:
+            await self._on_batch_done()
+
+    def _handle_one(self, msg: ConsumerRecord) -> list[Output]:
+        try:
+            record = decode_frame_record(msg.value)
+        except Exception:
+            log.exception("undecodable record at %s/%s", msg.partition, msg.offset)
+            return []
+        if record is None:
+            return []
+        inbound = Inbound(record, msg.partition, msg.offset, msg.headers or ())
+        parent = telemetry.extract_headers(msg.headers)
+        action = getattr(record, "action", None) or type(record).__name__
+        with self._tracer.start_as_current_span(
+            f"decide {action}", context=parent, kind=trace.SpanKind.CONSUMER
+        ) as span:
+            span.set_attribute("ocpp.station_id", record.station_id)
+            try:
+                outputs = self.handler.handle(inbound)
+            except Exception:
+                log.exception("%s failed on %s/%s", self.handler.name, msg.partition, msg.offset)
+                return []
+            headers = telemetry.inject_headers()
+        return [Output(o.topic, o.key, o.value, o.headers or headers) for o in outputs]

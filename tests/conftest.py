@@ -1,0 +1,14 @@
+"""Test-wide fixtures.
+
+End-to-end tests run against the real Kafka and PostgreSQL that ``make test`` starts
+(deploy/local/); they fail loudly, never skip, when those are absent. testcontainers is used
+instead when a Docker engine exists and no service URL is configured (see tests/infra.py).
+"""
+
+from __future__ import annotations
+
+import uvloop
+
+
+def pytest_asyncio_loop_factories(config: object, item: object) -> dict[str, object]:
+    return {"uvloop": uvloop.new_event_loop}

@@ -1,0 +1,25 @@
+from services.stations.presence import evolve
+from shared.events.envelope import ConnectionClosed, ConnectionOpened
+
+
+def opened(gw: str, conn: str) -> ConnectionOpened:
+    return ConnectionOpened(station_id="CP1", gateway_id=gw, connection_id=conn, at_ms=1)
+
+
+def closed(gw: str, conn: str, epoch: int) -> ConnectionClosed:
+    return ConnectionClosed(station_id="CP1", gateway_id=gw, connection_id=conn, epoch=epoch, at_ms=2)
+
+
+def test_newest_connection_wins_over_a_late_close_of_the_old_one() -> None:
+    p = evolve(None, opened("gw-a", "c1"), offset=10)
+    assert p is not None and p.connected and p.epoch == 10 and p.gateway_id == "gw-a"
+    p2 = evolve(p, opened("gw-b", "c2"), offset=15)
+    assert p2 is not None and p2.gateway_id == "gw-b" and p2.epoch == 15
+    assert evolve(p2, closed("gw-a", "c1", epoch=10), offset=16) is None
+    p3 = evolve(p2, closed("gw-b", "c2", epoch=15), offset=17)
+    assert p3 is not None and not p3.connected and p3.epoch == 15
+
+
+def test_replayed_open_of_an_older_connection_changes_nothing() -> None:
+    p = evolve(None, opened("gw-a", "c2"), offset=20)
+    assert evolve(p, opened("gw-a", "c1"), offset=12) is None
