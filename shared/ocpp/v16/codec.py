@@ -24,6 +24,7 @@ import msgspec.inspect as mi
 
 from shared.ocpp.errors import ErrorCode, OcppError
 from shared.ocpp.v16.actions import ACTIONS
+from shared.ocpp.v16.constraints import DECIMAL_MULTIPLE_OF, is_multiple
 
 _requests: Mapping[str, msgspec.json.Decoder[Any]] = {
     name: msgspec.json.Decoder(spec.request) for name, spec in ACTIONS.items()
@@ -140,6 +141,12 @@ def _check(t: mi.Type, value: Any, path: str) -> Finding | None:
         if not _INT64[0] <= value <= _INT64[1]:
             return ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, path, "integer out of range"
         return None
+    if isinstance(t, mi.Metadata):
+        found = _check(t.type, value, path)
+        step = (t.extra or {}).get(DECIMAL_MULTIPLE_OF)
+        if found is None and step is not None and not is_multiple(value, step):
+            return ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, path, f"must be a multiple of {step}"
+        return found
     if isinstance(t, mi.FloatType):
         if not _is_number(value):
             return ErrorCode.TYPE_CONSTRAINT_VIOLATION, path, "must be a number"

@@ -3,8 +3,9 @@
 Conventions: snake_case attributes with the schema's camelCase wire names; optional fields default to
 ``UNSET`` and are omitted when encoding (the schemas forbid null); unknown properties are rejected
 (additionalProperties false); enumerations are ``Literal``; date-times must carry a time zone
-(RFC 3339, as the schemas' ``date-time`` format requires). The schemas' ``number`` fields
-(``limit``, ``minChargingRate``, ...) are floats: the 1.6 schemas set no ``multipleOf``.
+(RFC 3339, as the schemas' ``date-time`` format requires). ``number`` fields are floats; where the
+schema says ``multipleOf`` (``limit``, ``minChargingRate``: 0.1) the check runs on the decimal text
+(shared/ocpp/v16/constraints.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Annotated, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
+
+from shared.ocpp.v16.constraints import DECIMAL_MULTIPLE_OF, check_multiple
 
 DateTime = Annotated[datetime, Meta(tz=True)]
 
@@ -174,8 +177,11 @@ class MeterValuesResponse(Message):
 
 class ChargingSchedulePeriod(Message):
     start_period: int
-    limit: float
+    limit: Annotated[float, Meta(extra={DECIMAL_MULTIPLE_OF: "0.1"})]
     number_phases: int | UnsetType = msgspec.field(default=UNSET)
+
+    def __post_init__(self) -> None:
+        check_multiple(self.limit, "0.1", "limit")
 
 
 class ChargingSchedule(Message):
@@ -183,7 +189,10 @@ class ChargingSchedule(Message):
     charging_schedule_period: list[ChargingSchedulePeriod]
     duration: int | UnsetType = msgspec.field(default=UNSET)
     start_schedule: DateTime | UnsetType = msgspec.field(default=UNSET)
-    min_charging_rate: float | UnsetType = msgspec.field(default=UNSET)
+    min_charging_rate: Annotated[float, Meta(extra={DECIMAL_MULTIPLE_OF: "0.1"})] | UnsetType = msgspec.field(default=UNSET)
+
+    def __post_init__(self) -> None:
+        check_multiple(self.min_charging_rate, "0.1", "minChargingRate")
 
 
 class ChargingProfile(Message):

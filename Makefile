@@ -1,0 +1,53 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export PYTHON := $(CURDIR)/$(PY)
+
+.PHONY: help run test infra stop status lint venv bench
+
+help:
+	@echo "make run    - start Kafka + PostgreSQL and every service (Ctrl-C stops)"
+	@echo "make test   - start what the tests need and run all tests"
+	@echo "make lint   - ruff + mypy --strict"
+	@echo "make stop   - stop the local Kafka and PostgreSQL"
+	@echo "make status - what is running"
+
+$(STAMP): pyproject.toml
+	@command -v python3 >/dev/null || { echo "python3 >= 3.11 is required"; exit 1; }
+	@python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || { echo "python3 >= 3.11 is required"; exit 1; }
+	@python3 -m venv --help >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq python3-venv; }
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+infra: venv
+	@bash deploy/local/postgres.sh start
+	@bash deploy/local/kafka.sh start
+
+run: infra
+	@source deploy/local/env.sh && $(VENV)/bin/csms topics create >/dev/null && exec $(VENV)/bin/csms all
+
+test: infra
+	@source deploy/local/env.sh && $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check shared services tests tools bench deploy
+	$(VENV)/bin/ruff format --check shared services tests tools bench deploy
+	$(VENV)/bin/mypy --strict shared services
+
+stop:
+	@bash deploy/local/kafka.sh stop
+	@bash deploy/local/postgres.sh stop
+
+status:
+	@bash deploy/local/kafka.sh status || true
+	@bash deploy/local/postgres.sh status || true
+
+bench: infra
+	@source deploy/local/env.sh && $(PY) -m bench $(BENCH_ARGS)
