@@ -123,12 +123,9 @@ class Gateway:
     async def stop(self) -> None:
         """Graceful: no new stations, 1001 to connected ones, then flush what they produced."""
         if self._server is not None:
-            self._server.close(close_connections=False)
-        await asyncio.gather(
-            *(c.close(1001, "gateway shutting down") for c in list(self.connections.values())),
-            return_exceptions=True,
-        )
-        if self._server is not None:
+            # Stops accepting and closes every connection, also one still registering, with 1001
+            # (going away); handlers then log their `closed` records while the producer is up.
+            self._server.close(close_connections=True)
             await self._server.wait_closed()
         for task in self._tasks:
             task.cancel()

@@ -10,16 +10,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.gateway.app import Gateway
 from services.stations.service import StationsHandler
 from shared import telemetry
+from shared.commands import CommandClient
 from shared.config import Settings
 from shared.kafka import wait_for_kafka
 from shared.service import FrameServiceRunner
@@ -45,6 +49,8 @@ def settings() -> Settings:
         gateway_port=0,
         gateway_id=f"test-{uuid.uuid4().hex[:8]}",
         service_reply_timeout=10.0,
+        station_call_timeout=5.0,
+        instance_id=f"test-api-{uuid.uuid4().hex[:8]}",
     )
 
 
@@ -70,3 +76,44 @@ async def system(settings: Settings) -> AsyncIterator[System]:
 
 def unique_station(prefix: str = "CP") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+async def commands(system: System) -> AsyncIterator[CommandClient]:
+    client = CommandClient(system.settings)
+    await client.start()
+    yield client
+    await client.stop()
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
+    """Poll until ``predicate()``; for state that converges through Kafka."""
+    async with asyncio.timeout(timeout):
+        while not predicate():  # noqa: ASYNC110 - the state lives in other tasks' Kafka consumers
+            await asyncio.sleep(0.05)
+
+
+async def read_frames(
+    bootstrap: str, station_id: str, until: Callable[[list[dict[str, Any]]], bool]
+) -> list[dict[str, Any]]:
+    """Every ``ocpp.frames`` record of one station, read with a plain consumer, until ``until`` holds."""
+    consumer = AIOKafkaConsumer(
+        "ocpp.frames",
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    found: list[dict[str, Any]] = []
+    try:
+        async with asyncio.timeout(30):
+            while not until(found):
+                batches = await consumer.getmany(timeout_ms=500)
+                for records in batches.values():
+                    for msg in records:
+                        if msg.key == station_id.encode():
+                            found.append(json.loads(msg.value))
+    finally:
+        await consumer.stop()
+    return found
