@@ -3,6 +3,7 @@
 csms gateway | csms stations          one deployable process each (what Kubernetes runs)
 csms all                             every service as a supervised child process (local use)
 csms topics create | list            topic administration
+csms replay [--schema S]             rebuild every projection from offset 0 (into schema S)
 csms station-register ID [--password P] [--site S]
 """
 
@@ -14,11 +15,16 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import uvloop
 
 from shared.config import Settings
+
+if TYPE_CHECKING:
+    from shared.projection import Projection
 
 # Each entry: the coroutine that runs one service until it is asked to stop.
 ServiceMain = Callable[[Settings, asyncio.Event], Awaitable[None]]
@@ -35,14 +41,53 @@ async def _run_gateway(settings: Settings, stop: asyncio.Event) -> None:
 
 
 async def _run_stations(settings: Settings, stop: asyncio.Event) -> None:
+    from services.stations.projection import StationsProjection
     from services.stations.service import StationsHandler
+    from shared.events.topics import Topics
+    from shared.projection import DbTarget, ProjectionRunner
     from shared.service import FrameServiceRunner
 
-    runner = FrameServiceRunner(StationsHandler(), settings)
-    task = asyncio.create_task(runner.run())
+    topics = Topics(settings.topic_prefix, settings.frame_partitions)
+    runners: list[FrameServiceRunner | ProjectionRunner] = [
+        FrameServiceRunner(StationsHandler(), settings),
+        ProjectionRunner(StationsProjection(topics), settings.kafka_bootstrap,
+                         DbTarget(settings.database_url, settings.db_schema)),
+    ]
+    tasks = [asyncio.create_task(r.run()) for r in runners]
     await stop.wait()
-    runner.stop()
-    await task
+    for r in runners:
+        r.stop()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def projections(settings: Settings) -> list[Projection]:
+    """Every read model of the system: what `csms replay` rebuilds."""
+    from services.stations.projection import StationsProjection
+    from shared.events.topics import Topics
+
+    topics = Topics(settings.topic_prefix, settings.frame_partitions)
+    return [StationsProjection(topics)]
+
+
+def _replay(settings: Settings, schema: str) -> None:
+    from shared.projection import DbTarget, ProjectionRunner, connect_pool, drop_projection
+
+    async def main() -> None:
+        target = DbTarget(settings.database_url, schema)
+        pool = await connect_pool(target)
+        try:
+            for projection in projections(settings):
+                await drop_projection(pool, projection)
+                runner = ProjectionRunner(projection, settings.kafka_bootstrap, target)
+                started = time.monotonic()
+                await runner.run(until_caught_up=True)
+                elapsed = time.monotonic() - started
+                print(f"replayed {projection.name}: {runner.applied} records in {elapsed:.1f}s "
+                      f"into schema {schema}", flush=True)
+        finally:
+            await pool.close()
+
+    asyncio.run(main())
 
 
 SERVICES: dict[str, ServiceMain] = {
@@ -131,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     all_parser.add_argument("--only", nargs="*", default=None, help="subset of services")
     topics = sub.add_parser("topics", help="topic administration")
     topics.add_argument("action", choices=["create", "list"])
+    replay = sub.add_parser("replay", help="rebuild every projection from offset 0 into a schema")
+    replay.add_argument("--schema", default=None, help="PostgreSQL schema (default: CSMS_DB_SCHEMA)")
     reg = sub.add_parser("station-register", help="register a station (and its Basic-auth password)")
     reg.add_argument("station_id")
     reg.add_argument("--password")
@@ -151,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         return _supervise(args.only or list(SERVICES))
     if args.command == "topics":
         _topics(args.action, settings)
+        return 0
+    if args.command == "replay":
+        _replay(settings, args.schema or settings.db_schema)
         return 0
     if args.command == "station-register":
         _register(args.station_id, args.password, args.site, settings)

@@ -32,6 +32,8 @@ def _default_instance_id() -> str:
 class Settings:
     kafka_bootstrap: str = "127.0.0.1:9092"
     database_url: str = "postgresql://csms:csms@127.0.0.1:5432/csms"
+    # PostgreSQL schema of the projections; `csms replay --schema` rebuilds into another one.
+    db_schema: str = "csms"
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 9000
     api_host: str = "127.0.0.1"
@@ -61,6 +63,7 @@ class Settings:
         return cls(
             kafka_bootstrap=_env("CSMS_KAFKA_BOOTSTRAP", base.kafka_bootstrap),
             database_url=_env("CSMS_DATABASE_URL", base.database_url),
+            db_schema=_env("CSMS_DB_SCHEMA", base.db_schema),
             gateway_host=_env("CSMS_GATEWAY_HOST", base.gateway_host),
             gateway_port=int(_env("CSMS_GATEWAY_PORT", str(base.gateway_port))),
             api_host=_env("CSMS_API_HOST", base.api_host),

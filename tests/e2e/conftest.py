@@ -11,21 +11,26 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.gateway.app import Gateway
+from services.stations.projection import StationsProjection
 from services.stations.service import StationsHandler
 from shared import telemetry
 from shared.commands import CommandClient
 from shared.config import Settings
+from shared.events.topics import Topics
 from shared.kafka import wait_for_kafka
+from shared.projection import DbTarget, ProjectionRunner, connect_pool
 from shared.service import FrameServiceRunner
 
 SPANS = InMemorySpanExporter()
@@ -36,9 +41,15 @@ class System:
     settings: Settings
     gateway: Gateway
     spans: InMemorySpanExporter
+    projection: ProjectionRunner
 
     def station_url(self, station_id: str) -> str:
         return f"ws://127.0.0.1:{self.gateway.port}/ocpp/{station_id}"
+
+
+def test_database_url(url: str) -> str:
+    """The tests' own database (csms_test beside csms), unless CSMS_TEST_DATABASE_URL names one."""
+    return os.environ.get("CSMS_TEST_DATABASE_URL") or url.rsplit("/", 1)[0] + "/csms_test"
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +57,7 @@ def settings() -> Settings:
     base = Settings.from_env()
     return dataclasses.replace(
         base,
+        database_url=test_database_url(base.database_url),
         gateway_port=0,
         gateway_id=f"test-{uuid.uuid4().hex[:8]}",
         service_reply_timeout=10.0,
@@ -63,9 +75,18 @@ async def system(settings: Settings) -> AsyncIterator[System]:
         pytest.fail(f"{exc}: start it with `make infra` (make test does)")
     gateway = Gateway(settings)
     await gateway.start()
-    runners = [FrameServiceRunner(StationsHandler(), settings)]
+    topics = Topics(settings.topic_prefix, settings.frame_partitions)
+    projection = ProjectionRunner(
+        StationsProjection(topics),
+        settings.kafka_bootstrap,
+        DbTarget(settings.database_url, settings.db_schema),
+    )
+    runners: list[FrameServiceRunner | ProjectionRunner] = [
+        FrameServiceRunner(StationsHandler(), settings),
+        projection,
+    ]
     tasks = [asyncio.create_task(r.run()) for r in runners]
-    yield System(settings, gateway, SPANS)
+    yield System(settings, gateway, SPANS, projection)
     for r in runners:
         r.stop()
     for t in tasks:
@@ -117,3 +138,10 @@ async def read_frames(
     finally:
         await consumer.stop()
     return found
+
+
+@pytest.fixture(scope="session")
+async def db(system: System) -> AsyncIterator[asyncpg.Pool]:
+    pool = await connect_pool(DbTarget(system.settings.database_url, system.settings.db_schema))
+    yield pool
+    await pool.close()

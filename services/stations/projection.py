@@ -1,0 +1,164 @@
+"""The stations read model: registration, presence, last seen, boot details, connector status.
+
+Pure function of ``csms.stations`` and ``ocpp.frames``; rebuilt by replay. Connector status follows
+the station's own timestamps: a late or out-of-order StatusNotification (offline backlog) never
+overwrites a newer state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import asyncpg
+import msgspec
+from aiokafka import ConsumerRecord
+
+from shared.events.envelope import (
+    ConnectionClosed,
+    ConnectionOpened,
+    Direction,
+    FrameRecord,
+    decode_frame_record,
+    registration_decoder,
+)
+from shared.events.topics import Topics
+from shared.ocpp.errors import OcppError
+from shared.ocpp.frames import Call, CallResult, FrameError, parse_frame
+from shared.ocpp.v16 import codec
+from shared.ocpp.v16.messages import StatusNotificationRequest
+
+log = logging.getLogger(__name__)
+
+DDL = [
+    """CREATE TABLE IF NOT EXISTS stations (
+        station_id text PRIMARY KEY,
+        registered boolean NOT NULL DEFAULT false,
+        site text,
+        connected boolean NOT NULL DEFAULT false,
+        gateway_id text,
+        epoch bigint,
+        connected_since timestamptz,
+        last_seen timestamptz,
+        boot jsonb,
+        boot_status text,
+        boot_at timestamptz
+    )""",
+    """CREATE TABLE IF NOT EXISTS connectors (
+        station_id text NOT NULL,
+        connector_id int NOT NULL,
+        status text NOT NULL,
+        error_code text NOT NULL,
+        info text,
+        vendor_id text,
+        vendor_error_code text,
+        status_at timestamptz NOT NULL,
+        PRIMARY KEY (station_id, connector_id)
+    )""",
+]
+
+
+def _at(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+class StationsProjection:
+    name = "stations"
+
+    def __init__(self, topics: Topics) -> None:
+        self._topics = topics
+
+    def topics(self) -> Sequence[str]:
+        return [self._topics.stations, self._topics.frames]
+
+    def ddl(self) -> Sequence[str]:
+        return DDL
+
+    def tables(self) -> Sequence[str]:
+        return ["connectors", "stations"]
+
+    async def apply(self, conn: asyncpg.Connection, batch: Sequence[ConsumerRecord]) -> None:
+        for msg in batch:
+            if msg.topic == self._topics.stations:
+                await self._registration(conn, msg)
+                continue
+            record = decode_frame_record(msg.value)
+            if isinstance(record, ConnectionOpened):
+                await conn.execute(
+                    """INSERT INTO stations (station_id, connected, gateway_id, epoch, connected_since, last_seen)
+                       VALUES ($1, true, $2, $3, $4, $4)
+                       ON CONFLICT (station_id) DO UPDATE SET connected = true, gateway_id = $2, epoch = $3,
+                         connected_since = $4, last_seen = greatest(stations.last_seen, $4)
+                       WHERE stations.epoch IS NULL OR stations.epoch < $3""",
+                    record.station_id, record.gateway_id, msg.offset, _at(record.at_ms),
+                )
+            elif isinstance(record, ConnectionClosed):
+                await conn.execute(
+                    "UPDATE stations SET connected = false WHERE station_id = $1 AND epoch = $2",
+                    record.station_id, record.epoch,
+                )
+            elif isinstance(record, FrameRecord):
+                await self._frame(conn, record)
+
+    async def _registration(self, conn: asyncpg.Connection, msg: ConsumerRecord) -> None:
+        station_id = msg.key.decode()
+        if msg.value is None:
+            await conn.execute("UPDATE stations SET registered = false WHERE station_id = $1", station_id)
+            return
+        reg = registration_decoder.decode(msg.value)
+        await conn.execute(
+            """INSERT INTO stations (station_id, registered, site) VALUES ($1, true, $2)
+               ON CONFLICT (station_id) DO UPDATE SET registered = true, site = $2""",
+            station_id, reg.site,
+        )
+
+    async def _frame(self, conn: asyncpg.Connection, record: FrameRecord) -> None:
+        at = _at(record.at_ms)
+        if record.direction is Direction.IN:
+            await conn.execute(
+                """INSERT INTO stations (station_id, last_seen) VALUES ($1, $2)
+                   ON CONFLICT (station_id) DO UPDATE SET last_seen = greatest(stations.last_seen, $2)""",
+                record.station_id, at,
+            )
+        if record.error_code is not None or record.action is None:
+            return
+        try:
+            frame = parse_frame(record.raw)
+        except FrameError:
+            return
+        if record.direction is Direction.IN and isinstance(frame, Call):
+            if record.action == "BootNotification":
+                await conn.execute(
+                    "UPDATE stations SET boot = $2::jsonb, boot_at = $3 WHERE station_id = $1",
+                    record.station_id, bytes(frame.payload).decode(), at,
+                )
+            elif record.action == "StatusNotification":
+                await self._status(conn, record, frame, at)
+        elif record.direction is Direction.OUT and isinstance(frame, CallResult):
+            if record.action == "BootNotification":
+                status = msgspec.json.decode(bytes(frame.payload)).get("status")
+                await conn.execute(
+                    "UPDATE stations SET boot_status = $2 WHERE station_id = $1", record.station_id, status
+                )
+
+    async def _status(self, conn: asyncpg.Connection, record: FrameRecord, frame: Call, at: datetime) -> None:
+        try:
+            status: StatusNotificationRequest = codec.decode_request("StatusNotification", bytes(frame.payload))
+        except OcppError:
+            return
+        stamp = status.timestamp if isinstance(status.timestamp, datetime) else at
+        await conn.execute(
+            """INSERT INTO connectors AS c (station_id, connector_id, status, error_code, info, vendor_id,
+                                            vendor_error_code, status_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+               ON CONFLICT (station_id, connector_id) DO UPDATE SET status = $3, error_code = $4, info = $5,
+                 vendor_id = $6, vendor_error_code = $7, status_at = $8
+               WHERE c.status_at <= EXCLUDED.status_at""",
+            record.station_id, status.connector_id, status.status, status.error_code,
+            _opt(status.info), _opt(status.vendor_id), _opt(status.vendor_error_code), stamp,
+        )
+
+
+def _opt(value: object) -> str | None:
+    return value if isinstance(value, str) else None

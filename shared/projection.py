@@ -1,0 +1,187 @@
+"""Projections: read models in PostgreSQL, built from Kafka, rebuildable at any time.
+
+Each projection writes its rows and the Kafka offsets it consumed in ONE transaction
+(``projection_offsets``), and on start seeks to the stored offsets rather than a consumer group's:
+a redelivered record is never applied twice, and a crash between Kafka and PostgreSQL loses nothing.
+When PostgreSQL is unavailable the runner waits and retries from the last stored offsets, so the
+OCPP path (which never touches PostgreSQL) keeps answering and projections catch up afterwards.
+
+Rebuild (``csms replay``): a projection is written into its own PostgreSQL schema; replaying into an
+empty schema from offset 0 yields the same rows as the live one (tests/e2e/test_replay.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+log = logging.getLogger(__name__)
+
+OFFSETS_DDL = """
+CREATE TABLE IF NOT EXISTS projection_offsets (
+    projection text NOT NULL,
+    topic text NOT NULL,
+    partition int NOT NULL,
+    next_offset bigint NOT NULL,
+    PRIMARY KEY (projection, topic, partition)
+)"""
+
+
+class Projection(Protocol):
+    name: str
+
+    def topics(self) -> Sequence[str]: ...
+
+    def ddl(self) -> Sequence[str]:
+        """Idempotent CREATE statements; a projection whose shape changes is dropped and replayed."""
+
+    def tables(self) -> Sequence[str]:
+        """Its tables, for a rebuild (dropped in this order)."""
+
+    async def apply(self, conn: asyncpg.Connection, batch: Sequence[ConsumerRecord]) -> None:
+        """Apply records in log order, inside the runner's transaction. Must be deterministic."""
+
+
+@dataclass(frozen=True)
+class DbTarget:
+    url: str
+    schema: str = "csms"
+
+
+async def connect_pool(target: DbTarget, *, min_size: int = 1, max_size: int = 4) -> asyncpg.Pool:
+    """A pool whose connections see ``target.schema`` first (created if missing)."""
+    conn = await asyncpg.connect(target.url)
+    try:
+        # IF NOT EXISTS still races with a concurrent creator; the loser's error means "exists".
+        with contextlib.suppress(asyncpg.UniqueViolationError):
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{target.schema}"')
+    finally:
+        await conn.close()
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        target.url, min_size=min_size, max_size=max_size,
+        server_settings={"search_path": target.schema}, command_timeout=30,
+    )
+    return pool
+
+
+class ProjectionRunner:
+    def __init__(self, projection: Projection, bootstrap: str, target: DbTarget) -> None:
+        self.projection = projection
+        self.bootstrap = bootstrap
+        self.target = target
+        self._stopping = asyncio.Event()
+        self._positions: dict[TopicPartition, int] = {}
+        self.applied = 0  # records applied since start, for progress and benchmarks
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self, *, until_caught_up: bool = False) -> None:
+        """Apply forever (or until the end offsets seen at start, for a rebuild); survive DB outages."""
+        delay = 0.5
+        while not self._stopping.is_set():
+            try:
+                await self._run_once(until_caught_up)
+                return
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("projection %s: database unavailable (%s); retrying in %.1fs",
+                            self.projection.name, exc, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _run_once(self, until_caught_up: bool) -> None:
+        pool = await connect_pool(self.target)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+            auto_offset_reset="earliest", fetch_max_wait_ms=20, max_poll_records=5000,
+            isolation_level="read_committed",
+        )
+        try:
+            async with pool.acquire() as conn:
+                await conn.execute(OFFSETS_DDL)
+                for statement in self.projection.ddl():
+                    await conn.execute(statement)
+                stored = await conn.fetch(
+                    "SELECT topic, partition, next_offset FROM projection_offsets WHERE projection = $1",
+                    self.projection.name,
+                )
+            await consumer.start()
+            partitions = await self._partitions(consumer)
+            consumer.assign(partitions)
+            known = {TopicPartition(r["topic"], r["partition"]): r["next_offset"] for r in stored}
+            for tp in partitions:
+                if tp in known:
+                    consumer.seek(tp, known[tp])
+                else:
+                    await consumer.seek_to_beginning(tp)
+            ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions) if until_caught_up else {}
+            while not self._stopping.is_set():
+                if until_caught_up and await self._caught_up(consumer, ends):
+                    return
+                batches = await consumer.getmany(timeout_ms=200)
+                if not batches:
+                    continue
+                await self._apply(pool, batches)
+        finally:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            pool.terminate()  # close() would wait on connections to a server that may be gone
+
+    @staticmethod
+    async def _caught_up(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+        for tp, end in ends.items():
+            position: int = await consumer.position(tp)
+            if position < end:
+                return False
+        return True
+
+    async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        result: list[TopicPartition] = []
+        for topic in self.projection.topics():
+            parts = None
+            for _ in range(100):
+                parts = consumer.partitions_for_topic(topic)
+                if parts:
+                    break
+                await consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh
+                await asyncio.sleep(0.1)
+            if not parts:
+                raise RuntimeError(f"topic {topic} does not exist")
+            result += [TopicPartition(topic, p) for p in sorted(parts)]
+        return result
+
+    async def _apply(self, pool: asyncpg.Pool, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        records = [r for rs in batches.values() for r in rs]
+        async with pool.acquire() as conn, conn.transaction():
+            await self.projection.apply(conn, records)
+            await conn.executemany(
+                """INSERT INTO projection_offsets (projection, topic, partition, next_offset)
+                   VALUES ($1, $2, $3, $4)
+                   ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset""",
+                [(self.projection.name, tp.topic, tp.partition, rs[-1].offset + 1)
+                 for tp, rs in batches.items() if rs],
+            )
+        self.applied += len(records)
+
+
+async def drop_projection(pool: asyncpg.Pool, projection: Projection) -> None:
+    """Forget a projection entirely, so the next run rebuilds it from offset 0."""
+    async with pool.acquire() as conn, conn.transaction():
+        for table in projection.tables():
+            await conn.execute(f'DROP TABLE IF EXISTS "{table}" CASCADE')
+        await conn.execute(OFFSETS_DDL)
+        await conn.execute("DELETE FROM projection_offsets WHERE projection = $1", projection.name)
+
+
+def as_json(value: Any) -> str:
+    import msgspec
+
+    return msgspec.json.encode(value).decode()
