@@ -50,8 +50,11 @@ async def _run_stations(settings: Settings, stop: asyncio.Event) -> None:
     topics = Topics(settings.topic_prefix, settings.frame_partitions)
     runners: list[FrameServiceRunner | ProjectionRunner] = [
         FrameServiceRunner(StationsHandler(), settings),
-        ProjectionRunner(StationsProjection(topics), settings.kafka_bootstrap,
-                         DbTarget(settings.database_url, settings.db_schema)),
+        ProjectionRunner(
+            StationsProjection(topics),
+            settings.kafka_bootstrap,
+            DbTarget(settings.database_url, settings.db_schema),
+        ),
     ]
     tasks = [asyncio.create_task(r.run()) for r in runners]
     await stop.wait()
@@ -82,8 +85,11 @@ def _replay(settings: Settings, schema: str) -> None:
                 started = time.monotonic()
                 await runner.run(until_caught_up=True)
                 elapsed = time.monotonic() - started
-                print(f"replayed {projection.name}: {runner.applied} records in {elapsed:.1f}s "
-                      f"into schema {schema}", flush=True)
+                print(
+                    f"replayed {projection.name}: {runner.applied} records in {elapsed:.1f}s "
+                    f"into schema {schema}",
+                    flush=True,
+                )
         finally:
             await pool.close()
 

@@ -65,8 +65,11 @@ async def connect_pool(target: DbTarget, *, min_size: int = 1, max_size: int = 4
     finally:
         await conn.close()
     pool: asyncpg.Pool = await asyncpg.create_pool(
-        target.url, min_size=min_size, max_size=max_size,
-        server_settings={"search_path": target.schema}, command_timeout=30,
+        target.url,
+        min_size=min_size,
+        max_size=max_size,
+        server_settings={"search_path": target.schema},
+        command_timeout=30,
     )
     return pool
 
@@ -91,8 +94,12 @@ class ProjectionRunner:
                 await self._run_once(until_caught_up)
                 return
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("projection %s: database unavailable (%s); retrying in %.1fs",
-                            self.projection.name, exc, delay)
+                log.warning(
+                    "projection %s: database unavailable (%s); retrying in %.1fs",
+                    self.projection.name,
+                    exc,
+                    delay,
+                )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), delay)
                 delay = min(delay * 2, 10.0)
@@ -100,8 +107,12 @@ class ProjectionRunner:
     async def _run_once(self, until_caught_up: bool) -> None:
         pool = await connect_pool(self.target)
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-            auto_offset_reset="earliest", fetch_max_wait_ms=20, max_poll_records=5000,
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=20,
+            max_poll_records=5000,
             isolation_level="read_committed",
         )
         try:
@@ -122,7 +133,9 @@ class ProjectionRunner:
                     consumer.seek(tp, known[tp])
                 else:
                     await consumer.seek_to_beginning(tp)
-            ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions) if until_caught_up else {}
+            ends: dict[TopicPartition, int] = (
+                await consumer.end_offsets(partitions) if until_caught_up else {}
+            )
             while not self._stopping.is_set():
                 if until_caught_up and await self._caught_up(consumer, ends):
                     return
@@ -151,7 +164,7 @@ class ProjectionRunner:
                 parts = consumer.partitions_for_topic(topic)
                 if parts:
                     break
-                await consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh
+                await consumer._client.force_metadata_update()
                 await asyncio.sleep(0.1)
             if not parts:
                 raise RuntimeError(f"topic {topic} does not exist")
@@ -166,8 +179,11 @@ class ProjectionRunner:
                 """INSERT INTO projection_offsets (projection, topic, partition, next_offset)
                    VALUES ($1, $2, $3, $4)
                    ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset""",
-                [(self.projection.name, tp.topic, tp.partition, rs[-1].offset + 1)
-                 for tp, rs in batches.items() if rs],
+                [
+                    (self.projection.name, tp.topic, tp.partition, rs[-1].offset + 1)
+                    for tp, rs in batches.items()
+                    if rs
+                ],
             )
         self.applied += len(records)
 

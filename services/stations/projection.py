@@ -91,12 +91,16 @@ class StationsProjection:
                        ON CONFLICT (station_id) DO UPDATE SET connected = true, gateway_id = $2, epoch = $3,
                          connected_since = $4, last_seen = greatest(stations.last_seen, $4)
                        WHERE stations.epoch IS NULL OR stations.epoch < $3""",
-                    record.station_id, record.gateway_id, msg.offset, _at(record.at_ms),
+                    record.station_id,
+                    record.gateway_id,
+                    msg.offset,
+                    _at(record.at_ms),
                 )
             elif isinstance(record, ConnectionClosed):
                 await conn.execute(
                     "UPDATE stations SET connected = false WHERE station_id = $1 AND epoch = $2",
-                    record.station_id, record.epoch,
+                    record.station_id,
+                    record.epoch,
                 )
             elif isinstance(record, FrameRecord):
                 await self._frame(conn, record)
@@ -110,7 +114,8 @@ class StationsProjection:
         await conn.execute(
             """INSERT INTO stations (station_id, registered, site) VALUES ($1, true, $2)
                ON CONFLICT (station_id) DO UPDATE SET registered = true, site = $2""",
-            station_id, reg.site,
+            station_id,
+            reg.site,
         )
 
     async def _frame(self, conn: asyncpg.Connection, record: FrameRecord) -> None:
@@ -119,7 +124,8 @@ class StationsProjection:
             await conn.execute(
                 """INSERT INTO stations (station_id, last_seen) VALUES ($1, $2)
                    ON CONFLICT (station_id) DO UPDATE SET last_seen = greatest(stations.last_seen, $2)""",
-                record.station_id, at,
+                record.station_id,
+                at,
             )
         if record.error_code is not None or record.action is None:
             return
@@ -131,20 +137,27 @@ class StationsProjection:
             if record.action == "BootNotification":
                 await conn.execute(
                     "UPDATE stations SET boot = $2::jsonb, boot_at = $3 WHERE station_id = $1",
-                    record.station_id, bytes(frame.payload).decode(), at,
+                    record.station_id,
+                    bytes(frame.payload).decode(),
+                    at,
                 )
             elif record.action == "StatusNotification":
                 await self._status(conn, record, frame, at)
-        elif record.direction is Direction.OUT and isinstance(frame, CallResult):
-            if record.action == "BootNotification":
-                status = msgspec.json.decode(bytes(frame.payload)).get("status")
-                await conn.execute(
-                    "UPDATE stations SET boot_status = $2 WHERE station_id = $1", record.station_id, status
-                )
+        elif (
+            record.direction is Direction.OUT
+            and isinstance(frame, CallResult)
+            and record.action == "BootNotification"
+        ):
+            status = msgspec.json.decode(bytes(frame.payload)).get("status")
+            await conn.execute(
+                "UPDATE stations SET boot_status = $2 WHERE station_id = $1", record.station_id, status
+            )
 
     async def _status(self, conn: asyncpg.Connection, record: FrameRecord, frame: Call, at: datetime) -> None:
         try:
-            status: StatusNotificationRequest = codec.decode_request("StatusNotification", bytes(frame.payload))
+            status: StatusNotificationRequest = codec.decode_request(
+                "StatusNotification", bytes(frame.payload)
+            )
         except OcppError:
             return
         stamp = status.timestamp if isinstance(status.timestamp, datetime) else at
@@ -155,8 +168,14 @@ class StationsProjection:
                ON CONFLICT (station_id, connector_id) DO UPDATE SET status = $3, error_code = $4, info = $5,
                  vendor_id = $6, vendor_error_code = $7, status_at = $8
                WHERE c.status_at <= EXCLUDED.status_at""",
-            record.station_id, status.connector_id, status.status, status.error_code,
-            _opt(status.info), _opt(status.vendor_id), _opt(status.vendor_error_code), stamp,
+            record.station_id,
+            status.connector_id,
+            status.status,
+            status.error_code,
+            _opt(status.info),
+            _opt(status.vendor_id),
+            _opt(status.vendor_error_code),
+            stamp,
         )
 
 
