@@ -9,6 +9,16 @@ from __future__ import annotations
 
 import uvloop
 
+from tests import infra
+
+
+def pytest_configure(config: object) -> None:
+    infra.provide()
+
+
+def pytest_unconfigure(config: object) -> None:
+    infra.release()
+
 
 def pytest_asyncio_loop_factories(config: object, item: object) -> dict[str, object]:
     return {"uvloop": uvloop.new_event_loop}

@@ -1,0 +1,15 @@
+"""`python -m bench <name> [args]` (or `make bench BENCH_ARGS="<name> ..."`): run one benchmark."""
+
+from __future__ import annotations
+
+import runpy
+import sys
+
+BENCHMARKS = {"kafka_clients": "bench.kafka_clients"}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in BENCHMARKS:
+        sys.exit(f"usage: python -m bench {{{'|'.join(BENCHMARKS)}}} [args]")
+    name = sys.argv.pop(1)
+    sys.argv[0] = BENCHMARKS[name]
+    runpy.run_module(BENCHMARKS[name], run_name="__main__")
