@@ -1,6 +1,6 @@
 """The ``csms`` command: run one service, run them all under a supervisor, administer topics.
 
-csms gateway | csms stations          one deployable process each (what Kubernetes runs)
+csms gateway | stations | transactions | api   one deployable process each (what Kubernetes runs)
 csms all                             every service as a supervised child process (local use)
 csms topics create | list            topic administration
 csms replay [--schema S]             rebuild every projection from offset 0 (into schema S)
@@ -41,35 +41,37 @@ async def _run_gateway(settings: Settings, stop: asyncio.Event) -> None:
 
 
 async def _run_stations(settings: Settings, stop: asyncio.Event) -> None:
-    from services.stations.projection import StationsProjection
-    from services.stations.service import StationsHandler
-    from shared.events.topics import Topics
-    from shared.projection import DbTarget, ProjectionRunner
-    from shared.service import FrameServiceRunner
+    from services.stations.main import runners
+    from shared.service import run_until
 
-    topics = Topics(settings.topic_prefix, settings.frame_partitions)
-    runners: list[FrameServiceRunner | ProjectionRunner] = [
-        FrameServiceRunner(StationsHandler(), settings),
-        ProjectionRunner(
-            StationsProjection(topics),
-            settings.kafka_bootstrap,
-            DbTarget(settings.database_url, settings.db_schema),
-        ),
-    ]
-    tasks = [asyncio.create_task(r.run()) for r in runners]
+    await run_until(runners(settings), stop)
+
+
+async def _run_transactions(settings: Settings, stop: asyncio.Event) -> None:
+    from services.transactions.main import runners
+    from shared.service import run_until
+
+    await run_until(runners(settings), stop)
+
+
+async def _run_api(settings: Settings, stop: asyncio.Event) -> None:
+    from services.api.app import OperatorApi
+
+    api = OperatorApi(settings)
+    await api.start()
+    print(f"operator API: http://{settings.api_host}:{api.port} (OpenAPI at /openapi.json)", flush=True)
     await stop.wait()
-    for r in runners:
-        r.stop()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await api.stop()
 
 
 def projections(settings: Settings) -> list[Projection]:
     """Every read model of the system: what `csms replay` rebuilds."""
-    from services.stations.projection import StationsProjection
+    from services.stations import main as stations
+    from services.transactions import main as transactions
     from shared.events.topics import Topics
 
     topics = Topics(settings.topic_prefix, settings.frame_partitions)
-    return [StationsProjection(topics)]
+    return [*stations.projections(topics), *transactions.projections(topics)]
 
 
 def _replay(settings: Settings, schema: str) -> None:
@@ -99,6 +101,8 @@ def _replay(settings: Settings, schema: str) -> None:
 SERVICES: dict[str, ServiceMain] = {
     "gateway": _run_gateway,
     "stations": _run_stations,
+    "transactions": _run_transactions,
+    "api": _run_api,
 }
 
 

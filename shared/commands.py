@@ -87,6 +87,10 @@ class CommandClient:
         assert self._producer is not None
         presence = self.where(station_id)
         if presence is None:
+            # It may have connected a moment ago: read presence to the end of the log before saying no.
+            await self.presence.wait_for_end(timeout=10)
+            presence = self.where(station_id)
+        if presence is None:
             raise NotConnected(station_id)
         timeout = self.settings.command_timeout if timeout is None else timeout
         command_id = uuid.uuid4().hex

@@ -47,6 +47,8 @@ class Settings:
     replication_factor: int = 1
     auto_register: bool = True
     heartbeat_interval: int = 300
+    # The interval a Pending or Rejected BootNotification answer tells the station to retry after.
+    boot_retry_interval: int = 60
     # How long the gateway waits for a service to answer a station's CALL before answering
     # InternalError itself (the station retries transaction messages later).
     service_reply_timeout: float = 20.0
@@ -75,6 +77,7 @@ class Settings:
             replication_factor=int(_env("CSMS_REPLICATION_FACTOR", str(base.replication_factor))),
             auto_register=_env_bool("CSMS_AUTO_REGISTER", base.auto_register),
             heartbeat_interval=int(_env("CSMS_HEARTBEAT_INTERVAL", str(base.heartbeat_interval))),
+            boot_retry_interval=int(_env("CSMS_BOOT_RETRY_INTERVAL", str(base.boot_retry_interval))),
             service_reply_timeout=float(_env("CSMS_SERVICE_REPLY_TIMEOUT", str(base.service_reply_timeout))),
             station_call_timeout=float(_env("CSMS_STATION_CALL_TIMEOUT", str(base.station_call_timeout))),
             command_timeout=float(_env("CSMS_COMMAND_TIMEOUT", str(base.command_timeout))),

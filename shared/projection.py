@@ -15,12 +15,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import asyncpg
+import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from shared.events.envelope import Direction, FrameRecord, FramesRecord
+from shared.ocpp.errors import OcppError
+from shared.ocpp.frames import Call, FrameError, parse_frame
+from shared.ocpp.v16 import codec
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +135,16 @@ class ProjectionRunner:
             partitions = await self._partitions(consumer)
             consumer.assign(partitions)
             known = {TopicPartition(r["topic"], r["partition"]): r["next_offset"] for r in stored}
+            log_ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+            if any(offset > log_ends.get(tp, 0) for tp, offset in known.items()):
+                # The projection has seen more than the log holds: the log was reset (a new
+                # cluster, a wiped dev broker). Its rows describe another history: rebuild.
+                log.error("projection %s is ahead of the log; rebuilding it from offset 0", self.projection.name)
+                await drop_projection(pool, self.projection)
+                async with pool.acquire() as conn:
+                    for statement in self.projection.ddl():
+                        await conn.execute(statement)
+                known = {}
             for tp in partitions:
                 if tp in known:
                     consumer.seek(tp, known[tp])
@@ -198,6 +215,35 @@ async def drop_projection(pool: asyncpg.Pool, projection: Projection) -> None:
 
 
 def as_json(value: Any) -> str:
-    import msgspec
-
     return msgspec.json.encode(value).decode()
+
+
+def ms_to_datetime(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def opt(value: object) -> Any:
+    """An OCPP optional field as a column value: UNSET becomes NULL."""
+    return None if value is msgspec.UNSET else value
+
+
+def call_payload(
+    record: FramesRecord | None, actions: Container[str], direction: Direction
+) -> tuple[FrameRecord, Any] | None:
+    """The decoded payload of a CALL record of ``actions`` in ``direction``; None for anything else."""
+    if not (
+        isinstance(record, FrameRecord)
+        and record.direction is direction
+        and record.message_type == 2
+        and record.error_code is None
+        and record.action in actions
+    ):
+        return None
+    assert record.action is not None
+    try:
+        frame = parse_frame(record.raw)
+        if not isinstance(frame, Call):
+            return None
+        return record, codec.decode_request(record.action, bytes(frame.payload))
+    except (FrameError, OcppError):
+        return None

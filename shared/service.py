@@ -12,18 +12,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Container, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, cast
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+import msgspec
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from opentelemetry import trace
 
 from shared import telemetry
 from shared.config import Settings
-from shared.events.envelope import FramesRecord, decode_frame_record
+from shared.events.commands import StationReply
+from shared.events.envelope import Direction, FrameRecord, FramesRecord, decode_frame_record, encode
 from shared.events.topics import Topics, TopicSpec
 from shared.kafka import ensure_topics, make_consumer, make_producer
+from shared.ocpp.v16 import codec
+from shared.projection import call_payload
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +70,24 @@ class FrameHandler(Protocol):
     async def stop(self) -> None: ...
 
 
+class PartitionAware(Protocol):
+    """Optional: a handler whose state is per ``ocpp.frames`` partition (e.g. id allocation)."""
+
+    async def on_assigned(self, partitions: set[int]) -> None:
+        """Called before the first record of newly assigned partitions is handled."""
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, handler: PartitionAware) -> None:
+        self._handler = handler
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._handler.on_assigned({tp.partition for tp in assigned})
+
+
 class FrameServiceRunner:
     """Runs one FrameHandler as a consumer group member on ``ocpp.frames``."""
 
@@ -93,8 +121,11 @@ class FrameServiceRunner:
             self.settings.kafka_bootstrap,
             client_id=self.handler.name,
             group_id=f"csms.{self.handler.name}",
-            topics=[self.topics.frames],
         )
+        listener = (
+            _Rebalance(cast(PartitionAware, self.handler)) if hasattr(self.handler, "on_assigned") else None
+        )
+        self._consumer.subscribe([self.topics.frames], listener=listener)
         await self._producer.start()
         await self._consumer.start()
         log.info("%s consuming %s", self.handler.name, self.topics.frames)
@@ -153,3 +184,46 @@ class FrameServiceRunner:
                 return []
             headers = telemetry.inject_headers()
         return [Output(o.topic, o.key, o.value, o.headers or headers) for o in outputs]
+
+
+def station_call(record: FramesRecord, actions: Container[str]) -> tuple[FrameRecord, Any] | None:
+    """The decoded request when ``record`` is a valid station CALL for one of ``actions``.
+
+    Invalid CALLs were already answered with a CALLERROR by the gateway and are skipped here.
+    """
+    return call_payload(record, actions, Direction.IN)
+
+
+def answer(topics: Topics, record: FrameRecord, response: msgspec.Struct) -> Output:
+    """The CALLRESULT for a station CALL, addressed to the connection (gateway, epoch) it came on."""
+    assert record.action is not None and record.unique_id is not None
+    reply = StationReply(
+        station_id=record.station_id,
+        epoch=record.epoch,
+        unique_id=record.unique_id,
+        action=record.action,
+        payload=msgspec.Raw(codec.encode(response)),
+    )
+    return Output(topics.gateway_inbox(record.gateway_id), record.station_id.encode(), encode(reply))
+
+
+class Runner(Protocol):
+    """Anything a service process runs until stopped (an OCPP handler loop, a projection)."""
+
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+async def run_until(runners: Sequence[Runner], stop: asyncio.Event) -> None:
+    """Run ``runners`` until ``stop`` is set (or one of them fails), then stop them all."""
+    tasks = [asyncio.create_task(r.run()) for r in runners]
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+    for r in runners:
+        r.stop()
+    stopper.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+            raise result

@@ -21,7 +21,100 @@ log = logging.getLogger(__name__)
 V = TypeVar("V")
 
 
+class LogFollower:
+    """Reads a topic from the beginning without a consumer group, then keeps following it.
+
+    ``apply(partition, key, value)`` sees every record in log order per partition. :meth:`start`
+    returns once everything written before it was called has been applied; :meth:`wait_for_end`
+    does the same later, e.g. before deciding for a partition this process was just assigned.
+    """
+
+    def __init__(
+        self, bootstrap: str, topic: str, apply: Callable[[int, bytes | None, bytes | None], None]
+    ) -> None:
+        self._bootstrap = bootstrap
+        self._topic = topic
+        self._apply = apply
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._positions: dict[int, int] = {}
+        self._progress = asyncio.Condition()
+        self.applied = 0
+
+    async def start(self, timeout: float = 60.0) -> None:
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=20,
+            max_poll_records=5000,
+        )
+        await self._consumer.start()
+        partitions = [TopicPartition(self._topic, p) for p in sorted(await self._partitions())]
+        self._consumer.assign(partitions)
+        await self._consumer.seek_to_beginning(*partitions)
+        self._task = asyncio.create_task(self._follow(), name=f"follow:{self._topic}")
+        await self.wait_for_end(timeout=timeout)
+
+    async def wait_for_end(self, partitions: set[int] | None = None, timeout: float = 60.0) -> None:
+        """Return when every record written before this call (to ``partitions``) has been applied."""
+        assert self._consumer is not None
+        tps = [
+            TopicPartition(self._topic, p)
+            for p in (partitions if partitions is not None else await self._partitions())
+        ]
+        ends: dict[TopicPartition, int] = await self._consumer.end_offsets(tps)
+
+        def done() -> bool:
+            return all(self._positions.get(tp.partition, 0) >= end for tp, end in ends.items())
+
+        async with self._progress:
+            await asyncio.wait_for(self._progress.wait_for(done), timeout)
+
+    async def _partitions(self) -> set[int]:
+        assert self._consumer is not None
+        for _ in range(100):
+            parts = self._consumer.partitions_for_topic(self._topic)
+            if parts:
+                return set(parts)
+            await self._consumer._client.force_metadata_update()
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"topic {self._topic} does not exist; run `csms topics create`")
+
+    async def _follow(self) -> None:
+        assert self._consumer is not None
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=200)
+            for tp, records in batches.items():
+                for msg in records:
+                    try:
+                        self._apply(tp.partition, msg.key, msg.value)
+                    except Exception:
+                        log.exception("cannot apply %s/%s@%s", self._topic, tp.partition, msg.offset)
+                    self.applied += 1
+                if records:
+                    self._positions[tp.partition] = records[-1].offset + 1
+            for tp in self._consumer.assignment():
+                # Empty partitions and compacted-away tails: the fetch position is the truth.
+                self._positions[tp.partition] = max(
+                    self._positions.get(tp.partition, 0), await self._consumer.position(tp)
+                )
+            async with self._progress:
+                self._progress.notify_all()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+
 class CompactedView(Generic[V]):
+    """The current value per key of a compacted topic, kept current by a :class:`LogFollower`."""
+
     def __init__(
         self,
         bootstrap: str,
@@ -31,14 +124,11 @@ class CompactedView(Generic[V]):
         merge: Callable[[V | None, V], V] | None = None,
     ) -> None:
         """``merge(old, new)`` lets a view keep the winner instead of the last record (e.g. max epoch)."""
-        self._bootstrap = bootstrap
         self._topic = topic
         self._decode = decode
         self._merge = merge
         self._data: dict[str, V] = {}
-        self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._caught_up = asyncio.Event()
+        self._follower = LogFollower(bootstrap, topic, lambda _p, k, v: self._apply(k, v))
         self._listeners: list[Callable[[str, V | None], None]] = []
 
     def get(self, key: str) -> V | None:
@@ -57,45 +147,10 @@ class CompactedView(Generic[V]):
         self._listeners.append(listener)
 
     async def start(self, timeout: float = 60.0) -> None:
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=20,
-        )
-        await self._consumer.start()
-        partitions = [TopicPartition(self._topic, p) for p in sorted(await self._partitions())]
-        self._consumer.assign(partitions)
-        await self._consumer.seek_to_beginning(*partitions)
-        ends: dict[TopicPartition, int] = await self._consumer.end_offsets(partitions)
-        self._task = asyncio.create_task(self._follow(ends), name=f"view:{self._topic}")
-        await asyncio.wait_for(self._caught_up.wait(), timeout)
+        await self._follower.start(timeout)
 
-    async def _partitions(self) -> set[int]:
-        assert self._consumer is not None
-        for _ in range(100):
-            parts = self._consumer.partitions_for_topic(self._topic)
-            if parts:
-                return set(parts)
-            await self._consumer._client.force_metadata_update()
-            await asyncio.sleep(0.1)
-        raise RuntimeError(f"topic {self._topic} does not exist; run `csms topics create`")
-
-    async def _follow(self, ends: dict[TopicPartition, int]) -> None:
-        assert self._consumer is not None
-        pending = {tp for tp, end in ends.items() if end > 0}
-        if not pending:
-            self._caught_up.set()
-        while True:
-            batches = await self._consumer.getmany(timeout_ms=500)
-            for tp, records in batches.items():
-                for msg in records:
-                    self._apply(msg.key, msg.value)
-                if tp in pending and records and records[-1].offset + 1 >= ends[tp]:
-                    pending.discard(tp)
-            if not pending:
-                self._caught_up.set()
+    async def wait_for_end(self, timeout: float = 60.0) -> None:
+        await self._follower.wait_for_end(timeout=timeout)
 
     def _apply(self, raw_key: bytes | None, raw_value: bytes | None) -> None:
         if raw_key is None:
@@ -120,9 +175,4 @@ class CompactedView(Generic[V]):
             listener(key, value)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._consumer is not None:
-            await self._consumer.stop()
+        await self._follower.stop()

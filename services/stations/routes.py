@@ -21,12 +21,17 @@ from services.stations.handlers import (
     heartbeat,
     status_notification,
 )
+from shared.events.envelope import StationRegistration
 
 
 @dataclass(frozen=True)
 class Context:
     now: datetime
     heartbeat_interval: int
+    boot_retry_interval: int
+    # The operator's record of the calling station (None: unknown to the registry so far).
+    registration: StationRegistration | None
+    auto_register: bool
 
 
 Handler = Callable[[Any, Context], msgspec.Struct]

@@ -11,26 +11,20 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-import msgspec
-
 from services.stations import presence
 from services.stations.routes import ROUTES, Context
 from shared.config import Settings
-from shared.events.commands import StationReply
 from shared.events.envelope import (
     ConnectionClosed,
     ConnectionOpened,
-    Direction,
-    FrameRecord,
     Presence,
+    StationRegistration,
     encode,
     presence_decoder,
+    registration_decoder,
 )
 from shared.events.topics import Topics
-from shared.ocpp.errors import OcppError
-from shared.ocpp.frames import Call, parse_frame
-from shared.ocpp.v16 import codec
-from shared.service import Inbound, Output
+from shared.service import Inbound, Output, answer, station_call
 from shared.tables import CompactedView
 
 log = logging.getLogger(__name__)
@@ -48,6 +42,9 @@ class StationsHandler:
         self._presence: dict[str, Presence] = {}
         self._topics = Topics()
         self._settings = Settings()
+        self._registry: CompactedView[StationRegistration] | None = None
+        # Registered by us but maybe not yet read back by the registry view: never register twice.
+        self._auto_registered: set[str] = set()
 
     async def start(self, topics: Topics, settings: Settings) -> None:
         self._topics, self._settings = topics, settings
@@ -57,49 +54,55 @@ class StationsHandler:
         await view.start()
         self._presence = dict(view.items())
         await view.stop()
-        log.info("stations: %d presence entries rebuilt", len(self._presence))
+        self._registry = CompactedView(settings.kafka_bootstrap, topics.stations, registration_decoder.decode)
+        await self._registry.start()
+        log.info(
+            "stations: %d presence entries, %d registrations rebuilt",
+            len(self._presence),
+            len(self._registry),
+        )
 
     async def stop(self) -> None:
-        return None
+        if self._registry is not None:
+            await self._registry.stop()
+
+    def registration(self, station_id: str) -> StationRegistration | None:
+        return self._registry.get(station_id) if self._registry is not None else None
 
     def handle(self, inbound: Inbound) -> list[Output]:
         record = inbound.record
         if isinstance(record, ConnectionOpened | ConnectionClosed):
             return self._on_connection(record, inbound.offset)
-        if (
-            isinstance(record, FrameRecord)
-            and record.direction is Direction.IN
-            and record.message_type == 2
-            and record.error_code is None
-            and record.action in ROUTES
-        ):
-            return self._answer(record)
+        call = station_call(record, ROUTES)
+        if call is not None:
+            frame, request = call
+            assert frame.action is not None
+            s = self._settings
+            ctx = Context(
+                now=self._clock(),
+                heartbeat_interval=s.heartbeat_interval,
+                boot_retry_interval=s.boot_retry_interval,
+                registration=self.registration(frame.station_id),
+                auto_register=s.auto_register,
+            )
+            return [answer(self._topics, frame, ROUTES[frame.action](request, ctx))]
         return []
 
+    def _auto_register(self, event: ConnectionOpened) -> list[Output]:
+        """An unknown station got in while auto-registration is on: register it (once)."""
+        station_id = event.station_id
+        if not self._settings.auto_register or station_id in self._auto_registered:
+            return []
+        if self.registration(station_id) is not None:
+            return []
+        self._auto_registered.add(station_id)
+        registration = StationRegistration(station_id=station_id, auto=True, at_ms=event.at_ms)
+        return [Output(self._topics.stations, station_id.encode(), encode(registration))]
+
     def _on_connection(self, event: ConnectionOpened | ConnectionClosed, offset: int) -> list[Output]:
+        outputs = self._auto_register(event) if isinstance(event, ConnectionOpened) else []
         new = presence.evolve(self._presence.get(event.station_id), event, offset)
         if new is None:
-            return []
+            return outputs
         self._presence[event.station_id] = new
-        return [Output(self._topics.presence, event.station_id.encode(), encode(new))]
-
-    def _answer(self, record: FrameRecord) -> list[Output]:
-        assert record.action is not None and record.unique_id is not None
-        frame = parse_frame(record.raw)
-        assert isinstance(frame, Call)
-        try:
-            request = codec.decode_request(record.action, bytes(frame.payload))
-        except OcppError:
-            return []  # the gateway already answered the CALLERROR
-        ctx = Context(now=self._clock(), heartbeat_interval=self._settings.heartbeat_interval)
-        response = ROUTES[record.action](request, ctx)
-        reply = StationReply(
-            station_id=record.station_id,
-            epoch=record.epoch,
-            unique_id=record.unique_id,
-            action=record.action,
-            payload=msgspec.Raw(codec.encode(response)),
-        )
-        return [
-            Output(self._topics.gateway_inbox(record.gateway_id), record.station_id.encode(), encode(reply))
-        ]
+        return [*outputs, Output(self._topics.presence, event.station_id.encode(), encode(new))]

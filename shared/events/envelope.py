@@ -128,6 +128,11 @@ class StationRegistration(msgspec.Struct, kw_only=True, omit_defaults=True):
     # "pbkdf2_sha256$<iterations>$<salt hex>$<hash hex>", see shared/security.py; None = no Basic auth.
     password_hash: str | None = None
     site: str | None = None
+    # What a BootNotification is answered with: Accepted, Pending (the operator has not let it in
+    # yet) or Rejected.
+    boot_status: str = "Accepted"
+    # Registered by the system because an unknown station connected while auto-registration was on.
+    auto: bool = False
     at_ms: int = 0
 
 

@@ -39,6 +39,11 @@ class Topics:
         """Compacted operator registry of stations (credentials, site), key = station id."""
         return f"{self.prefix}csms.stations"
 
+    @property
+    def id_tags(self) -> str:
+        """Compacted operator-managed id tags (status, expiry, parent), key = id tag."""
+        return f"{self.prefix}csms.idtags"
+
     def gateway_inbox(self, gateway_id: str) -> str:
         """Replies and commands for the stations one gateway holds; only that gateway reads it."""
         return f"{self.prefix}csms.gateway.{gateway_id}"
@@ -59,6 +64,7 @@ class Topics:
             TopicSpec(self.frames, self.frame_partitions, forever),
             TopicSpec(self.presence, self.frame_partitions, compacted),
             TopicSpec(self.stations, self.frame_partitions, compacted),
+            TopicSpec(self.id_tags, self.frame_partitions, compacted),
         ]
 
     def ephemeral_spec(self, name: str) -> TopicSpec:

@@ -17,21 +17,22 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from services.api.app import OperatorApi
 from services.gateway.app import Gateway
-from services.stations.projection import StationsProjection
-from services.stations.service import StationsHandler
+from services.stations import main as stations
+from services.transactions import main as transactions
 from shared import telemetry
 from shared.commands import CommandClient
 from shared.config import Settings
-from shared.events.topics import Topics
 from shared.kafka import wait_for_kafka
-from shared.projection import DbTarget, ProjectionRunner, connect_pool
-from shared.service import FrameServiceRunner
+from shared.projection import DbTarget, connect_pool
+from shared.service import run_until
 
 SPANS = InMemorySpanExporter()
 
@@ -41,10 +42,14 @@ class System:
     settings: Settings
     gateway: Gateway
     spans: InMemorySpanExporter
-    projection: ProjectionRunner
+    api: OperatorApi
 
     def station_url(self, station_id: str) -> str:
         return f"ws://127.0.0.1:{self.gateway.port}/ocpp/{station_id}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api.port}"
 
 
 def test_database_url(url: str) -> str:
@@ -63,6 +68,7 @@ def settings() -> Settings:
         service_reply_timeout=10.0,
         station_call_timeout=5.0,
         instance_id=f"test-api-{uuid.uuid4().hex[:8]}",
+        api_port=0,
     )
 
 
@@ -75,23 +81,16 @@ async def system(settings: Settings) -> AsyncIterator[System]:
         pytest.fail(f"{exc}: start it with `make infra` (make test does)")
     gateway = Gateway(settings)
     await gateway.start()
-    topics = Topics(settings.topic_prefix, settings.frame_partitions)
-    projection = ProjectionRunner(
-        StationsProjection(topics),
-        settings.kafka_bootstrap,
-        DbTarget(settings.database_url, settings.db_schema),
-    )
-    runners: list[FrameServiceRunner | ProjectionRunner] = [
-        FrameServiceRunner(StationsHandler(), settings),
-        projection,
-    ]
-    tasks = [asyncio.create_task(r.run()) for r in runners]
-    yield System(settings, gateway, SPANS, projection)
-    for r in runners:
-        r.stop()
-    for t in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(t, 15)
+    runners = [*stations.runners(settings), *transactions.runners(settings)]
+    stop = asyncio.Event()
+    services = asyncio.create_task(run_until(runners, stop))
+    api = OperatorApi(settings)
+    await api.start()
+    yield System(settings, gateway, SPANS, api)
+    await api.stop()
+    stop.set()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(services, 15)
     await gateway.stop()
 
 
@@ -145,3 +144,43 @@ async def db(system: System) -> AsyncIterator[asyncpg.Pool]:
     pool = await connect_pool(DbTarget(system.settings.database_url, system.settings.db_schema))
     yield pool
     await pool.close()
+
+
+class Api:
+    """The operator API over real HTTP, as an outside tool uses it."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
+        self.session, self.base = session, base
+
+    async def request(self, method: str, path: str, body: Any = None, **params: str) -> tuple[int, Any]:
+        async with self.session.request(method, self.base + path, json=body, params=params or None) as resp:
+            text = await resp.text()
+            return resp.status, (json.loads(text) if text else None)
+
+    async def get(self, path: str, **params: str) -> tuple[int, Any]:
+        return await self.request("GET", path, **params)
+
+    async def put(self, path: str, body: Any) -> tuple[int, Any]:
+        return await self.request("PUT", path, body)
+
+    async def post(self, path: str, body: Any, **params: str) -> tuple[int, Any]:
+        return await self.request("POST", path, body, **params)
+
+    async def until(self, path: str, predicate: Callable[[Any], bool], timeout: float = 20.0) -> Any:
+        """GET ``path`` until it is 200 and ``predicate(body)``: read models converge through Kafka."""
+        body: Any = None
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    status, body = await self.get(path)
+                    if status == 200 and predicate(body):
+                        return body
+                    await asyncio.sleep(0.1)
+        except TimeoutError:
+            raise AssertionError(f"GET {path} never satisfied the condition; last body: {body}") from None
+
+
+@pytest.fixture(scope="session")
+async def api(system: System) -> AsyncIterator[Api]:
+    async with aiohttp.ClientSession() as session:
+        yield Api(session, system.api_url)

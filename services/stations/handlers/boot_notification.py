@@ -1,4 +1,9 @@
-"""BootNotification: accept, tell the station its heartbeat interval and the time (OCPP 1.6 4.2)."""
+"""BootNotification (OCPP 1.6 4.2): the operator's registry decides Accepted, Pending or Rejected.
+
+Accepted tells the station its heartbeat interval; Pending and Rejected tell it when to try again
+(the boot retry interval). A station unknown to the registry is Accepted when auto-registration is
+on (the stations service registers it on connect) and Rejected when it is off.
+"""
 
 from __future__ import annotations
 
@@ -11,4 +16,16 @@ if TYPE_CHECKING:
 
 
 def handle(request: BootNotificationRequest, ctx: Context) -> BootNotificationResponse:
-    return BootNotificationResponse(status="Accepted", current_time=ctx.now, interval=ctx.heartbeat_interval)
+    if ctx.registration is None:
+        status = "Accepted" if ctx.auto_register else "Rejected"
+    else:
+        status = ctx.registration.boot_status
+    if status == "Accepted":
+        return BootNotificationResponse(
+            status="Accepted", current_time=ctx.now, interval=ctx.heartbeat_interval
+        )
+    return BootNotificationResponse(
+        status="Pending" if status == "Pending" else "Rejected",
+        current_time=ctx.now,
+        interval=ctx.boot_retry_interval,
+    )

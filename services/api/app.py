@@ -1,0 +1,139 @@
+"""The operator API process: HTTP/JSON over the read models, the registries and the command path.
+
+Reads come from the PostgreSQL projections (503 while PostgreSQL is unavailable), except live
+connection state, which comes from ``ocpp.presence`` in memory. Writes (stations, id tags) are
+records on their compacted topics: the services and projections follow them. Commands travel to the
+owning gateway through Kafka (:class:`shared.commands.CommandClient`). Paths and status codes are a
+contract (docs/api.md, ``/openapi.json``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+from aiohttp import web
+
+from services.api import commands, id_tags, stations, transactions
+from services.api.context import API
+from services.api.errors import ApiError, error, ok
+from services.api.openapi import document
+from shared.commands import CommandClient
+from shared.config import Settings
+from shared.events.envelope import StationRegistration, registration_decoder
+from shared.events.idtags import IdTagRecord, id_tag_decoder
+from shared.events.topics import Topics
+from shared.kafka import ensure_topics, make_producer
+from shared.projection import DbTarget, connect_pool
+from shared.tables import CompactedView
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class OperatorApi:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topics = Topics(settings.topic_prefix, settings.frame_partitions)
+        self.commands = CommandClient(settings)
+        self.registry: CompactedView[StationRegistration] = CompactedView(
+            settings.kafka_bootstrap, self.topics.stations, registration_decoder.decode
+        )
+        self.id_tags: CompactedView[IdTagRecord] = CompactedView(
+            settings.kafka_bootstrap, self.topics.id_tags, id_tag_decoder.decode
+        )
+        self.producer = make_producer(settings.kafka_bootstrap, client_id=f"api-{settings.instance_id}")
+        self._pool: asyncpg.Pool | None = None
+        self._runner: web.AppRunner | None = None
+        self.port = settings.api_port
+
+    # -- life cycle --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        s = self.settings
+        await ensure_topics(s.kafka_bootstrap, self.topics.shared_specs(), s.replication_factor)
+        await self.producer.start()
+        await self.commands.start()
+        await self.registry.start()
+        await self.id_tags.start()
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, s.api_host, s.api_port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None)
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        log.info("operator API on http://%s:%d", s.api_host, self.port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.id_tags.stop()
+        await self.registry.stop()
+        await self.commands.stop()
+        await self.producer.stop()
+        if self._pool is not None:
+            await self._pool.close()
+
+    async def pool(self) -> asyncpg.Pool:
+        """The read models' database; 503 while it is unreachable (the OCPP path does not care)."""
+        if self._pool is None:
+            try:
+                self._pool = await connect_pool(DbTarget(self.settings.database_url, self.settings.db_schema))
+            except (OSError, asyncpg.PostgresError) as exc:
+                raise ApiError(503, "DatabaseUnavailable", f"read models unavailable: {exc}") from exc
+        return self._pool
+
+    async def publish(self, topic: str, key: str, value: bytes | None) -> None:
+        await self.producer.send_and_wait(topic, value, key=key.encode())
+
+    # -- HTTP --------------------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._errors], client_max_size=1 << 20)
+        app[API] = self
+        app.router.add_routes(ROUTES)
+        app.router.add_get("/openapi.json", self._openapi)
+        app.router.add_get("/healthz", self._health)
+        return app
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return error(exc.status, exc.code, exc.description, **exc.extra)
+        except web.HTTPException as exc:
+            if exc.status >= 400:
+                return error(
+                    exc.status, exc.reason.replace(" ", ""), f"{request.method} {request.path}: {exc.reason}"
+                )
+            raise
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+            return error(503, "DatabaseUnavailable", f"read models unavailable: {exc}")
+
+    async def _openapi(self, request: web.Request) -> web.Response:
+        return ok(document())
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return ok({"status": "ok"})
+
+
+ROUTES = [
+    web.get("/api/v1/stations", stations.list_stations),
+    web.get("/api/v1/stations/{stationId}", stations.get_station),
+    web.put("/api/v1/stations/{stationId}", stations.put_station),
+    web.delete("/api/v1/stations/{stationId}", stations.delete_station),
+    web.get("/api/v1/stations/{stationId}/configuration", stations.get_configuration),
+    web.get("/api/v1/stations/{stationId}/calls", stations.get_calls),
+    web.post("/api/v1/stations/{stationId}/commands/{action}", commands.post_command),
+    web.get("/api/v1/id-tags", id_tags.list_id_tags),
+    web.get("/api/v1/id-tags/{idTag}", id_tags.get_id_tag),
+    web.put("/api/v1/id-tags/{idTag}", id_tags.put_id_tag),
+    web.delete("/api/v1/id-tags/{idTag}", id_tags.delete_id_tag),
+    web.get("/api/v1/transactions", transactions.list_transactions),
+    web.get("/api/v1/transactions/{transactionId}", transactions.get_transaction),
+]

@@ -1,0 +1,71 @@
+"""POST /api/v1/stations/{stationId}/commands/{Action}: send a CALL, return the station's answer.
+
+Status codes (a contract): 200 ``{"response": ...}`` CALLRESULT; 502 the station answered CALLERROR;
+504 no answer within the command timeout (``?timeout=`` seconds, default CSMS_COMMAND_TIMEOUT);
+409 not connected; 404 unknown station or not a Central System action; 422 not valid OCPP (with the
+violated field); 503 the station's outgoing queue is full.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.api.context import api_of
+from services.api.errors import ApiError, error, ok
+from services.api.stations import known_station, station_id_of
+from shared.commands import NotConnected
+from shared.events.commands import OutcomeStatus
+from shared.ocpp.errors import OcppError
+from shared.ocpp.v16 import codec
+from shared.ocpp.v16.actions import ACTIONS, Initiator, spec_for
+
+MAX_TIMEOUT = 300.0
+
+
+async def post_command(request: web.Request) -> web.Response:
+    api = api_of(request)
+    station_id = station_id_of(request)
+    action = request.match_info["action"]
+    if spec_for(action, Initiator.CENTRAL_SYSTEM) is None:
+        what = "is sent by charge points, not to them" if action in ACTIONS else "is not an OCPP 1.6 action"
+        raise ApiError(404, "UnknownCommand", f"{action} {what}")
+    await known_station(request, station_id)
+    payload = await request.read()
+    try:
+        codec.decode_request(action, payload or b"{}")
+    except OcppError as exc:
+        raise ApiError(422, str(exc.code), exc.description, **exc.details) from exc
+    timeout = _timeout(request, api.settings.command_timeout)
+    try:
+        outcome = await api.commands.call(station_id, action, payload or b"{}", timeout=timeout)
+    except NotConnected as exc:
+        raise ApiError(409, "NotConnected", f"station {station_id!r} is not connected") from exc
+    if outcome.status is OutcomeStatus.RESULT:
+        return ok({"response": outcome.payload})
+    if outcome.status is OutcomeStatus.ERROR:
+        return error(
+            502,
+            outcome.error_code or "GenericError",
+            outcome.error_description,
+            details=outcome.error_details or {},
+        )
+    if outcome.status is OutcomeStatus.UNDELIVERABLE:
+        return error(409, "NotConnected", outcome.error_description or f"station {station_id!r} disconnected")
+    if outcome.status is OutcomeStatus.REJECTED:
+        return error(
+            503, "QueueFull", outcome.error_description or "too many commands queued for the station"
+        )
+    return error(504, "Timeout", outcome.error_description or f"no answer within {timeout:g}s")
+
+
+def _timeout(request: web.Request, default: float) -> float:
+    raw = request.query.get("timeout")
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ApiError(400, "InvalidQuery", "timeout must be a number of seconds") from exc
+    if not 0 < value <= MAX_TIMEOUT:
+        raise ApiError(400, "InvalidQuery", f"timeout must be in (0, {MAX_TIMEOUT:g}] seconds")
+    return value

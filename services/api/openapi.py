@@ -1,0 +1,154 @@
+"""The OpenAPI 3.1 document served at /openapi.json.
+
+Paths are written here, next to the contract they describe; OCPP payload schemas are generated
+from the same msgspec types the gateway validates with, so the document cannot drift from them.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import msgspec
+
+from services.api.id_tags import IdTagPut
+from services.api.stations import StationPut
+from shared.ocpp.v16.actions import ACTIONS, Initiator
+
+REF = "#/components/schemas/{name}"
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": REF.format(name="Error")}}},
+    }
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _param(name: str, where: str = "path", schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": where == "path", "schema": schema or {"type": "string"}}
+
+
+OBJECT = {"type": "object"}
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    commands = sorted(a for a, spec in ACTIONS.items() if Initiator.CENTRAL_SYSTEM in spec.initiators)
+    types = [ACTIONS[a].request for a in commands] + [ACTIONS[a].response for a in commands]
+    (station_put, id_tag_put, *ocpp), components = msgspec.json.schema_components(
+        [StationPut, IdTagPut, *types], ref_template=REF
+    )
+    components["Error"] = {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "description"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "description": {"type": "string"},
+                    "field": {"type": "string"},
+                    "details": OBJECT,
+                },
+            }
+        },
+    }
+    paths: dict[str, Any] = {
+        "/api/v1/stations": {"get": {"summary": "List stations", "responses": {"200": _json(OBJECT)}}},
+        "/api/v1/stations/{stationId}": {
+            "parameters": [_param("stationId")],
+            "get": {
+                "summary": "A station: connection, boot details, last seen, connectors",
+                "responses": {"200": _json(OBJECT), "404": _error("unknown station")},
+            },
+            "put": {
+                "summary": "Register (or replace the registration of) a station",
+                "requestBody": {"content": {"application/json": {"schema": station_put}}},
+                "responses": {
+                    "200": _json(OBJECT, "replaced"),
+                    "201": _json(OBJECT, "registered"),
+                    "422": _error("invalid body"),
+                },
+            },
+            "delete": {"summary": "Forget a registration", "responses": {"204": {"description": "deleted"}}},
+        },
+        "/api/v1/stations/{stationId}/configuration": {
+            "parameters": [_param("stationId")],
+            "get": {
+                "summary": "Configuration snapshot from GetConfiguration/ChangeConfiguration answers",
+                "responses": {"200": _json(OBJECT), "404": _error("unknown station")},
+            },
+        },
+        "/api/v1/stations/{stationId}/calls": {
+            "parameters": [_param("stationId"), _param("limit", "query", {"type": "integer"})],
+            "get": {
+                "summary": "Recent CALLs sent to the station and their outcome",
+                "responses": {"200": _json(OBJECT), "404": _error("unknown station")},
+            },
+        },
+        "/api/v1/id-tags": {"get": {"summary": "List id tags", "responses": {"200": _json(OBJECT)}}},
+        "/api/v1/id-tags/{idTag}": {
+            "parameters": [_param("idTag")],
+            "get": {"summary": "An id tag", "responses": {"200": _json(OBJECT), "404": _error("unknown")}},
+            "put": {
+                "summary": "Create or replace an id tag",
+                "requestBody": {"content": {"application/json": {"schema": id_tag_put}}},
+                "responses": {"200": _json(OBJECT), "201": _json(OBJECT), "422": _error("invalid body")},
+            },
+            "delete": {
+                "summary": "Delete an id tag (it then answers Invalid)",
+                "responses": {"204": {"description": "deleted"}},
+            },
+        },
+        "/api/v1/transactions": {
+            "get": {
+                "summary": "Transactions, newest first",
+                "parameters": [
+                    _param("stationId", "query"),
+                    _param("active", "query", {"type": "boolean"}),
+                    _param("limit", "query", {"type": "integer"}),
+                ],
+                "responses": {"200": _json(OBJECT)},
+            }
+        },
+        "/api/v1/transactions/{transactionId}": {
+            "parameters": [_param("transactionId", schema={"type": "integer"})],
+            "get": {
+                "summary": "A transaction with its meter values",
+                "responses": {"200": _json(OBJECT), "404": _error("unknown transaction")},
+            },
+        },
+    }
+    n = len(commands)
+    for i, action in enumerate(commands):
+        paths[f"/api/v1/stations/{{stationId}}/commands/{action}"] = {
+            "parameters": [_param("stationId"), _param("timeout", "query", {"type": "number"})],
+            "post": {
+                "summary": f"Send {action} to the station and return its answer",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": ocpp[i]}}},
+                "responses": {
+                    "200": _json(
+                        {"type": "object", "required": ["response"], "properties": {"response": ocpp[n + i]}},
+                        "the station's CALLRESULT",
+                    ),
+                    "404": _error("unknown station"),
+                    "409": _error("station not connected"),
+                    "422": _error("payload is not valid OCPP; `field` names the violated field"),
+                    "502": _error("the station answered CALLERROR"),
+                    "503": _error("the station's command queue is full"),
+                    "504": _error("no answer within the command timeout"),
+                },
+            },
+        }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "csms operator API", "version": "1"},
+        "paths": paths,
+        "components": {"schemas": components},
+    }

@@ -1,0 +1,207 @@
+"""/api/v1/stations: the registry (write: ``csms.stations``) and the stations read model."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+import msgspec
+from aiohttp import web
+
+from services.api.context import api_of
+from services.api.errors import ApiError, ok, read_body
+from shared.events.envelope import StationRegistration, encode
+from shared.security import hash_password
+
+
+class StationPut(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    """Body of ``PUT /api/v1/stations/{stationId}``; replaces the registration as a whole."""
+
+    password: str | None = None
+    site: str | None = None
+    # What the station's BootNotification is answered with.
+    boot_status: Literal["Accepted", "Pending", "Rejected"] = "Accepted"
+
+
+MAX_ID = 48  # OCPP-J: the charge point identity in the URL; CiString25 for ids elsewhere, 48 is lenient
+
+
+def station_id_of(request: web.Request) -> str:
+    station_id = request.match_info["stationId"]
+    if not station_id or len(station_id) > MAX_ID or not station_id.isprintable():
+        raise ApiError(400, "InvalidStationId", f"station id must be 1..{MAX_ID} printable characters")
+    return station_id
+
+
+def registration_json(reg: StationRegistration | None) -> dict[str, Any] | None:
+    if reg is None:
+        return None
+    return {
+        "site": reg.site,
+        "passwordSet": reg.password_hash is not None,
+        "bootStatus": reg.boot_status,
+        "autoRegistered": reg.auto,
+    }
+
+
+async def put_station(request: web.Request) -> web.Response:
+    api = api_of(request)
+    station_id = station_id_of(request)
+    body: StationPut = await read_body(request, StationPut)
+    if body.password is not None and not 1 <= len(body.password) <= 40:
+        raise ApiError(422, "InvalidBody", "password must be 1..40 characters", field="password")
+    existed = station_id in api.registry
+    reg = StationRegistration(
+        station_id=station_id,
+        password_hash=hash_password(body.password) if body.password is not None else None,
+        site=body.site,
+        boot_status=body.boot_status,
+        at_ms=int(time.time() * 1000),
+    )
+    await api.publish(api.topics.stations, station_id, encode(reg))
+    await api.registry.wait_for_end()
+    return ok({"stationId": station_id, "registration": registration_json(reg)}, 200 if existed else 201)
+
+
+async def delete_station(request: web.Request) -> web.Response:
+    api = api_of(request)
+    station_id = station_id_of(request)
+    if station_id not in api.registry:
+        raise ApiError(404, "UnknownStation", f"station {station_id!r} is not registered")
+    await api.publish(api.topics.stations, station_id, None)
+    await api.registry.wait_for_end()
+    return web.Response(status=204)
+
+
+STATION_SQL = """SELECT station_id, boot, boot_status, boot_at, last_seen, site FROM stations"""
+
+
+async def _view(request: web.Request, row: Any, station_id: str) -> dict[str, Any]:
+    api = api_of(request)
+    pool = await api.pool()
+    connectors = await pool.fetch(
+        """SELECT connector_id, status, error_code, info, vendor_id, vendor_error_code, status_at
+           FROM connectors WHERE station_id = $1 ORDER BY connector_id""",
+        station_id,
+    )
+    availability = {
+        r["connector_id"]: r["availability"]
+        for r in await pool.fetch(
+            "SELECT connector_id, availability FROM connector_availability WHERE station_id = $1", station_id
+        )
+    }
+    presence = api.commands.where(station_id)
+    return {
+        "stationId": station_id,
+        "connected": presence is not None,
+        "boot": msgspec.json.decode(row["boot"]) if row is not None and row["boot"] else None,
+        "bootStatus": row["boot_status"] if row is not None else None,
+        "lastSeen": row["last_seen"].isoformat() if row is not None and row["last_seen"] else None,
+        "registration": registration_json(api.registry.get(station_id)),
+        "connectors": [
+            {
+                "connectorId": c["connector_id"],
+                "status": c["status"],
+                "errorCode": c["error_code"],
+                "info": c["info"],
+                "vendorId": c["vendor_id"],
+                "vendorErrorCode": c["vendor_error_code"],
+                "statusAt": c["status_at"].isoformat(),
+                "availability": availability.get(c["connector_id"], "Operative"),
+            }
+            for c in connectors
+        ],
+    }
+
+
+async def known_station(request: web.Request, station_id: str) -> Any:
+    """The read-model row; 404 when neither the registry, presence nor the log know the station."""
+    api = api_of(request)
+    pool = await api.pool()
+    row = await pool.fetchrow(STATION_SQL + " WHERE station_id = $1", station_id)
+
+    def unknown() -> bool:
+        return row is None and station_id not in api.registry and api.commands.presence.get(station_id) is None
+
+    if unknown():  # it may be a moment old: read the registries to the end of the log before saying no
+        await api.registry.wait_for_end(timeout=10)
+        await api.commands.presence.wait_for_end(timeout=10)
+    if unknown():
+        raise ApiError(404, "UnknownStation", f"station {station_id!r} is unknown")
+    return row
+
+
+async def get_station(request: web.Request) -> web.Response:
+    station_id = station_id_of(request)
+    row = await known_station(request, station_id)
+    return ok(await _view(request, row, station_id))
+
+
+async def list_stations(request: web.Request) -> web.Response:
+    api = api_of(request)
+    pool = await api.pool()
+    rows = {r["station_id"]: r for r in await pool.fetch(STATION_SQL + " ORDER BY station_id")}
+    ids = sorted(set(rows) | {k for k, _ in api.registry.items()})
+    return ok({"stations": [await _view(request, rows.get(i), i) for i in ids]})
+
+
+async def get_configuration(request: web.Request) -> web.Response:
+    station_id = station_id_of(request)
+    await known_station(request, station_id)
+    pool = await api_of(request).pool()
+    rows = await pool.fetch(
+        "SELECT key, value, readonly, updated_at FROM station_configuration WHERE station_id = $1 ORDER BY key",
+        station_id,
+    )
+    return ok(
+        {
+            "stationId": station_id,
+            "configuration": [
+                {
+                    "key": r["key"],
+                    "value": r["value"],
+                    "readonly": r["readonly"],
+                    "updatedAt": r["updated_at"].isoformat(),
+                }
+                for r in rows
+            ],
+        }
+    )
+
+
+async def get_calls(request: web.Request) -> web.Response:
+    """The newest CALLs sent to the station and how they ended (``?limit=``, default 50)."""
+    station_id = station_id_of(request)
+    await known_station(request, station_id)
+    try:
+        limit = max(1, min(500, int(request.query.get("limit", "50"))))
+    except ValueError as exc:
+        raise ApiError(400, "InvalidQuery", "limit must be an integer") from exc
+    pool = await api_of(request).pool()
+    rows = await pool.fetch(
+        """SELECT unique_id, action, command_id, request, sent_at, outcome, response, error_code,
+                  error_description, answered_at
+           FROM station_calls WHERE station_id = $1 ORDER BY sent_at DESC LIMIT $2""",
+        station_id,
+        limit,
+    )
+    return ok(
+        {
+            "stationId": station_id,
+            "calls": [
+                {
+                    "uniqueId": r["unique_id"],
+                    "action": r["action"],
+                    "commandId": r["command_id"],
+                    "request": msgspec.json.decode(r["request"]),
+                    "sentAt": r["sent_at"].isoformat(),
+                    "outcome": r["outcome"],
+                    "response": msgspec.json.decode(r["response"]) if r["response"] else None,
+                    "errorCode": r["error_code"],
+                    "errorDescription": r["error_description"],
+                    "answeredAt": r["answered_at"].isoformat() if r["answered_at"] else None,
+                }
+                for r in rows
+            ],
+        }
+    )

@@ -1,0 +1,179 @@
+"""Read model of what the central system asked stations, what they answered, and what follows from it.
+
+Every outbound CALL in ``ocpp.frames`` becomes a row of ``station_calls``; the station's CALLRESULT
+or CALLERROR (same connection epoch, same unique id) completes it. Answers that change what we know
+of a station are applied: GetConfiguration fills the configuration snapshot, an accepted
+ChangeConfiguration updates one key, an accepted or scheduled ChangeAvailability sets a connector's
+availability. Pure function of the log, so replay rebuilds it exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import msgspec
+from aiokafka import ConsumerRecord
+
+from shared.events.envelope import Direction, FrameRecord, decode_frame_record
+from shared.events.topics import Topics
+from shared.ocpp.frames import Call, CallError, CallResult, FrameError, parse_frame
+from shared.projection import ms_to_datetime
+
+DDL = [
+    """CREATE TABLE IF NOT EXISTS station_calls (
+        station_id text NOT NULL,
+        epoch bigint NOT NULL,
+        unique_id text NOT NULL,
+        action text NOT NULL,
+        command_id text,
+        request jsonb NOT NULL,
+        sent_at timestamptz NOT NULL,
+        outcome text,
+        response jsonb,
+        error_code text,
+        error_description text,
+        answered_at timestamptz,
+        PRIMARY KEY (station_id, epoch, unique_id)
+    )""",
+    "CREATE INDEX IF NOT EXISTS station_calls_recent ON station_calls (station_id, sent_at)",
+    """CREATE TABLE IF NOT EXISTS station_configuration (
+        station_id text NOT NULL,
+        key text NOT NULL,
+        value text,
+        readonly boolean,
+        updated_at timestamptz NOT NULL,
+        PRIMARY KEY (station_id, key)
+    )""",
+    """CREATE TABLE IF NOT EXISTS connector_availability (
+        station_id text NOT NULL,
+        connector_id int NOT NULL,
+        availability text NOT NULL,
+        status text NOT NULL,
+        updated_at timestamptz NOT NULL,
+        PRIMARY KEY (station_id, connector_id)
+    )""",
+]
+
+
+class StationCallsProjection:
+    name = "station_calls"
+
+    def __init__(self, topics: Topics) -> None:
+        self._topics = topics
+
+    def topics(self) -> Sequence[str]:
+        return [self._topics.frames]
+
+    def ddl(self) -> Sequence[str]:
+        return DDL
+
+    def tables(self) -> Sequence[str]:
+        return ["connector_availability", "station_configuration", "station_calls"]
+
+    async def apply(self, conn: asyncpg.Connection, batch: Sequence[ConsumerRecord]) -> None:
+        for msg in batch:
+            record = decode_frame_record(msg.value)
+            if (
+                not isinstance(record, FrameRecord)
+                or record.error_code is not None
+                or record.unique_id is None
+            ):
+                continue
+            if record.direction is Direction.OUT and record.message_type == 2:
+                await self._sent(conn, record)
+            elif record.direction is Direction.IN and record.message_type in (3, 4):
+                await self._answered(conn, record)
+
+    async def _sent(self, conn: asyncpg.Connection, record: FrameRecord) -> None:
+        try:
+            frame = parse_frame(record.raw)
+        except FrameError:
+            return
+        if not isinstance(frame, Call):
+            return
+        await conn.execute(
+            """INSERT INTO station_calls (station_id, epoch, unique_id, action, command_id, request, sent_at)
+               VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) ON CONFLICT DO NOTHING""",
+            record.station_id,
+            record.epoch,
+            record.unique_id,
+            frame.action,
+            record.command_id,
+            bytes(frame.payload).decode(),
+            ms_to_datetime(record.at_ms),
+        )
+
+    async def _answered(self, conn: asyncpg.Connection, record: FrameRecord) -> None:
+        try:
+            frame = parse_frame(record.raw)
+        except FrameError:
+            return
+        at = ms_to_datetime(record.at_ms)
+        if isinstance(frame, CallResult):
+            row = await conn.fetchrow(
+                """UPDATE station_calls SET outcome = 'result', response = $4::jsonb, answered_at = $5
+                   WHERE station_id = $1 AND epoch = $2 AND unique_id = $3 AND outcome IS NULL
+                   RETURNING action, request""",
+                record.station_id,
+                record.epoch,
+                record.unique_id,
+                bytes(frame.payload).decode(),
+                at,
+            )
+            if row is not None:
+                request = msgspec.json.decode(row["request"])
+                response = msgspec.json.decode(bytes(frame.payload))
+                await self._effects(conn, record.station_id, row["action"], request, response, at)
+        elif isinstance(frame, CallError):
+            await conn.execute(
+                """UPDATE station_calls SET outcome = 'error', error_code = $4, error_description = $5,
+                     answered_at = $6
+                   WHERE station_id = $1 AND epoch = $2 AND unique_id = $3 AND outcome IS NULL""",
+                record.station_id,
+                record.epoch,
+                record.unique_id,
+                frame.error_code,
+                frame.error_description,
+                at,
+            )
+
+    async def _effects(
+        self, conn: asyncpg.Connection, station_id: str, action: str, request: Any, response: Any, at: Any
+    ) -> None:
+        if not isinstance(response, dict) or not isinstance(request, dict):
+            return
+        if action == "GetConfiguration":
+            keys = response.get("configurationKey") or []
+            await conn.executemany(
+                """INSERT INTO station_configuration (station_id, key, value, readonly, updated_at)
+                   VALUES ($1, $2, $3, $4, $5)
+                   ON CONFLICT (station_id, key) DO UPDATE SET value = $3, readonly = $4, updated_at = $5""",
+                [
+                    (station_id, k["key"], k.get("value"), k.get("readonly"), at)
+                    for k in keys
+                    if isinstance(k, dict) and isinstance(k.get("key"), str)
+                ],
+            )
+        elif action == "ChangeConfiguration" and response.get("status") in ("Accepted", "RebootRequired"):
+            await conn.execute(
+                """INSERT INTO station_configuration (station_id, key, value, updated_at) VALUES ($1, $2, $3, $4)
+                   ON CONFLICT (station_id, key) DO UPDATE SET value = $3, updated_at = $4""",
+                station_id,
+                request.get("key"),
+                request.get("value"),
+                at,
+            )
+        elif action == "ChangeAvailability" and response.get("status") in ("Accepted", "Scheduled"):
+            await conn.execute(
+                """INSERT INTO connector_availability (station_id, connector_id, availability, status, updated_at)
+                   VALUES ($1, $2, $3, $4, $5)
+                   ON CONFLICT (station_id, connector_id) DO UPDATE SET availability = $3, status = $4,
+                     updated_at = $5""",
+                station_id,
+                request.get("connectorId"),
+                request.get("type"),
+                response["status"],
+                at,
+            )

@@ -1,0 +1,97 @@
+"""Transactions service: Authorize, StartTransaction, StopTransaction and MeterValues.
+
+Decides from memory only (the OCPP path never waits for PostgreSQL): the id tags are a view of
+``csms.idtags``, the transaction state is rebuilt by following ``transactions.events`` from the
+beginning. Before it decides for a newly assigned ``ocpp.frames`` partition, it waits until the
+follower has read that partition's events to the end, so a new owner continues the id stripe of
+the previous one and never hands out an id twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from services.transactions.events import TransactionEvent, event_decoder
+from services.transactions.routes import ROUTES, Context
+from services.transactions.state import State, evolve
+from shared.config import Settings
+from shared.events.envelope import encode
+from shared.events.idtags import IdTagRecord, id_tag_decoder
+from shared.events.topics import Topics
+from shared.service import Inbound, Output, answer, station_call
+from shared.tables import CompactedView, LogFollower
+
+log = logging.getLogger(__name__)
+
+SERVICE = "transactions"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class TransactionsHandler:
+    name = SERVICE
+
+    def __init__(self, clock: Callable[[], datetime] = utc_now) -> None:
+        self._clock = clock
+        self._topics = Topics()
+        self.state = State(partitions=Topics().frame_partitions)
+        self._tags: CompactedView[IdTagRecord] | None = None
+        self._follower: LogFollower | None = None
+
+    async def start(self, topics: Topics, settings: Settings) -> None:
+        self._topics = topics
+        self.state = State(partitions=topics.frame_partitions)
+        self._tags = CompactedView(settings.kafka_bootstrap, topics.id_tags, id_tag_decoder.decode)
+        self._follower = LogFollower(settings.kafka_bootstrap, topics.domain(SERVICE), self._apply)
+        await self._tags.start()
+        await self._follower.start()
+        log.info(
+            "transactions: %d id tags, %d events, %d active transactions rebuilt",
+            len(self._tags),
+            self._follower.applied,
+            len(self.state.active),
+        )
+
+    async def on_assigned(self, partitions: set[int]) -> None:
+        if self._follower is not None and partitions:
+            await self._follower.wait_for_end(partitions)
+
+    async def stop(self) -> None:
+        if self._follower is not None:
+            await self._follower.stop()
+        if self._tags is not None:
+            await self._tags.stop()
+
+    def _apply(self, partition: int, key: bytes | None, value: bytes | None) -> None:
+        if value is not None:
+            evolve(self.state, event_decoder.decode(value))
+
+    def id_tag(self, id_tag: str) -> IdTagRecord | None:
+        return self._tags.get(id_tag) if self._tags is not None else None
+
+    def handle(self, inbound: Inbound) -> list[Output]:
+        call = station_call(inbound.record, ROUTES)
+        if call is None:
+            return []
+        record, request = call
+        assert record.action is not None
+        ctx = Context(
+            now=self._clock(),
+            station_id=record.station_id,
+            partition=inbound.partition,
+            offset=inbound.offset,
+            state=self.state,
+            id_tag=self.id_tag,
+        )
+        response, events = ROUTES[record.action](request, ctx)
+        outputs = [self._event(e) for e in events]
+        outputs.append(answer(self._topics, record, response))
+        return outputs
+
+    def _event(self, event: TransactionEvent) -> Output:
+        evolve(self.state, event)
+        return Output(self._topics.domain(SERVICE), event.station_id.encode(), encode(event))

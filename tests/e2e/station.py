@@ -1,0 +1,105 @@
+"""An independent OCPP 1.6 station for the tests: the `ocpp` package's ChargePoint over websockets.
+
+Answers every Central System action with what the test configured (a call_result, a function of the
+request, or an exception for a CALLERROR) and records what it received, so a test asserts on what
+the station was actually sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote
+
+from ocpp.v16 import ChargePoint, call, call_result
+from websockets.asyncio.client import connect
+
+DEFAULT_RESPONSES: dict[str, Any] = {
+    "ChangeAvailability": call_result.ChangeAvailability(status="Accepted"),
+    "ChangeConfiguration": call_result.ChangeConfiguration(status="Accepted"),
+    "ClearCache": call_result.ClearCache(status="Accepted"),
+    "DataTransfer": call_result.DataTransfer(status="Accepted", data="hello"),
+    "GetConfiguration": call_result.GetConfiguration(
+        configuration_key=[
+            {"key": "HeartbeatInterval", "readonly": False, "value": "300"},
+            {"key": "NumberOfConnectors", "readonly": True, "value": "2"},
+        ],
+        unknown_key=[],
+    ),
+    "RemoteStartTransaction": call_result.RemoteStartTransaction(status="Accepted"),
+    "RemoteStopTransaction": call_result.RemoteStopTransaction(status="Accepted"),
+    "Reset": call_result.Reset(status="Accepted"),
+    "UnlockConnector": call_result.UnlockConnector(status="Unlocked"),
+}
+
+Response = Any  # a call_result, a callable(request dict) -> call_result (maybe async), or an Exception
+
+
+class TestStation(ChargePoint):  # type: ignore[misc]
+    __test__ = False
+
+    def __init__(self, station_id: str, ws: Any) -> None:
+        super().__init__(station_id, ws)
+        self.responses: dict[str, Response] = dict(DEFAULT_RESPONSES)
+        self.received: list[tuple[str, dict[str, Any]]] = []
+        for action in DEFAULT_RESPONSES:
+            self.route_map[action] = {"_on_action": self._handler(action), "_skip_schema_validation": False}
+
+    def _handler(self, action: str) -> Callable[..., Any]:
+        async def handle(**request: Any) -> Any:
+            self.received.append((action, request))
+            response = self.responses[action]
+            if isinstance(response, Exception):
+                raise response
+            if callable(response):
+                response = response(request)
+                if asyncio.iscoroutine(response):
+                    response = await response
+            return response
+
+        return handle
+
+    def last(self, action: str) -> dict[str, Any]:
+        return next(req for act, req in reversed(self.received) if act == action)
+
+    async def boot(self) -> Any:
+        return await self.call(call.BootNotification(charge_point_model="Sim-1", charge_point_vendor="Acme"))
+
+    async def status(self, connector_id: int, status: str, at: datetime | None = None) -> Any:
+        return await self.call(
+            call.StatusNotification(
+                connector_id=connector_id, error_code="NoError", status=status, timestamp=iso(at or now())
+            )
+        )
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+@contextlib.asynccontextmanager
+async def station(url: str, *, boot: bool = True, **headers: str) -> AsyncIterator[TestStation]:
+    """A connected (and by default booted) station; its id is the URL's last path segment."""
+    station_id = unquote(url.rsplit("/", 1)[1])
+    async with connect(
+        url,
+        subprotocols=["ocpp1.6"],
+        additional_headers=headers or None,  # type: ignore[list-item]
+    ) as ws:
+        cp = TestStation(station_id, ws)
+        listener = asyncio.create_task(cp.start())
+        try:
+            if boot:
+                await cp.boot()
+            yield cp
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await listener
