@@ -9,7 +9,6 @@ never delivers it to another connection, and never after the deadline.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -21,7 +20,7 @@ from shared.config import Settings
 from shared.events.commands import CommandOutcome, OutcomeStatus, SendCall, outcome_decoder
 from shared.events.envelope import Presence, encode, presence_decoder
 from shared.events.topics import Topics
-from shared.kafka import ensure_topics, make_producer
+from shared.kafka import ensure_topics, make_producer, stop_reader
 from shared.tables import CompactedView
 
 log = logging.getLogger(__name__)
@@ -65,12 +64,7 @@ class CommandClient:
         self._task = asyncio.create_task(self._read_outcomes(), name="command-outcomes")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._consumer is not None:
-            await self._consumer.stop()
+        await stop_reader(self._task, self._consumer)
         await self.presence.stop()
         if self._producer is not None:
             await self._producer.stop()

@@ -114,3 +114,13 @@ async def read_to_end(
     """End offsets at this moment: a caller that replays until them has seen everything written before."""
     ends: dict[TopicPartition, int] = await consumer.end_offsets(list(partitions))
     return ends
+
+
+async def stop_reader(task: asyncio.Task[None] | None, consumer: AIOKafkaConsumer | None) -> None:
+    """Stop a task that reads with ``consumer``, then the consumer: the order avoids a read on a closed one."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if consumer is not None:
+        await consumer.stop()

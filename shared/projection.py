@@ -139,7 +139,9 @@ class ProjectionRunner:
             if any(offset > log_ends.get(tp, 0) for tp, offset in known.items()):
                 # The projection has seen more than the log holds: the log was reset (a new
                 # cluster, a wiped dev broker). Its rows describe another history: rebuild.
-                log.error("projection %s is ahead of the log; rebuilding it from offset 0", self.projection.name)
+                log.error(
+                    "projection %s is ahead of the log; rebuilding it from offset 0", self.projection.name
+                )
                 await drop_projection(pool, self.projection)
                 async with pool.acquire() as conn:
                     for statement in self.projection.ddl():

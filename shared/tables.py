@@ -9,12 +9,13 @@ before it knows that station's credentials.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from shared.kafka import stop_reader
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +105,7 @@ class LogFollower:
                 self._progress.notify_all()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._consumer is not None:
-            await self._consumer.stop()
+        await stop_reader(self._task, self._consumer)
 
 
 class CompactedView(Generic[V]):

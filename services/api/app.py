@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncpg
 from aiohttp import web
@@ -87,8 +88,10 @@ class OperatorApi:
                 raise ApiError(503, "DatabaseUnavailable", f"read models unavailable: {exc}") from exc
         return self._pool
 
-    async def publish(self, topic: str, key: str, value: bytes | None) -> None:
+    async def write(self, view: CompactedView[Any], topic: str, key: str, value: bytes | None) -> None:
+        """Append to a compacted topic and return once ``view`` has read it back (read-your-writes)."""
         await self.producer.send_and_wait(topic, value, key=key.encode())
+        await view.wait_for_end()
 
     # -- HTTP --------------------------------------------------------------------------------------
 

@@ -55,8 +55,7 @@ async def put_id_tag(request: web.Request) -> web.Response:
         parent_id_tag=body.parent_id_tag,
         at_ms=int(time.time() * 1000),
     )
-    await api.publish(api.topics.id_tags, id_tag, encode(record))
-    await api.id_tags.wait_for_end()
+    await api.write(api.id_tags, api.topics.id_tags, id_tag, encode(record))
     return ok(id_tag_json(record), 200 if existed else 201)
 
 
@@ -77,6 +76,5 @@ async def delete_id_tag(request: web.Request) -> web.Response:
     id_tag = id_tag_of(request)
     if id_tag not in api.id_tags:
         raise ApiError(404, "UnknownIdTag", f"id tag {id_tag!r} is unknown")
-    await api.publish(api.topics.id_tags, id_tag, None)
-    await api.id_tags.wait_for_end()
+    await api.write(api.id_tags, api.topics.id_tags, id_tag, None)
     return web.Response(status=204)

@@ -58,8 +58,7 @@ async def put_station(request: web.Request) -> web.Response:
         boot_status=body.boot_status,
         at_ms=int(time.time() * 1000),
     )
-    await api.publish(api.topics.stations, station_id, encode(reg))
-    await api.registry.wait_for_end()
+    await api.write(api.registry, api.topics.stations, station_id, encode(reg))
     return ok({"stationId": station_id, "registration": registration_json(reg)}, 200 if existed else 201)
 
 
@@ -68,8 +67,7 @@ async def delete_station(request: web.Request) -> web.Response:
     station_id = station_id_of(request)
     if station_id not in api.registry:
         raise ApiError(404, "UnknownStation", f"station {station_id!r} is not registered")
-    await api.publish(api.topics.stations, station_id, None)
-    await api.registry.wait_for_end()
+    await api.write(api.registry, api.topics.stations, station_id, None)
     return web.Response(status=204)
 
 
@@ -121,7 +119,9 @@ async def known_station(request: web.Request, station_id: str) -> Any:
     row = await pool.fetchrow(STATION_SQL + " WHERE station_id = $1", station_id)
 
     def unknown() -> bool:
-        return row is None and station_id not in api.registry and api.commands.presence.get(station_id) is None
+        return (
+            row is None and station_id not in api.registry and api.commands.presence.get(station_id) is None
+        )
 
     if unknown():  # it may be a moment old: read the registries to the end of the log before saying no
         await api.registry.wait_for_end(timeout=10)

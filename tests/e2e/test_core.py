@@ -8,6 +8,7 @@ fed from Kafka) shows afterwards.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from datetime import timedelta
 from typing import Any
@@ -549,3 +550,103 @@ async def test_command_error_paths(system: System, api: Api) -> None:
     assert any(
         json.loads(f["raw"])[2] == "Reset" for f in frames if f["type"] == "frame" and f["direction"] == "out"
     )
+
+
+async def test_transaction_ids_survive_a_service_restart(system: System, api: Api) -> None:
+    """A fresh transactions service rebuilds its id stripes from the log: it never reuses an id."""
+    from services.transactions.service import TransactionsHandler
+    from shared.events.topics import Topics
+
+    station_id, id_tag = unique_station(), new_tag("X")
+    await tag(api, id_tag)
+    async with station(system.station_url(station_id)) as cp:
+        given = [
+            (
+                await cp.call(
+                    call.StartTransaction(connector_id=c, id_tag=id_tag, meter_start=0, timestamp=iso(now()))
+                )
+            ).transaction_id
+            for c in (1, 2, 3)
+        ]
+    restarted = TransactionsHandler()
+    await restarted.start(
+        Topics(system.settings.topic_prefix, system.settings.frame_partitions), system.settings
+    )
+    try:
+        state = restarted.state
+        for tx in given:
+            assert tx in state.active and state.is_known(tx)
+        partition = (given[0] - 1) % state.partitions
+        assert state.allocate(partition) > max(given)
+        assert {a.connector_id for a in state.active.values() if a.station_id == station_id} == {1, 2, 3}
+    finally:
+        await restarted.stop()
+
+
+async def test_power_failure_stop_arrives_on_a_new_connection(system: System, api: Api) -> None:
+    """TC_032_1: the station loses power while charging; after reboot, on a new connection, it sends
+    StopTransaction(PowerLoss) and the old transaction is closed."""
+    station_id, id_tag = unique_station(), new_tag("P")
+    await tag(api, id_tag)
+    async with station(system.station_url(station_id)) as cp:
+        started = await cp.call(
+            call.StartTransaction(connector_id=1, id_tag=id_tag, meter_start=10, timestamp=iso(now()))
+        )
+        await cp.status(1, "Charging")
+    async with station(system.station_url(station_id)) as cp:
+        await cp.status(1, "Finishing")
+        await cp.status(2, "Available")
+        stopped = await cp.call(
+            call.StopTransaction(
+                meter_stop=90,
+                timestamp=iso(now()),
+                transaction_id=started.transaction_id,
+                reason="PowerLoss",
+                id_tag=id_tag,
+            )
+        )
+        assert stopped.id_tag_info["status"] == "Accepted"
+    body = await api.until(
+        f"/api/v1/transactions/{started.transaction_id}", lambda b: b["stoppedAt"] is not None
+    )
+    assert (body["stopReason"], body["energyWh"]) == ("PowerLoss", 80)
+
+
+async def test_offline_start_with_invalid_tag_then_deauthorized_stop(system: System, api: Api) -> None:
+    """TC_037_3: an offline start with an invalid tag gets Invalid with a transaction id, and the
+    station's StopTransaction(DeAuthorized) for it is answered and recorded."""
+    station_id, unknown = unique_station(), new_tag("N")
+    async with station(system.station_url(station_id)) as cp:
+        started = await cp.call(
+            call.StartTransaction(
+                connector_id=1, id_tag=unknown, meter_start=0, timestamp=iso(now() - timedelta(minutes=30))
+            )
+        )
+        assert started.id_tag_info["status"] == "Invalid" and started.transaction_id > 0
+        await cp.status(1, "Charging")
+        stopped = await cp.call(
+            call.StopTransaction(
+                meter_stop=5,
+                timestamp=iso(now()),
+                transaction_id=started.transaction_id,
+                reason="DeAuthorized",
+            )
+        )
+        assert stopped.id_tag_info is None
+    body = await api.until(
+        f"/api/v1/transactions/{started.transaction_id}", lambda b: b["stoppedAt"] is not None
+    )
+    assert (body["idTagStatus"], body["stopReason"]) == ("Invalid", "DeAuthorized")
+
+
+async def test_registered_password_is_required_at_the_handshake(system: System, api: Api) -> None:
+    station_id = unique_station()
+    assert (await api.put(f"/api/v1/stations/{station_id}", {"password": "s3cret-pass"}))[0] == 201
+    with pytest.raises(Exception, match="401"):
+        async with station(system.station_url(station_id)):
+            pass
+    good = "Basic " + base64.b64encode(f"{station_id}:s3cret-pass".encode()).decode()
+    async with station(system.station_url(station_id), Authorization=good) as cp:
+        assert (await cp.call(call.Heartbeat())).current_time
+    body = await api.until(f"/api/v1/stations/{station_id}", lambda b: b["boot"] is not None)
+    assert body["registration"]["passwordSet"] is True
