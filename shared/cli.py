@@ -5,6 +5,7 @@ csms all                             every service as a supervised child process
 csms topics create | list            topic administration
 csms replay [--schema S]             rebuild every projection from offset 0 (into schema S)
 csms station-register ID [--password P] [--site S]
+csms simulate [--stations N --scenario idle|charging|mixed|storm|offline | --rate R] ...
 """
 
 from __future__ import annotations
@@ -188,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     topics.add_argument("action", choices=["create", "list"])
     replay = sub.add_parser("replay", help="rebuild every projection from offset 0 into a schema")
     replay.add_argument("--schema", default=None, help="PostgreSQL schema (default: CSMS_DB_SCHEMA)")
+    sim = sub.add_parser("simulate", help="run a simulated fleet of OCPP 1.6J stations against a CSMS")
+    from services.simulator.cli import add_arguments
+
+    add_arguments(sim)
     reg = sub.add_parser("station-register", help="register a station (and its Basic-auth password)")
     reg.add_argument("station_id")
     reg.add_argument("--password")
@@ -212,6 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "replay":
         _replay(settings, args.schema or settings.db_schema)
         return 0
+    if args.command == "simulate":
+        from services.simulator.cli import simulate
+
+        return simulate(args)
     if args.command == "station-register":
         _register(args.station_id, args.password, args.site, settings)
         return 0

@@ -53,7 +53,8 @@ def make_consumer(
         isolation_level="read_committed",
         fetch_max_wait_ms=5,
         max_poll_records=2000,
-        session_timeout_ms=30_000,
+        # A member that died without leaving holds its partitions this long: keep it short.
+        session_timeout_ms=10_000,
         heartbeat_interval_ms=3_000,
     )
 

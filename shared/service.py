@@ -78,14 +78,18 @@ class PartitionAware(Protocol):
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, handler: PartitionAware) -> None:
-        self._handler = handler
+    def __init__(self, runner: FrameServiceRunner) -> None:
+        self._runner = runner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        return None
+        self._runner.assigned -= {tp.partition for tp in revoked}
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self._handler.on_assigned({tp.partition for tp in assigned})
+        partitions = {tp.partition for tp in assigned}
+        handler = self._runner.handler
+        if hasattr(handler, "on_assigned"):
+            await cast(PartitionAware, handler).on_assigned(partitions)
+        self._runner.assigned |= partitions
 
 
 class FrameServiceRunner:
@@ -108,6 +112,8 @@ class FrameServiceRunner:
         self._producer: AIOKafkaProducer | None = None
         self._tracer = telemetry.tracer(f"csms.{handler.name}")
         self._stopping = asyncio.Event()
+        # The ocpp.frames partitions this member decides for right now (after its state is ready).
+        self.assigned: set[int] = set()
 
     async def run(self) -> None:
         await ensure_topics(
@@ -122,10 +128,7 @@ class FrameServiceRunner:
             client_id=self.handler.name,
             group_id=f"csms.{self.handler.name}",
         )
-        listener = (
-            _Rebalance(cast(PartitionAware, self.handler)) if hasattr(self.handler, "on_assigned") else None
-        )
-        self._consumer.subscribe([self.topics.frames], listener=listener)
+        self._consumer.subscribe([self.topics.frames], listener=_Rebalance(self))
         await self._producer.start()
         await self._consumer.start()
         log.info("%s consuming %s", self.handler.name, self.topics.frames)

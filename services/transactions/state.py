@@ -50,6 +50,10 @@ class State:
     active: dict[int, Active] = field(default_factory=dict)
     # idTag -> transaction ids in progress with that tag (ConcurrentTx)
     by_tag: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    # (station, connector) -> the transaction running there; a newer start on the connector
+    # supersedes an older one whose stop never came (the station lost it), so a tag is not
+    # blocked with ConcurrentTx forever by a transaction that cannot be running any more.
+    by_connector: dict[tuple[str, int], int] = field(default_factory=dict)
     # ocpp.frames partition -> offset of the last frame whose event was applied
     applied: dict[int, int] = field(default_factory=dict)
 
@@ -82,15 +86,28 @@ def evolve(state: State, event: TransactionEvent) -> None:
         )
         while len(recent) > RECENT_STARTS:
             recent.popitem(last=False)
+        place = (event.station_id, event.connector_id)
+        superseded = state.by_connector.get(place)
+        if superseded is not None and superseded != event.transaction_id:
+            _end(state, superseded)
+        state.by_connector[place] = event.transaction_id
         state.active[event.transaction_id] = Active(
             event.transaction_id, event.station_id, event.connector_id, event.id_tag, event.meter_start
         )
         state.by_tag[event.id_tag].add(event.transaction_id)
     elif event.known:
-        active = state.active.pop(event.transaction_id, None)
-        if active is not None:
-            tags = state.by_tag.get(active.id_tag)
-            if tags is not None:
-                tags.discard(event.transaction_id)
-                if not tags:
-                    del state.by_tag[active.id_tag]
+        _end(state, event.transaction_id)
+
+
+def _end(state: State, transaction_id: int) -> None:
+    active = state.active.pop(transaction_id, None)
+    if active is None:
+        return
+    place = (active.station_id, active.connector_id)
+    if state.by_connector.get(place) == transaction_id:
+        del state.by_connector[place]
+    tags = state.by_tag.get(active.id_tag)
+    if tags is not None:
+        tags.discard(transaction_id)
+        if not tags:
+            del state.by_tag[active.id_tag]

@@ -32,7 +32,7 @@ from shared.commands import CommandClient
 from shared.config import Settings
 from shared.kafka import wait_for_kafka
 from shared.projection import DbTarget, connect_pool
-from shared.service import run_until
+from shared.service import FrameServiceRunner, run_until
 
 SPANS = InMemorySpanExporter()
 
@@ -84,6 +84,12 @@ async def system(settings: Settings) -> AsyncIterator[System]:
     runners = [*stations.runners(settings), *transactions.runners(settings)]
     stop = asyncio.Event()
     services = asyncio.create_task(run_until(runners, stop))
+    # A member of an earlier test process that died without leaving the group keeps its partitions
+    # until its session times out: wait until our services decide for every partition.
+    deciders = [r for r in runners if isinstance(r, FrameServiceRunner)]
+    async with asyncio.timeout(60):
+        while not all(len(r.assigned) == settings.frame_partitions for r in deciders):  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
     api = OperatorApi(settings)
     await api.start()
     yield System(settings, gateway, SPANS, api)

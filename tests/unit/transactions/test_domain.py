@@ -680,3 +680,16 @@ def test_meter_values_is_answered_empty_without_events(transaction_id: Any) -> N
 
 def test_routes_cover_the_four_actions() -> None:
     assert set(ROUTES) == {"Authorize", "StartTransaction", "StopTransaction", "MeterValues"}
+
+
+def test_a_newer_start_on_the_same_connector_supersedes_a_lost_transaction() -> None:
+    """A station that lost a transaction (no stop ever came) must not block its tag forever."""
+    system = System()
+    lost, _ = system.start("GOOD", connector=1, station="CP1")
+    assert system.authorize("GOOD", station="CP2").id_tag_info.status == "ConcurrentTx"
+    newer, _ = system.start("OTHER", connector=1, station="CP1", meter_start=5000)
+    assert lost.transaction_id not in system.state.active
+    assert newer.transaction_id in system.state.active
+    assert system.authorize("GOOD", station="CP2").id_tag_info.status == "Accepted"
+    # The lost one is still known: its late stop is matched, not recorded as foreign.
+    assert system.state.is_known(lost.transaction_id)
