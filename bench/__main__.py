@@ -5,7 +5,12 @@ from __future__ import annotations
 import runpy
 import sys
 
-BENCHMARKS = {"kafka_clients": "bench.kafka_clients"}
+BENCHMARKS = {
+    "kafka_clients": "bench.kafka_clients",
+    "roundtrip": "bench.roundtrip",
+    "connections": "bench.connections",
+    "replay": "bench.replay",
+}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in BENCHMARKS:

@@ -65,6 +65,14 @@ async def _run_api(settings: Settings, stop: asyncio.Event) -> None:
     await api.stop()
 
 
+async def _run_projections(settings: Settings, stop: asyncio.Event) -> None:
+    from shared.projection import DbTarget, ProjectionRunner
+    from shared.service import run_until
+
+    target = DbTarget(settings.database_url, settings.db_schema)
+    await run_until([ProjectionRunner(p, settings.kafka_bootstrap, target) for p in projections(settings)], stop)
+
+
 def projections(settings: Settings) -> list[Projection]:
     """Every read model of the system: what `csms replay` rebuilds."""
     from services.stations import main as stations
@@ -105,6 +113,8 @@ SERVICES: dict[str, ServiceMain] = {
     "transactions": _run_transactions,
     "api": _run_api,
 }
+# Not part of `csms all` (the services run their own projections unless CSMS_PROJECTIONS=off).
+EXTRA: dict[str, ServiceMain] = {"projections": _run_projections}
 
 
 def _serve(name: str, settings: Settings) -> None:
@@ -116,7 +126,7 @@ def _serve(name: str, settings: Settings) -> None:
         from shared.kafka import wait_for_kafka
 
         await wait_for_kafka(settings.kafka_bootstrap)
-        await SERVICES[name](settings, stop)
+        await {**SERVICES, **EXTRA}[name](settings, stop)
 
     uvloop.run(main())
 
@@ -183,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in SERVICES:
         sub.add_parser(name, help=f"run the {name} service")
+    sub.add_parser("projections", help="run every projection (for services started with CSMS_PROJECTIONS=off)")
     all_parser = sub.add_parser("all", help="run every service, supervised, until Ctrl-C")
     all_parser.add_argument("--only", nargs="*", default=None, help="subset of services")
     topics = sub.add_parser("topics", help="topic administration")
@@ -206,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     settings = Settings.from_env()
-    if args.command in SERVICES:
+    if args.command in SERVICES or args.command in EXTRA:
         _serve(args.command, settings)
         return 0
     if args.command == "all":

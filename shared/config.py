@@ -46,6 +46,9 @@ class Settings:
     frame_partitions: int = 8
     replication_factor: int = 1
     auto_register: bool = True
+    # Whether a service process also runs its projections (read models). Off: run them elsewhere
+    # with `csms projections`, e.g. to scale them apart from the OCPP path.
+    projections: bool = True
     heartbeat_interval: int = 300
     # The interval a Pending or Rejected BootNotification answer tells the station to retry after.
     boot_retry_interval: int = 60
@@ -76,6 +79,7 @@ class Settings:
             frame_partitions=int(_env("CSMS_FRAME_PARTITIONS", str(base.frame_partitions))),
             replication_factor=int(_env("CSMS_REPLICATION_FACTOR", str(base.replication_factor))),
             auto_register=_env_bool("CSMS_AUTO_REGISTER", base.auto_register),
+            projections=_env_bool("CSMS_PROJECTIONS", base.projections),
             heartbeat_interval=int(_env("CSMS_HEARTBEAT_INTERVAL", str(base.heartbeat_interval))),
             boot_retry_interval=int(_env("CSMS_BOOT_RETRY_INTERVAL", str(base.boot_retry_interval))),
             service_reply_timeout=float(_env("CSMS_SERVICE_REPLY_TIMEOUT", str(base.service_reply_timeout))),

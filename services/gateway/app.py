@@ -261,7 +261,7 @@ class Gateway:
             await self._drop(item, conn)
             return
         if isinstance(item, StationReply):
-            await conn.deliver_reply(item, headers)  # type: ignore[arg-type]
+            conn.deliver_reply(item, headers)  # type: ignore[arg-type]
         else:
             await conn.send_command(item)
 

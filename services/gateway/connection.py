@@ -81,6 +81,8 @@ class StationConnection:
         self._pending: dict[str, PendingStationCall] = {}
         self._commands: dict[str, SendCall] = {}
         self._write_lock = asyncio.Lock()
+        self._flush_task: asyncio.Task[None] | None = None
+        self._flush_more = False
         self._closed = False
 
     # -- inbound ------------------------------------------------------------------------------------
@@ -175,7 +177,13 @@ class StationConnection:
 
     # -- from the inbox -----------------------------------------------------------------------------
 
-    async def deliver_reply(self, reply: StationReply, headers: list[tuple[str, bytes]]) -> None:
+    def deliver_reply(self, reply: StationReply, headers: list[tuple[str, bytes]]) -> None:
+        """Hand a service's answer to the session; the write happens in the background.
+
+        The inbox carries answers for thousands of stations: waiting here for each one's Kafka ack
+        would serialize them all. The session keeps the order per connection; ``request_flush``
+        writes in that order.
+        """
         pending = self._pending.pop(reply.unique_id, None)
         if pending is None:
             log.warning("late or unknown reply %s for %s", reply.unique_id, self.station_id)
@@ -188,7 +196,24 @@ class StationConnection:
                 )
             else:
                 self.session.reply(reply.unique_id, bytes(reply.payload))
-            await self.flush()
+            self.request_flush()  # the task inherits this span's context
+
+    def request_flush(self) -> None:
+        """Flush soon, in order, without making the caller wait for Kafka."""
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.create_task(self._flush_until_drained())
+        else:
+            self._flush_more = True
+
+    async def _flush_until_drained(self) -> None:
+        try:
+            while True:
+                self._flush_more = False
+                await self.flush()
+                if not self._flush_more:
+                    return
+        except Exception:
+            log.exception("writing to %s failed", self.station_id)
 
     async def send_command(self, command: SendCall) -> None:
         deadline = self.gateway.clock() + max(0.0, (command.deadline_ms - now_ms()) / 1000)
@@ -250,7 +275,7 @@ class StationConnection:
                 )
         for event in self.session.tick(now):
             await self._report_outcome(event)
-        await self.flush()
+        self.request_flush()
 
     def has_deadlines(self) -> bool:
         return bool(self._pending) or bool(self._commands) or self.session.next_deadline() is not None

@@ -162,12 +162,19 @@ def _split(args: argparse.Namespace) -> dict[str, Any]:
                 "no_progress",
                 "register_tags",
                 "command",
+                "rate",
+                "ramp",
+                "seed",
             }:
                 continue
             if value is None or value is False:
                 continue
             flag = "--" + key.replace("_", "-")
             argv += [flag] if value is True else [flag, str(value)]
+        # The fleet's ramp and load are shared out: each process does its part.
+        argv += ["--ramp", str(args.ramp / args.processes)]
+        if args.rate is not None:
+            argv += ["--rate", str(args.rate / args.processes)]
         argv += [
             "--stations",
             str(count),

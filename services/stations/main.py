@@ -18,6 +18,8 @@ def projections(topics: Topics) -> list[Projection]:
 def runners(settings: Settings) -> list[Runner]:
     topics = Topics(settings.topic_prefix, settings.frame_partitions)
     target = DbTarget(settings.database_url, settings.db_schema)
+    if not settings.projections:
+        return [FrameServiceRunner(StationsHandler(), settings)]
     return [
         FrameServiceRunner(StationsHandler(), settings),
         *(ProjectionRunner(p, settings.kafka_bootstrap, target) for p in projections(topics)),

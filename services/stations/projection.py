@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import asyncpg
 import msgspec
@@ -28,6 +28,7 @@ from shared.ocpp.errors import OcppError
 from shared.ocpp.frames import Call, CallResult, FrameError, parse_frame
 from shared.ocpp.v16 import codec
 from shared.ocpp.v16.messages import StatusNotificationRequest
+from shared.projection import ms_to_datetime, opt
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +60,6 @@ DDL = [
 ]
 
 
-def _at(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
-
-
 class StationsProjection:
     name = "stations"
 
@@ -79,6 +76,12 @@ class StationsProjection:
         return ["connectors", "stations"]
 
     async def apply(self, conn: asyncpg.Connection, batch: Sequence[ConsumerRecord]) -> None:
+        """Connection changes in log order; the per-frame facts reduced per batch, written in bulk.
+
+        Reductions keep per-record semantics: last seen is a maximum, boot details and boot status
+        are last-wins, a connector's status is the newest by the station's timestamp (ties: later).
+        """
+        batch_state = _Batch()
         for msg in batch:
             if msg.topic == self._topics.stations:
                 await self._registration(conn, msg)
@@ -94,7 +97,7 @@ class StationsProjection:
                     record.station_id,
                     record.gateway_id,
                     msg.offset,
-                    _at(record.at_ms),
+                    ms_to_datetime(record.at_ms),
                 )
             elif isinstance(record, ConnectionClosed):
                 await conn.execute(
@@ -103,7 +106,8 @@ class StationsProjection:
                     record.epoch,
                 )
             elif isinstance(record, FrameRecord):
-                await self._frame(conn, record)
+                batch_state.add(record)
+        await batch_state.write(conn)
 
     async def _registration(self, conn: asyncpg.Connection, msg: ConsumerRecord) -> None:
         station_id = msg.key.decode()
@@ -118,16 +122,24 @@ class StationsProjection:
             reg.site,
         )
 
-    async def _frame(self, conn: asyncpg.Connection, record: FrameRecord) -> None:
-        at = _at(record.at_ms)
+
+class _Batch:
+    """What a batch of frames says about stations, reduced to one row per station / connector."""
+
+    def __init__(self) -> None:
+        self.last_seen: dict[str, datetime] = {}
+        self.boots: dict[str, tuple[str, datetime]] = {}
+        self.boot_status: dict[str, str] = {}
+        self.connectors: dict[tuple[str, int], tuple[object, ...]] = {}
+
+    def add(self, record: FrameRecord) -> None:
+        at = ms_to_datetime(record.at_ms)
+        station = record.station_id
         if record.direction is Direction.IN:
-            await conn.execute(
-                """INSERT INTO stations (station_id, last_seen) VALUES ($1, $2)
-                   ON CONFLICT (station_id) DO UPDATE SET last_seen = greatest(stations.last_seen, $2)""",
-                record.station_id,
-                at,
-            )
-        if record.error_code is not None or record.action is None:
+            seen = self.last_seen.get(station)
+            if seen is None or at > seen:
+                self.last_seen[station] = at
+        if record.error_code is not None or record.action not in ("BootNotification", "StatusNotification"):
             return
         try:
             frame = parse_frame(record.raw)
@@ -135,25 +147,19 @@ class StationsProjection:
             return
         if record.direction is Direction.IN and isinstance(frame, Call):
             if record.action == "BootNotification":
-                await conn.execute(
-                    "UPDATE stations SET boot = $2::jsonb, boot_at = $3 WHERE station_id = $1",
-                    record.station_id,
-                    bytes(frame.payload).decode(),
-                    at,
-                )
-            elif record.action == "StatusNotification":
-                await self._status(conn, record, frame, at)
+                self.boots[station] = (bytes(frame.payload).decode(), at)
+            else:
+                self._status(station, frame, at)
         elif (
             record.direction is Direction.OUT
             and isinstance(frame, CallResult)
             and record.action == "BootNotification"
         ):
             status = msgspec.json.decode(bytes(frame.payload)).get("status")
-            await conn.execute(
-                "UPDATE stations SET boot_status = $2 WHERE station_id = $1", record.station_id, status
-            )
+            if isinstance(status, str):
+                self.boot_status[station] = status
 
-    async def _status(self, conn: asyncpg.Connection, record: FrameRecord, frame: Call, at: datetime) -> None:
+    def _status(self, station: str, frame: Call, at: datetime) -> None:
         try:
             status: StatusNotificationRequest = codec.decode_request(
                 "StatusNotification", bytes(frame.payload)
@@ -161,23 +167,44 @@ class StationsProjection:
         except OcppError:
             return
         stamp = status.timestamp if isinstance(status.timestamp, datetime) else at
-        await conn.execute(
-            """INSERT INTO connectors AS c (station_id, connector_id, status, error_code, info, vendor_id,
-                                            vendor_error_code, status_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-               ON CONFLICT (station_id, connector_id) DO UPDATE SET status = $3, error_code = $4, info = $5,
-                 vendor_id = $6, vendor_error_code = $7, status_at = $8
-               WHERE c.status_at <= EXCLUDED.status_at""",
-            record.station_id,
-            status.connector_id,
-            status.status,
-            status.error_code,
-            _opt(status.info),
-            _opt(status.vendor_id),
-            _opt(status.vendor_error_code),
-            stamp,
-        )
+        key = (station, status.connector_id)
+        current = self.connectors.get(key)
+        if current is None or stamp >= current[-1]:  # type: ignore[operator]
+            self.connectors[key] = (
+                station,
+                status.connector_id,
+                status.status,
+                status.error_code,
+                opt(status.info),
+                opt(status.vendor_id),
+                opt(status.vendor_error_code),
+                stamp,
+            )
 
-
-def _opt(value: object) -> str | None:
-    return value if isinstance(value, str) else None
+    async def write(self, conn: asyncpg.Connection) -> None:
+        if self.last_seen:
+            await conn.executemany(
+                """INSERT INTO stations (station_id, last_seen) VALUES ($1, $2)
+                   ON CONFLICT (station_id) DO UPDATE SET last_seen = greatest(stations.last_seen, $2)""",
+                sorted(self.last_seen.items()),
+            )
+        if self.boots:
+            await conn.executemany(
+                """INSERT INTO stations (station_id, boot, boot_at) VALUES ($1, $2::jsonb, $3)
+                   ON CONFLICT (station_id) DO UPDATE SET boot = $2::jsonb, boot_at = $3""",
+                [(station, boot, at) for station, (boot, at) in sorted(self.boots.items())],
+            )
+        if self.boot_status:
+            await conn.executemany(
+                "UPDATE stations SET boot_status = $2 WHERE station_id = $1", sorted(self.boot_status.items())
+            )
+        if self.connectors:
+            await conn.executemany(
+                """INSERT INTO connectors AS c (station_id, connector_id, status, error_code, info, vendor_id,
+                                                vendor_error_code, status_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                   ON CONFLICT (station_id, connector_id) DO UPDATE SET status = $3, error_code = $4, info = $5,
+                     vendor_id = $6, vendor_error_code = $7, status_at = $8
+                   WHERE c.status_at <= EXCLUDED.status_at""",
+                [self.connectors[k] for k in sorted(self.connectors)],
+            )

@@ -17,6 +17,10 @@ def projections(topics: Topics) -> list[Projection]:
 def runners(settings: Settings) -> list[Runner]:
     topics = Topics(settings.topic_prefix, settings.frame_partitions)
     target = DbTarget(settings.database_url, settings.db_schema)
+    if not settings.projections:
+        return [
+            FrameServiceRunner(TransactionsHandler(), settings, extra_topics=[topics.domain_spec(SERVICE)])
+        ]
     return [
         FrameServiceRunner(TransactionsHandler(), settings, extra_topics=[topics.domain_spec(SERVICE)]),
         *(ProjectionRunner(p, settings.kafka_bootstrap, target) for p in projections(topics)),

@@ -54,6 +54,8 @@ class State:
     # supersedes an older one whose stop never came (the station lost it), so a tag is not
     # blocked with ConcurrentTx forever by a transaction that cannot be running any more.
     by_connector: dict[tuple[str, int], int] = field(default_factory=dict)
+    # Superseded transactions: no longer running, but their stop is still welcome (and recorded).
+    superseded: dict[int, Active] = field(default_factory=dict)
     # ocpp.frames partition -> offset of the last frame whose event was applied
     applied: dict[int, int] = field(default_factory=dict)
 
@@ -89,7 +91,9 @@ def evolve(state: State, event: TransactionEvent) -> None:
         place = (event.station_id, event.connector_id)
         superseded = state.by_connector.get(place)
         if superseded is not None and superseded != event.transaction_id:
-            _end(state, superseded)
+            ended = _end(state, superseded)
+            if ended is not None:
+                state.superseded[superseded] = ended
         state.by_connector[place] = event.transaction_id
         state.active[event.transaction_id] = Active(
             event.transaction_id, event.station_id, event.connector_id, event.id_tag, event.meter_start
@@ -97,12 +101,13 @@ def evolve(state: State, event: TransactionEvent) -> None:
         state.by_tag[event.id_tag].add(event.transaction_id)
     elif event.known:
         _end(state, event.transaction_id)
+        state.superseded.pop(event.transaction_id, None)
 
 
-def _end(state: State, transaction_id: int) -> None:
+def _end(state: State, transaction_id: int) -> Active | None:
     active = state.active.pop(transaction_id, None)
     if active is None:
-        return
+        return None
     place = (active.station_id, active.connector_id)
     if state.by_connector.get(place) == transaction_id:
         del state.by_connector[place]
@@ -111,3 +116,4 @@ def _end(state: State, transaction_id: int) -> None:
         tags.discard(transaction_id)
         if not tags:
             del state.by_tag[active.id_tag]
+    return active

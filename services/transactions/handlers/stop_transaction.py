@@ -29,7 +29,7 @@ def handle(
     if id_tag is not None:
         response.id_tag_info = id_tag_info(ctx.id_tag(id_tag), ctx.now)
     known = state.is_known(request.transaction_id)
-    active = state.active.get(request.transaction_id)
+    active = state.active.get(request.transaction_id) or state.superseded.get(request.transaction_id)
     if known and active is None:
         return response, []  # already stopped: a retry
     if active is not None and active.station_id != ctx.station_id:

@@ -691,5 +691,9 @@ def test_a_newer_start_on_the_same_connector_supersedes_a_lost_transaction() -> 
     assert lost.transaction_id not in system.state.active
     assert newer.transaction_id in system.state.active
     assert system.authorize("GOOD", station="CP2").id_tag_info.status == "Accepted"
-    # The lost one is still known: its late stop is matched, not recorded as foreign.
+    # The lost one is still known: its late stop is recorded and matched, once.
     assert system.state.is_known(lost.transaction_id)
+    stopped = only_stopped(system.stop(lost.transaction_id, meter_stop=1500)[1])
+    assert stopped.known and stopped.anomaly is None
+    assert system.stop(lost.transaction_id, meter_stop=1500)[1] == []
+    assert newer.transaction_id in system.state.active

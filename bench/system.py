@@ -1,0 +1,125 @@
+"""The system under test for benchmarks, isolated from anything else on the broker and database.
+
+Each run gets its own topic prefix, consumer groups, PostgreSQL schema and ports, and runs every
+service as its own process (``csms <service>``), as a deployment would: the benchmark measures the
+real path, gateway -> Kafka -> service -> Kafka -> gateway.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+FD_LIMIT = 65536
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def raise_fd_limit() -> None:
+    """20,000 connections need more than the usual 1,024 (or 20,000) descriptors; root may raise it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, FD_LIMIT), max(hard, FD_LIMIT)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+@dataclass
+class SystemUnderTest:
+    services: tuple[str, ...] = ("gateway", "stations", "transactions", "api")
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    gateway_port: int = field(default_factory=free_port)
+    api_port: int = field(default_factory=free_port)
+    log_dir: Path = field(default_factory=lambda: Path("bench/results/logs"))
+    # Projections are off the request path; the OCPP benchmarks run without them (the replay
+    # benchmark measures them), so they do not compete for the same two cores.
+    projections: bool = False
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            CSMS_TOPIC_PREFIX=f"bench{self.run_id}.",
+            CSMS_DB_SCHEMA=f"bench_{self.run_id}",
+            CSMS_GATEWAY_PORT=str(self.gateway_port),
+            CSMS_API_PORT=str(self.api_port),
+            CSMS_GATEWAY_ID=f"bench-{self.run_id}",
+            CSMS_INSTANCE_ID=f"bench-api-{self.run_id}",
+            CSMS_LOG_LEVEL="WARNING",
+            # Idle stations in the connection benchmark should not heartbeat every few seconds.
+            CSMS_HEARTBEAT_INTERVAL="3600",
+            CSMS_PROJECTIONS="on" if self.projections else "off",
+        )
+        return env
+
+    @property
+    def station_url(self) -> str:
+        return f"ws://127.0.0.1:{self.gateway_port}/ocpp"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "shared.cli", "topics", "create"], env=self.env, check=True,
+                       capture_output=True)
+        for name in self.services:
+            log = (self.log_dir / f"{self.run_id}-{name}.log").open("wb")
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "shared.cli", name], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                preexec_fn=raise_fd_limit if name == "gateway" else None,
+            )
+        self._wait_port(self.gateway_port)
+        if "api" in self.services:
+            self._wait_port(self.api_port)
+
+    def _wait_port(self, port: int, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, proc in self.processes.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.log_dir}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"nothing listens on {port}")
+
+    def process(self, name: str) -> psutil.Process:
+        return psutil.Process(self.processes[name].pid)
+
+    def stop(self) -> None:
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.processes.values():
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[SystemUnderTest]:
+        self.start()
+        try:
+            yield self
+        finally:
+            self.stop()
