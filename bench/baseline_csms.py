@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import logging
 from datetime import UTC, datetime
@@ -59,13 +60,18 @@ class CentralSystemSide(ChargePoint):  # type: ignore[misc]
 async def serve(port: int) -> None:
     async def handler(ws: Any) -> None:
         cp = CentralSystemSide(ws.request.path.rsplit("/", 1)[-1], ws)
-        try:
+        with contextlib.suppress(websockets.ConnectionClosed):
             await cp.start()
-        except websockets.ConnectionClosed:
-            pass
 
-    async with websockets.serve(handler, "127.0.0.1", port, subprotocols=["ocpp1.6"], compression=None,  # type: ignore[list-item]
-                                ping_interval=20, ping_timeout=20):
+    async with websockets.serve(
+        handler,
+        "127.0.0.1",
+        port,
+        subprotocols=["ocpp1.6"],
+        compression=None,  # type: ignore[list-item]
+        ping_interval=20,
+        ping_timeout=20,
+    ):
         await asyncio.Future()
 
 

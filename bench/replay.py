@@ -15,14 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -72,32 +70,52 @@ async def write_log(settings: Settings, topics: Topics, frames: int) -> tuple[in
         for s in range(STATIONS):
             station = f"R{s:06d}"
             partition = s % topics.frame_partitions  # only for the id stripe in the events
-            offset = 0
 
-            async def frame(direction: Direction, raw: str, mtype: int, uid: str, action: str, at: datetime) -> None:
-                nonlocal offset
-                record = FrameRecord(station_id=station, gateway_id="gw-bench", connection_id="c1", epoch=0,
-                                     direction=direction, at_ms=int(at.timestamp() * 1000), raw=raw,
-                                     message_type=mtype, unique_id=uid, action=action)
-                await writer.send(topics.frames, station, encode(record))
-                writer.frames += 1
-                offset += 1
-
-            async def exchange(action: str, request: str, response: str, at: datetime) -> None:
+            async def exchange(
+                action: str, request: str, response: str, at: datetime, station: str = station
+            ) -> None:
                 uid = uuid.uuid4().hex[:12]
-                await frame(Direction.IN, f'[2,"{uid}","{action}",{request}]', 2, uid, action, at)
-                await frame(Direction.OUT, f'[3,"{uid}",{response}]', 3, uid, action, at)
+                for direction, raw, mtype in (
+                    (Direction.IN, f'[2,"{uid}","{action}",{request}]', 2),
+                    (Direction.OUT, f'[3,"{uid}",{response}]', 3),
+                ):
+                    record = FrameRecord(
+                        station_id=station,
+                        gateway_id="gw-bench",
+                        connection_id="c1",
+                        epoch=0,
+                        direction=direction,
+                        at_ms=int(at.timestamp() * 1000),
+                        raw=raw,
+                        message_type=mtype,
+                        unique_id=uid,
+                        action=action,
+                    )
+                    await writer.send(topics.frames, station, encode(record))
+                    writer.frames += 1
 
-            opened = ConnectionOpened(station_id=station, gateway_id="gw-bench", connection_id="c1",
-                                      at_ms=int(start.timestamp() * 1000))
+            opened = ConnectionOpened(
+                station_id=station,
+                gateway_id="gw-bench",
+                connection_id="c1",
+                at_ms=int(start.timestamp() * 1000),
+            )
             await writer.send(topics.frames, station, encode(opened))
             writer.frames += 1
             at = start + timedelta(seconds=s)
-            await exchange("BootNotification", '{"chargePointVendor":"Acme","chargePointModel":"M1"}',
-                           f'{{"status":"Accepted","currentTime":"{iso(at)}","interval":300}}', at)
+            await exchange(
+                "BootNotification",
+                '{"chargePointVendor":"Acme","chargePointModel":"M1"}',
+                f'{{"status":"Accepted","currentTime":"{iso(at)}","interval":300}}',
+                at,
+            )
             for c in (0, 1, 2):
-                await exchange("StatusNotification",
-                               f'{{"connectorId":{c},"errorCode":"NoError","status":"Available","timestamp":"{iso(at)}"}}', "{}", at)
+                await exchange(
+                    "StatusNotification",
+                    f'{{"connectorId":{c},"errorCode":"NoError","status":"Available","timestamp":"{iso(at)}"}}',
+                    "{}",
+                    at,
+                )
             meter = 0
             written = 8
             while written < per_station:
@@ -105,29 +123,59 @@ async def write_log(settings: Settings, topics: Topics, frames: int) -> tuple[in
                 tx = (tx_seq[partition] - 1) * topics.frame_partitions + partition + 1
                 at += timedelta(minutes=5)
                 await exchange("Authorize", '{"idTag":"TAG1"}', '{"idTagInfo":{"status":"Accepted"}}', at)
-                await exchange("StartTransaction",
-                               f'{{"connectorId":1,"idTag":"TAG1","meterStart":{meter},"timestamp":"{iso(at)}"}}',
-                               f'{{"idTagInfo":{{"status":"Accepted"}},"transactionId":{tx}}}', at)
-                started = TransactionStarted(transaction_id=tx, partition=partition, station_id=station, connector_id=1,
-                                             id_tag="TAG1", meter_start=meter, started_at=at, id_tag_status="Accepted",
-                                             frame_offset=writer.frames)
+                await exchange(
+                    "StartTransaction",
+                    f'{{"connectorId":1,"idTag":"TAG1","meterStart":{meter},"timestamp":"{iso(at)}"}}',
+                    f'{{"idTagInfo":{{"status":"Accepted"}},"transactionId":{tx}}}',
+                    at,
+                )
+                started = TransactionStarted(
+                    transaction_id=tx,
+                    partition=partition,
+                    station_id=station,
+                    connector_id=1,
+                    id_tag="TAG1",
+                    meter_start=meter,
+                    started_at=at,
+                    id_tag_status="Accepted",
+                    frame_offset=writer.frames,
+                )
                 await writer.send(topics.domain("transactions"), station, encode(started))
                 for _ in range(8):
                     at += timedelta(minutes=1)
                     meter += 180
-                    await exchange("MeterValues",
-                                   f'{{"connectorId":1,"transactionId":{tx},"meterValue":[{{"timestamp":"{iso(at)}","sampledValue":['
-                                   f'{{"value":"{meter}","measurand":"Energy.Active.Import.Register","unit":"Wh"}},'
-                                   f'{{"value":"16.0","measurand":"Current.Import","unit":"A","phase":"L1"}}]}}]}}', "{}", at)
-                await exchange("StopTransaction",
-                               f'{{"transactionId":{tx},"meterStop":{meter},"timestamp":"{iso(at)}","reason":"Local"}}',
-                               '{}', at)
-                stopped = TransactionStopped(transaction_id=tx, partition=partition, station_id=station, known=True,
-                                             meter_stop=meter, stopped_at=at, reason="Local", frame_offset=writer.frames)
+                    await exchange(
+                        "MeterValues",
+                        f'{{"connectorId":1,"transactionId":{tx},"meterValue":[{{"timestamp":"{iso(at)}","sampledValue":['
+                        f'{{"value":"{meter}","measurand":"Energy.Active.Import.Register","unit":"Wh"}},'
+                        f'{{"value":"16.0","measurand":"Current.Import","unit":"A","phase":"L1"}}]}}]}}',
+                        "{}",
+                        at,
+                    )
+                await exchange(
+                    "StopTransaction",
+                    f'{{"transactionId":{tx},"meterStop":{meter},"timestamp":"{iso(at)}","reason":"Local"}}',
+                    "{}",
+                    at,
+                )
+                stopped = TransactionStopped(
+                    transaction_id=tx,
+                    partition=partition,
+                    station_id=station,
+                    known=True,
+                    meter_stop=meter,
+                    stopped_at=at,
+                    reason="Local",
+                    frame_offset=writer.frames,
+                )
                 await writer.send(topics.domain("transactions"), station, encode(stopped))
                 writer.events += 2
-                await exchange("StatusNotification",
-                               f'{{"connectorId":1,"errorCode":"NoError","status":"Available","timestamp":"{iso(at)}"}}', "{}", at)
+                await exchange(
+                    "StatusNotification",
+                    f'{{"connectorId":1,"errorCode":"NoError","status":"Available","timestamp":"{iso(at)}"}}',
+                    "{}",
+                    at,
+                )
                 await exchange("Heartbeat", "{}", f'{{"currentTime":"{iso(at)}"}}', at)
                 written += 26
         await writer.flush()
@@ -138,8 +186,14 @@ async def write_log(settings: Settings, topics: Topics, frames: int) -> tuple[in
 
 async def decode_baseline(settings: Settings, topics: list[str]) -> tuple[int, float]:
     """The floor: consume every record of the topics and decode it, nothing else."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False,
-                                max_poll_records=5000, fetch_max_bytes=50 * 2**20, max_partition_fetch_bytes=10 * 2**20)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        max_poll_records=5000,
+        fetch_max_bytes=50 * 2**20,
+        max_partition_fetch_bytes=10 * 2**20,
+    )
     await consumer.start()
     tps = [TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or set())]
     if not tps:
@@ -168,9 +222,13 @@ async def decode_baseline(settings: Settings, topics: list[str]) -> tuple[int, f
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     run_id = uuid.uuid4().hex[:8]
     settings = Settings.from_env()
-    settings = Settings(**{**settings.__dict__, "topic_prefix": f"replay{run_id}.", "db_schema": f"replay_{run_id}"})
+    settings = Settings(
+        **{**settings.__dict__, "topic_prefix": f"replay{run_id}.", "db_schema": f"replay_{run_id}"}
+    )
     topics = Topics(settings.topic_prefix, settings.frame_partitions)
-    await ensure_topics(settings.kafka_bootstrap, [*topics.shared_specs(), topics.domain_spec("transactions")])
+    await ensure_topics(
+        settings.kafka_bootstrap, [*topics.shared_specs(), topics.domain_spec("transactions")]
+    )
     t0 = time.monotonic()
     frames, events = await write_log(settings, topics, args.frames)
     write_s = time.monotonic() - t0
@@ -186,16 +244,31 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             started = time.monotonic()
             await runner.run(until_caught_up=True)
             elapsed = time.monotonic() - started
-            results.append({"projection": projection.name, "records": runner.applied, "seconds": round(elapsed, 1),
-                            "records_per_s": round(runner.applied / elapsed)})
+            results.append(
+                {
+                    "projection": projection.name,
+                    "records": runner.applied,
+                    "seconds": round(elapsed, 1),
+                    "records_per_s": round(runner.applied / elapsed),
+                }
+            )
             print(json.dumps(results[-1]), flush=True)
     finally:
         await pool.execute(f'DROP SCHEMA "{settings.db_schema}" CASCADE')
         await pool.close()
         await _delete_topics(settings, topics)
-    return {"machine": machine(), "frames": frames, "transaction_events": events, "write_s": round(write_s, 1),
-            "baseline_decode": {"records": seen, "seconds": round(floor_s, 1), "records_per_s": round(seen / floor_s)},
-            "projections": results}
+    return {
+        "machine": machine(),
+        "frames": frames,
+        "transaction_events": events,
+        "write_s": round(write_s, 1),
+        "baseline_decode": {
+            "records": seen,
+            "seconds": round(floor_s, 1),
+            "records_per_s": round(seen / floor_s),
+        },
+        "projections": results,
+    }
 
 
 async def _delete_topics(settings: Settings, topics: Topics) -> None:
@@ -216,11 +289,18 @@ def main(args: argparse.Namespace) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     base = result["baseline_decode"]
-    rows = ["| projection | records read | seconds | records/s | vs. read+decode baseline |", "|---|---|---|---|---|"]
+    rows = [
+        "| projection | records read | seconds | records/s | vs. read+decode baseline |",
+        "|---|---|---|---|---|",
+    ]
     for r in result["projections"]:
-        rows.append(f"| {r['projection']} | {r['records']} | {r['seconds']} | {r['records_per_s']} | "
-                    f"{r['records_per_s'] / base['records_per_s']:.2f} |")
-    rows.append(f"| (baseline: read + decode only) | {base['records']} | {base['seconds']} | {base['records_per_s']} | 1.00 |")
+        rows.append(
+            f"| {r['projection']} | {r['records']} | {r['seconds']} | {r['records_per_s']} | "
+            f"{r['records_per_s'] / base['records_per_s']:.2f} |"
+        )
+    rows.append(
+        f"| (baseline: read + decode only) | {base['records']} | {base['seconds']} | {base['records_per_s']} | 1.00 |"
+    )
     table = "\n".join(rows)
     print(table)
     append_section(
@@ -232,6 +312,8 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--frames", type=int, default=1_000_000)
     main(parser.parse_args())

@@ -31,10 +31,31 @@ def load(url: str, rate: float, seconds: float, stations: int, processes: int) -
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "summary.json"
         argv = [
-            sys.executable, "-m", "shared.cli", "simulate", "--url", url, "--stations", str(stations),
-            "--ramp", "1000", "--rate", str(rate), "--duration", str(seconds), "--warmup", "3",
-            "--heartbeat", "3600", "--call-timeout", "10", "--no-progress", "--summary", str(out),
-            "--processes", str(processes),
+            sys.executable,
+            "-m",
+            "shared.cli",
+            "simulate",
+            "--url",
+            url,
+            "--stations",
+            str(stations),
+            "--ramp",
+            "1000",
+            "--rate",
+            str(rate),
+            "--duration",
+            str(seconds),
+            "--warmup",
+            "3",
+            "--heartbeat",
+            "3600",
+            "--call-timeout",
+            "10",
+            "--no-progress",
+            "--summary",
+            str(out),
+            "--processes",
+            str(processes),
         ]
         subprocess.run(argv, stdout=subprocess.DEVNULL, check=False, timeout=seconds + 180)
         summary: dict[str, Any] = json.loads(out.read_text())
@@ -50,7 +71,9 @@ def holds(step: dict[str, Any]) -> bool:
     )
 
 
-def sweep(url: str, rates: list[float], seconds: float, stations: int, processes: int) -> list[dict[str, Any]]:
+def sweep(
+    url: str, rates: list[float], seconds: float, stations: int, processes: int
+) -> list[dict[str, Any]]:
     steps = []
     for rate in rates:
         summary = load(url, rate, seconds, stations, processes)
@@ -86,13 +109,21 @@ def main(args: argparse.Namespace) -> None:
     finally:
         baseline.terminate()
         baseline.wait(10)
-    result = {"machine": machine(), "args": vars(args), "csms": ours, "baseline": theirs,
-              "csms_max_rate": best(ours), "baseline_max_rate": best(theirs)}
+    result = {
+        "machine": machine(),
+        "args": vars(args),
+        "csms": ours,
+        "baseline": theirs,
+        "csms_max_rate": best(ours),
+        "baseline_max_rate": best(theirs),
+    }
     out = Path("bench/results") / f"roundtrip-{int(time.time())}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
-    rows = ["| rate/s | csms achieved | csms p50 / p99 / p99.9 ms | baseline achieved | baseline p50 / p99 / p99.9 ms |",
-            "|---|---|---|---|---|"]
+    rows = [
+        "| rate/s | csms achieved | csms p50 / p99 / p99.9 ms | baseline achieved | baseline p50 / p99 / p99.9 ms |",
+        "|---|---|---|---|---|",
+    ]
     by_rate = {s["rate"]: s for s in theirs}
     for s in ours:
         b = by_rate.get(s["rate"])
@@ -104,7 +135,9 @@ def main(args: argparse.Namespace) -> None:
             rows.append(f"| {s['rate']:.0f} | {s['calls_per_s']} | {cell} | {b['calls_per_s']} | {bcell} |")
         else:
             rows.append(f"| {s['rate']:.0f} | {s['calls_per_s']} | {cell} | (not run) | |")
-    ratio = result["csms_max_rate"] / result["baseline_max_rate"] if result["baseline_max_rate"] else float("nan")
+    ratio = (
+        result["csms_max_rate"] / result["baseline_max_rate"] if result["baseline_max_rate"] else float("nan")
+    )
     rows.append("")
     rows.append(
         f"Highest rate with p99 < {P99_BUDGET_MS:.0f} ms and every call answered: csms **{result['csms_max_rate']:.0f}/s**, "
@@ -121,7 +154,9 @@ def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rates", default="250,500,1000,2000,3000,5000")
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--stations", type=int, default=1000)

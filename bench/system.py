@@ -80,12 +80,19 @@ class SystemUnderTest:
 
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "shared.cli", "topics", "create"], env=self.env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "shared.cli", "topics", "create"],
+            env=self.env,
+            check=True,
+            capture_output=True,
+        )
         for name in self.services:
             log = (self.log_dir / f"{self.run_id}-{name}.log").open("wb")
             self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "shared.cli", name], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "shared.cli", name],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 preexec_fn=raise_fd_limit if name == "gateway" else None,
             )
         self._wait_port(self.gateway_port)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -191,8 +192,14 @@ def _split(args: argparse.Namespace) -> dict[str, Any]:
         first += count
         children.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, env=os.environ.copy()))
         outputs.append((out, lat))
-    for child in children:
-        child.wait()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` stops the children
+    try:
+        for child in children:
+            child.wait()
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
     summaries = [json.loads(out.read_text()) for out, _ in outputs if out.exists()]
     latencies = [json.loads(lat.read_text()) for _, lat in outputs if lat.exists()]
     if not summaries:

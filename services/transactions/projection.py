@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import asyncpg
 from aiokafka import ConsumerRecord
 
-from services.transactions.events import TransactionStarted, TransactionStopped, event_decoder
+from services.transactions.events import TransactionStarted, event_decoder
 from services.transactions.service import SERVICE
 from shared.events.envelope import Direction, decode_frame_record
 from shared.events.topics import Topics
@@ -118,18 +118,59 @@ class TransactionsProjection:
         return ["meter_values", "unmatched_stops", "transactions"]
 
     async def apply(self, conn: asyncpg.Connection, batch: Sequence[ConsumerRecord]) -> None:
-        rows: list[tuple[object, ...]] = []
+        """In bulk: starts first, then stops in log order (the first stop wins), then samples."""
+        samples_: list[tuple[object, ...]] = []
+        started: list[tuple[object, ...]] = []
+        stopped: list[tuple[object, ...]] = []
+        unmatched: list[tuple[object, ...]] = []
         for msg in batch:
             if msg.topic == self._topics.frames:
-                rows += self._frame_samples(msg.value)
+                samples_ += self._frame_samples(msg.value)
                 continue
-            event = event_decoder.decode(msg.value)
-            if isinstance(event, TransactionStarted):
-                await self._started(conn, event)
-            elif isinstance(event, TransactionStopped):
-                await self._stopped(conn, event)
-        if rows:
-            await conn.executemany(INSERT_SAMPLE, rows)
+            e = event_decoder.decode(msg.value)
+            if isinstance(e, TransactionStarted):
+                started.append(
+                    (
+                        e.transaction_id,
+                        e.station_id,
+                        e.connector_id,
+                        e.id_tag,
+                        e.id_tag_status,
+                        e.parent_id_tag,
+                        e.reservation_id,
+                        e.meter_start,
+                        e.started_at,
+                    )
+                )
+            elif e.known:
+                stopped.append((e.transaction_id, e.meter_stop, e.stopped_at, e.reason, e.id_tag, e.anomaly))
+            else:
+                unmatched.append(
+                    (e.station_id, e.transaction_id, e.meter_stop, e.stopped_at, e.reason, e.id_tag)
+                )
+        if started:
+            await conn.executemany(
+                """INSERT INTO transactions (transaction_id, station_id, connector_id, id_tag, id_tag_status,
+                     parent_id_tag, reservation_id, meter_start, started_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (transaction_id) DO NOTHING""",
+                started,
+            )
+        if stopped:
+            await conn.executemany(
+                """UPDATE transactions SET meter_stop = $2, stopped_at = $3, stop_reason = $4, stop_id_tag = $5,
+                     anomaly = $6,
+                     energy_wh = CASE WHEN $2 >= meter_start THEN $2 - meter_start END
+                   WHERE transaction_id = $1 AND stopped_at IS NULL""",
+                stopped,
+            )
+        if unmatched:
+            await conn.executemany(
+                """INSERT INTO unmatched_stops (station_id, transaction_id, meter_stop, stopped_at, reason, id_tag)
+                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING""",
+                unmatched,
+            )
+        if samples_:
+            await conn.executemany(INSERT_SAMPLE, samples_)
 
     def _frame_samples(self, value: bytes) -> list[tuple[object, ...]]:
         call = call_payload(decode_frame_record(value), ("MeterValues", "StopTransaction"), Direction.IN)
@@ -147,45 +188,3 @@ class TransactionsProjection:
         assert isinstance(request, StopTransactionRequest)
         values = opt(request.transaction_data) or []
         return samples(record.station_id, 0, request.transaction_id, "StopTransaction", values)
-
-    async def _started(self, conn: asyncpg.Connection, e: TransactionStarted) -> None:
-        await conn.execute(
-            """INSERT INTO transactions (transaction_id, station_id, connector_id, id_tag, id_tag_status,
-                 parent_id_tag, reservation_id, meter_start, started_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (transaction_id) DO NOTHING""",
-            e.transaction_id,
-            e.station_id,
-            e.connector_id,
-            e.id_tag,
-            e.id_tag_status,
-            e.parent_id_tag,
-            e.reservation_id,
-            e.meter_start,
-            e.started_at,
-        )
-
-    async def _stopped(self, conn: asyncpg.Connection, e: TransactionStopped) -> None:
-        if not e.known:
-            await conn.execute(
-                """INSERT INTO unmatched_stops (station_id, transaction_id, meter_stop, stopped_at, reason, id_tag)
-                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING""",
-                e.station_id,
-                e.transaction_id,
-                e.meter_stop,
-                e.stopped_at,
-                e.reason,
-                e.id_tag,
-            )
-            return
-        await conn.execute(
-            """UPDATE transactions SET meter_stop = $2, stopped_at = $3, stop_reason = $4, stop_id_tag = $5,
-                 anomaly = $6,
-                 energy_wh = CASE WHEN $2 >= meter_start THEN $2 - meter_start END
-               WHERE transaction_id = $1 AND stopped_at IS NULL""",
-            e.transaction_id,
-            e.meter_stop,
-            e.stopped_at,
-            e.reason,
-            e.id_tag,
-            e.anomaly,
-        )
