@@ -1,8 +1,9 @@
 """Connections: N idle stations on one gateway process; RSS per connection and CPU at idle.
 
-The gateway (with the stations and transactions services behind it, projections off) is measured
-before any station connects and again once all N are connected, booted and idle (heartbeat 3600 s,
-keep-alive pings every 20 s as configured). The simulator runs in its own processes.
+The process holding the WebSockets is measured before any station connects and again once all N
+are connected, booted and idle (heartbeat 3600 s; keep-alive pings every 20 s). Targets, in one run:
+the csms gateway (stations and transactions services behind it, projections off) and the baseline
+(bench/baseline_csms.py, the `ocpp` package in one process). The simulator runs in its own processes.
 
     python -m bench connections [--stations 20000] [--processes 2] [--idle 20]
 """
@@ -18,97 +19,91 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from bench.report import append_section, machine
-from bench.system import SystemUnderTest, raise_fd_limit
+from bench.system import SystemUnderTest, free_port, raise_fd_limit
 
 
-def connections(proc: Any, base_fds: int) -> int:
-    """Open station sockets: the gateway's descriptors beyond those it had with no station (cheap)."""
-    return max(0, int(proc.num_fds()) - base_fds)
+def measure(proc: psutil.Process, url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Connect N idle stations to ``url`` and measure ``proc``, the process that holds them."""
+    time.sleep(3)
+    rss_empty = proc.memory_info().rss
+    base_fds = proc.num_fds()
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = [
+            sys.executable, "-m", "shared.cli", "simulate", "--url", url, "--stations", str(args.stations),
+            "--scenario", "idle", "--ramp", str(args.ramp), "--heartbeat", "3600", "--duration", "3600",
+            "--processes", str(args.processes), "--source-addresses", "4", "--no-progress",
+            "--summary", str(Path(tmp) / "sim.json"),
+        ]  # fmt: skip
+        sim = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+        try:
+            started = time.monotonic()
+            connected = 0
+            while time.monotonic() - started < args.stations / args.ramp + 120:
+                # Open sockets: descriptors beyond those it had with no station (cheap to read).
+                connected = max(0, proc.num_fds() - base_fds)
+                if connected >= 0.999 * args.stations:  # a few descriptors come and go (Kafka, logs)
+                    break
+                time.sleep(1)
+            ramp_s = time.monotonic() - started
+            time.sleep(5)  # boots and status notifications settle
+            cpu0, t0 = proc.cpu_times(), time.monotonic()
+            time.sleep(args.idle)
+            cpu1 = proc.cpu_times()
+            idle_cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / (time.monotonic() - t0) * 100
+            rss_full = proc.memory_info().rss
+            connected = max(0, proc.num_fds() - base_fds)
+        finally:
+            sim.terminate()  # measured: the fleet need not run out its duration
+            sim.wait(timeout=120)
+    return {
+        "connected": connected,
+        "ramp_s": round(ramp_s, 1),
+        "rss_empty_mb": round(rss_empty / 2**20, 1),
+        "rss_connected_mb": round(rss_full / 2**20, 1),
+        "rss_per_connection_kb": round((rss_full - rss_empty) / max(1, connected) / 1024, 1),
+        "idle_cpu_percent": round(idle_cpu, 1),
+    }
 
 
 def main(args: argparse.Namespace) -> None:
-    raise_fd_limit()  # inherited by the simulator processes
+    raise_fd_limit()  # inherited by the simulator processes and the baseline
     system = SystemUnderTest(services=("gateway", "stations", "transactions"))
-    with system.running(), tempfile.TemporaryDirectory() as tmp:
-        gateway = system.process("gateway")
-        time.sleep(5)
-        rss_empty = gateway.memory_info().rss
-        base_fds = gateway.num_fds()
-        ramp_budget = args.stations / args.ramp + 120
-        sim = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "shared.cli",
-                "simulate",
-                "--url",
-                system.station_url,
-                "--stations",
-                str(args.stations),
-                "--scenario",
-                "idle",
-                "--ramp",
-                str(args.ramp),
-                "--heartbeat",
-                "3600",
-                "--duration",
-                "3600",
-                "--processes",
-                str(args.processes),
-                "--source-addresses",
-                "4",
-                "--no-progress",
-                "--summary",
-                str(Path(tmp) / "sim.json"),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        started = time.monotonic()
-        connected = 0
-        while time.monotonic() - started < ramp_budget:
-            connected = connections(gateway, base_fds)
-            if connected >= 0.999 * args.stations:  # a few descriptors come and go (Kafka, logs)
-                break
-            time.sleep(2)
-        ramp_s = time.monotonic() - started
-        time.sleep(5)  # boots and status notifications settle
-        cpu0 = gateway.cpu_times()
-        t0 = time.monotonic()
-        time.sleep(args.idle)
-        cpu1 = gateway.cpu_times()
-        idle_cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / (time.monotonic() - t0) * 100
-        rss_full = gateway.memory_info().rss
-        connected = connections(gateway, base_fds)
-        sim.terminate()  # measured: the fleet need not run out its duration
-        sim.wait(timeout=120)
-    per_connection = (rss_full - rss_empty) / max(1, connected)
-    result: dict[str, Any] = {
-        "machine": machine(),
-        "stations": args.stations,
-        "connected": connected,
-        "ramp_s": round(ramp_s, 1),
-        "gateway_rss_empty_mb": round(rss_empty / 2**20, 1),
-        "gateway_rss_connected_mb": round(rss_full / 2**20, 1),
-        "rss_per_connection_kb": round(per_connection / 1024, 1),
-        "gateway_idle_cpu_percent": round(idle_cpu, 1),
-    }
+    with system.running():
+        ours = measure(system.process("gateway"), system.station_url, args)
+    port = free_port()
+    baseline = subprocess.Popen([sys.executable, "-m", "bench.baseline_csms", "--port", str(port)])
+    try:
+        theirs = measure(psutil.Process(baseline.pid), f"ws://127.0.0.1:{port}/ocpp", args)
+    finally:
+        baseline.terminate()
+        baseline.wait(30)
+    result = {"machine": machine(), "stations": args.stations, "csms_gateway": ours, "baseline": theirs}
     out = Path("bench/results") / f"connections-{int(time.time())}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
-    table = "\n".join(
-        [
-            "| stations | connected | ramp s | gateway RSS empty / connected MB | RSS per connection KB | gateway CPU at idle |",
-            "|---|---|---|---|---|---|",
-            f"| {args.stations} | {connected} | {result['ramp_s']} | {result['gateway_rss_empty_mb']} / "
-            f"{result['gateway_rss_connected_mb']} | {result['rss_per_connection_kb']} | {result['gateway_idle_cpu_percent']} % |",
-        ]
+    rows = [
+        "| process holding the stations | connected | ramp s | RSS empty / connected MB | RSS per connection KB | CPU at idle |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, r in (("csms gateway", ours), ("baseline (ocpp package, one process)", theirs)):
+        rows.append(
+            f"| {name} | {r['connected']} | {r['ramp_s']} | {r['rss_empty_mb']} / {r['rss_connected_mb']} | "
+            f"{r['rss_per_connection_kb']} | {r['idle_cpu_percent']} % |"
+        )
+    ratio = (
+        ours["rss_per_connection_kb"] / theirs["rss_per_connection_kb"]
+        if theirs["rss_per_connection_kb"]
+        else 0
     )
+    rows += ["", f"RSS per connection, csms / baseline: {ratio:.2f}."]
     append_section(
-        "Connections (idle stations on one gateway process)",
+        "Connections (idle stations on one process)",
         f"`python -m bench connections --stations {args.stations} --processes {args.processes} --idle {args.idle}`",
-        table,
+        "\n".join(rows),
     )
 
 

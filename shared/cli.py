@@ -70,7 +70,9 @@ async def _run_projections(settings: Settings, stop: asyncio.Event) -> None:
     from shared.service import run_until
 
     target = DbTarget(settings.database_url, settings.db_schema)
-    await run_until([ProjectionRunner(p, settings.kafka_bootstrap, target) for p in projections(settings)], stop)
+    await run_until(
+        [ProjectionRunner(p, settings.kafka_bootstrap, target) for p in projections(settings)], stop
+    )
 
 
 def projections(settings: Settings) -> list[Projection]:
@@ -123,7 +125,10 @@ def _serve(name: str, settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        from shared import telemetry
         from shared.kafka import wait_for_kafka
+
+        telemetry.install_from_environment(f"csms-{name}")
 
         await wait_for_kafka(settings.kafka_bootstrap)
         await {**SERVICES, **EXTRA}[name](settings, stop)
@@ -193,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in SERVICES:
         sub.add_parser(name, help=f"run the {name} service")
-    sub.add_parser("projections", help="run every projection (for services started with CSMS_PROJECTIONS=off)")
+    sub.add_parser(
+        "projections", help="run every projection (for services started with CSMS_PROJECTIONS=off)"
+    )
     all_parser = sub.add_parser("all", help="run every service, supervised, until Ctrl-C")
     all_parser.add_argument("--only", nargs="*", default=None, help="subset of services")
     topics = sub.add_parser("topics", help="topic administration")

@@ -176,8 +176,8 @@ class FrameServiceRunner:
         inbound = Inbound(record, msg.partition, msg.offset, msg.headers or ())
         parent = telemetry.extract_headers(msg.headers)
         action = getattr(record, "action", None) or type(record).__name__
-        with self._tracer.start_as_current_span(
-            f"decide {action}", context=parent, kind=trace.SpanKind.CONSUMER
+        with telemetry.span(
+            self._tracer, f"decide {action}", context=parent, kind=trace.SpanKind.CONSUMER
         ) as span:
             span.set_attribute("ocpp.station_id", record.station_id)
             try:

@@ -125,8 +125,8 @@ class StationConnection:
                 record.message_type, record.unique_id = event.message_type, event.unique_id
         if error is not None:
             record.error_code, record.error_description = str(error.code), error.description
-        with _tracer.start_as_current_span(
-            f"ocpp.receive {record.action or 'frame'}", kind=trace.SpanKind.SERVER
+        with telemetry.span(
+            _tracer, f"ocpp.receive {record.action or 'frame'}", kind=trace.SpanKind.SERVER
         ) as span:
             span.set_attribute("ocpp.station_id", self.station_id)
             if record.unique_id:
@@ -189,7 +189,7 @@ class StationConnection:
             log.warning("late or unknown reply %s for %s", reply.unique_id, self.station_id)
             return
         ctx = telemetry.extract_headers(headers)
-        with _tracer.start_as_current_span(f"ocpp.reply {reply.action}", context=ctx):
+        with telemetry.span(_tracer, f"ocpp.reply {reply.action}", context=ctx):
             if reply.error_code is not None:
                 self.session.reply_error(
                     reply.unique_id, reply.error_code, reply.error_description, reply.error_details or {}
