@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Container, Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
@@ -24,6 +24,7 @@ from aiokafka import (
     ConsumerRecord,
     TopicPartition,
 )
+from aiokafka.errors import KafkaError
 from opentelemetry import trace
 
 from shared import telemetry
@@ -82,6 +83,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self._runner = runner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        # Settle (acks, then commit) what was decided before the partitions go to another member.
+        await self._runner.settled()
         self._runner.assigned -= {tp.partition for tp in revoked}
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
@@ -101,13 +104,13 @@ class FrameServiceRunner:
         settings: Settings,
         *,
         extra_topics: Sequence[TopicSpec] = (),
-        on_batch_done: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.handler = handler
         self.settings = settings
         self.topics = Topics(settings.topic_prefix, settings.frame_partitions)
         self._extra_topics = list(extra_topics)
-        self._on_batch_done = on_batch_done
+        # Acks and commit of the previous batch, overlapping with deciding the next one.
+        self._settling: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._tracer = telemetry.tracer(f"csms.{handler.name}")
@@ -137,6 +140,7 @@ class FrameServiceRunner:
                 batches = await self._consumer.getmany(timeout_ms=200)
                 if batches:
                     await self._process(batches)
+            await self.settled()
         finally:
             with contextlib.suppress(Exception):
                 await self._consumer.stop()
@@ -148,22 +152,47 @@ class FrameServiceRunner:
         self._stopping.set()
 
     async def _process(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        assert self._producer is not None and self._consumer is not None
+        """Decide a batch and hand its outputs to the producer; settle it in the background.
+
+        The next batch is decided while this one's outputs are acknowledged (the producer is
+        idempotent and keeps their order); offsets are committed strictly in batch order and only
+        after the batch's outputs are durable, so a crash re-delivers, never loses.
+        """
+        assert self._producer is not None
+        previous = self._settling
+        if previous is not None and previous.done() and previous.exception() is not None:
+            # Outputs were not made durable: stop; a restart re-delivers from the committed offsets.
+            raise RuntimeError(f"{self.handler.name}: outputs not acknowledged") from previous.exception()
         futures = []
         for records in batches.values():
             for msg in records:
-                outputs = self._handle_one(msg)
-                for out in outputs:
+                for out in self._handle_one(msg):
                     futures.append(
                         await self._producer.send(out.topic, out.value, key=out.key, headers=out.headers)
                     )
+        offsets = {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
+        self._settling = asyncio.create_task(self._settle(self._settling, futures, offsets))
+
+    async def _settle(
+        self,
+        previous: asyncio.Task[None] | None,
+        futures: list[asyncio.Future[object]],
+        offsets: dict[TopicPartition, int],
+    ) -> None:
+        assert self._consumer is not None
+        if previous is not None:
+            await previous
         if futures:
             await asyncio.gather(*futures)
-        await self._consumer.commit(
-            {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
-        )
-        if self._on_batch_done is not None:
-            await self._on_batch_done()
+        try:
+            await self._consumer.commit(offsets)
+        except KafkaError as exc:  # e.g. revoked meanwhile: the new owner re-decides, idempotently
+            log.warning("%s: commit failed (%s); the records will be redelivered", self.handler.name, exc)
+
+    async def settled(self) -> None:
+        """Wait until everything decided so far is acknowledged and committed."""
+        if self._settling is not None:
+            await self._settling
 
     def _handle_one(self, msg: ConsumerRecord) -> list[Output]:
         try:
