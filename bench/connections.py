@@ -21,7 +21,7 @@ from typing import Any
 
 import psutil
 
-from bench.report import append_section, machine
+from bench.report import append_section, machine, save_json
 from bench.system import SystemUnderTest, free_port, raise_fd_limit
 
 
@@ -81,9 +81,7 @@ def main(args: argparse.Namespace) -> None:
         baseline.terminate()
         baseline.wait(30)
     result = {"machine": machine(), "stations": args.stations, "csms_gateway": ours, "baseline": theirs}
-    out = Path("bench/results") / f"connections-{int(time.time())}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    save_json("connections", result)
     print(json.dumps(result, indent=2))
     rows = [
         "| process holding the stations | connected | ramp s | RSS empty / connected MB | RSS per connection KB | CPU at idle |",

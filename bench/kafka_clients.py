@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -28,7 +27,8 @@ from typing import Any
 
 import msgspec
 
-from bench.report import append_section, machine, percentiles
+from bench.report import append_section, machine, save_json
+from services.simulator.metrics import percentiles
 from shared.events.envelope import Direction, FrameRecord
 from shared.events.topics import TopicSpec
 from shared.kafka import ensure_topics, make_producer
@@ -204,7 +204,7 @@ async def run_variant(variant: str, messages: int, rate: int, seconds: float) ->
             "throughput_per_s": round(throughput),
             "cpu_s_per_10k": round(drain_cpu / messages * 10_000, 3),
             "rate_per_s": rate,
-            "latency_ms": percentiles(latencies),
+            "latency_ms": percentiles(latencies, scale=1.0),
         }
     finally:
         proc.terminate()
@@ -218,9 +218,7 @@ async def run_variant(variant: str, messages: int, rate: int, seconds: float) ->
 
 async def main(args: argparse.Namespace) -> None:
     results = [await run_variant(v, args.messages, args.rate, args.seconds) for v in ("aiokafka", "faust")]
-    out = Path("bench/results") / f"kafka_clients-{int(time.time())}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": machine(), "results": results}, indent=2))
+    save_json("kafka_clients", {"machine": machine(), "results": results})
     a, f = results
     rows = [
         "| variant | throughput (records/s) | CPU s / 10k | p50 ms | p99 ms | p99.9 ms |",

@@ -14,24 +14,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
+import asyncpg
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.report import append_section, machine
+from bench.report import append_section, machine, save_json
 from services.transactions.events import TransactionStarted, TransactionStopped
 from shared.cli import projections
 from shared.config import Settings
 from shared.events.envelope import ConnectionOpened, Direction, FrameRecord, decode_frame_record, encode
 from shared.events.topics import Topics
 from shared.kafka import ensure_topics, make_producer
-from shared.projection import DbTarget, ProjectionRunner, connect_pool, drop_projection
+from shared.projection import DbTarget, rebuild
 
 STATIONS = 2000
 
@@ -234,29 +233,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     write_s = time.monotonic() - t0
     print(f"wrote {frames} frames and {events} transaction events in {write_s:.1f}s", flush=True)
     seen, floor_s = await decode_baseline(settings, [topics.frames, topics.domain("transactions")])
-    results: list[dict[str, Any]] = []
     target = DbTarget(settings.database_url, settings.db_schema)
-    pool = await connect_pool(target)
     try:
-        for projection in projections(settings):
-            await drop_projection(pool, projection)
-            runner = ProjectionRunner(projection, settings.kafka_bootstrap, target)
-            started = time.monotonic()
-            await runner.run(until_caught_up=True)
-            elapsed = time.monotonic() - started
-            results.append(
-                {
-                    "projection": projection.name,
-                    "records": runner.applied,
-                    "seconds": round(elapsed, 1),
-                    "records_per_s": round(runner.applied / elapsed),
-                }
-            )
-            print(json.dumps(results[-1]), flush=True)
+        rebuilt = await rebuild(projections(settings), settings.kafka_bootstrap, target)
     finally:
-        await pool.execute(f'DROP SCHEMA "{settings.db_schema}" CASCADE')
-        await pool.close()
+        conn = await asyncpg.connect(settings.database_url)
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.db_schema}" CASCADE')
+        await conn.close()
         await _delete_topics(settings, topics)
+    results = [
+        {"projection": r.projection, "records": r.records, "seconds": round(r.seconds, 1),
+         "records_per_s": round(r.records / r.seconds)}
+        for r in rebuilt
+    ]  # fmt: skip
     return {
         "machine": machine(),
         "frames": frames,
@@ -285,9 +274,7 @@ async def _delete_topics(settings: Settings, topics: Topics) -> None:
 
 def main(args: argparse.Namespace) -> None:
     result = asyncio.run(run(args))
-    out = Path("bench/results") / f"replay-{int(time.time())}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    save_json("replay", result)
     base = result["baseline_decode"]
     rows = [
         "| projection | records read | seconds | records/s | vs. read+decode baseline |",

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +35,12 @@ def machine() -> dict[str, Any]:
     }
 
 
-def percentiles(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {"p50": 0.0, "p99": 0.0, "p99.9": 0.0, "max": 0.0}
-    ordered = sorted(values)
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
-
-    return {"p50": at(0.5), "p99": at(0.99), "p99.9": at(0.999), "max": round(ordered[-1], 2)}
+def save_json(name: str, result: dict[str, Any]) -> Path:
+    """The full result beside the table: bench/results/<name>-<unix time>.json."""
+    out = DOC.parent.parent / "bench" / "results" / f"{name}-{int(time.time())}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    return out
 
 
 def append_section(title: str, command: str, table: str) -> None:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.report import append_section, machine
+from bench.report import append_section, machine, save_json
 from bench.system import SystemUnderTest, free_port
 
 P99_BUDGET_MS = 100.0
@@ -117,9 +117,7 @@ def main(args: argparse.Namespace) -> None:
         "csms_max_rate": best(ours),
         "baseline_max_rate": best(theirs),
     }
-    out = Path("bench/results") / f"roundtrip-{int(time.time())}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    save_json("roundtrip", result)
     rows = [
         "| rate/s | csms achieved | csms p50 / p99 / p99.9 ms | baseline achieved | baseline p50 / p99 / p99.9 ms |",
         "|---|---|---|---|---|",

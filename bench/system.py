@@ -123,6 +123,22 @@ class SystemUnderTest:
             except subprocess.TimeoutExpired:
                 proc.kill()
 
+    def cleanup(self) -> None:
+        """Delete this run's topics and schema: the broker and database stay as they were."""
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.system",
+                "cleanup",
+                self.env["CSMS_TOPIC_PREFIX"],
+                self.env["CSMS_DB_SCHEMA"],
+            ],
+            env=self.env,
+            check=False,
+            capture_output=True,
+        )
+
     @contextlib.contextmanager
     def running(self) -> Iterator[SystemUnderTest]:
         self.start()
@@ -130,3 +146,32 @@ class SystemUnderTest:
             yield self
         finally:
             self.stop()
+            self.cleanup()
+
+
+async def _cleanup(prefix: str, schema: str) -> None:
+    import asyncpg
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from shared.config import Settings
+
+    settings = Settings.from_env()
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "cleanup":
+    import asyncio
+
+    asyncio.run(_cleanup(sys.argv[2], sys.argv[3]))

@@ -16,7 +16,6 @@ import logging
 import os
 import signal
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -86,27 +85,14 @@ def projections(settings: Settings) -> list[Projection]:
 
 
 def _replay(settings: Settings, schema: str) -> None:
-    from shared.projection import DbTarget, ProjectionRunner, connect_pool, drop_projection
+    from shared.projection import DbTarget, rebuild
 
-    async def main() -> None:
-        target = DbTarget(settings.database_url, schema)
-        pool = await connect_pool(target)
-        try:
-            for projection in projections(settings):
-                await drop_projection(pool, projection)
-                runner = ProjectionRunner(projection, settings.kafka_bootstrap, target)
-                started = time.monotonic()
-                await runner.run(until_caught_up=True)
-                elapsed = time.monotonic() - started
-                print(
-                    f"replayed {projection.name}: {runner.applied} records in {elapsed:.1f}s "
-                    f"into schema {schema}",
-                    flush=True,
-                )
-        finally:
-            await pool.close()
-
-    asyncio.run(main())
+    target = DbTarget(settings.database_url, schema)
+    for r in asyncio.run(rebuild(projections(settings), settings.kafka_bootstrap, target)):
+        print(
+            f"replayed {r.projection}: {r.records} records in {r.seconds:.1f}s into schema {schema}",
+            flush=True,
+        )
 
 
 SERVICES: dict[str, ServiceMain] = {

@@ -263,3 +263,28 @@ def call_payload(
         return record, codec.decode_request(record.action, bytes(frame.payload))
     except (FrameError, OcppError):
         return None
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    projection: str
+    records: int
+    seconds: float
+
+
+async def rebuild(projections: Sequence[Projection], bootstrap: str, target: DbTarget) -> list[Rebuilt]:
+    """Drop each projection and replay it from offset 0 into ``target`` (``csms replay``)."""
+    results: list[Rebuilt] = []
+    pool = await connect_pool(target)
+    try:
+        for projection in projections:
+            await drop_projection(pool, projection)
+            runner = ProjectionRunner(projection, bootstrap, target)
+            started = asyncio.get_running_loop().time()
+            await runner.run(until_caught_up=True)
+            elapsed = asyncio.get_running_loop().time() - started
+            results.append(Rebuilt(projection.name, runner.applied, elapsed))
+            log.info("replayed %s: %d records in %.1fs", projection.name, runner.applied, elapsed)
+    finally:
+        await pool.close()
+    return results

@@ -111,6 +111,8 @@ class FrameServiceRunner:
         self._extra_topics = list(extra_topics)
         # Acks and commit of the previous batch, overlapping with deciding the next one.
         self._settling: asyncio.Task[None] | None = None
+        # Offsets whose outputs are acknowledged but not yet committed.
+        self._acked: dict[TopicPartition, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._tracer = telemetry.tracer(f"csms.{handler.name}")
@@ -184,10 +186,18 @@ class FrameServiceRunner:
             await previous
         if futures:
             await asyncio.gather(*futures)
+        self._acked.update(offsets)
+        if self._settling is not asyncio.current_task():
+            return  # a later batch is queued: it commits everything acknowledged so far, once
+        committing = dict(self._acked)
         try:
-            await self._consumer.commit(offsets)
+            await self._consumer.commit(committing)
         except KafkaError as exc:  # e.g. revoked meanwhile: the new owner re-decides, idempotently
             log.warning("%s: commit failed (%s); the records will be redelivered", self.handler.name, exc)
+            return
+        for tp, offset in committing.items():
+            if self._acked.get(tp) == offset:
+                del self._acked[tp]
 
     async def settled(self) -> None:
         """Wait until everything decided so far is acknowledged and committed."""

@@ -9,22 +9,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-def percentiles(values: array[float] | list[float]) -> dict[str, float]:
-    """p50 / p90 / p99 / p99.9 / max in milliseconds (``values`` are seconds)."""
+def percentiles(values: array[float] | list[float], scale: float = 1000.0) -> dict[str, float]:
+    """p50 / p90 / p99 / p99.9 / max, rounded; ``scale`` 1000 turns seconds into milliseconds."""
     if not values:
         return {"p50": 0.0, "p90": 0.0, "p99": 0.0, "p99.9": 0.0, "max": 0.0}
     ordered = sorted(values)
     n = len(ordered)
 
     def at(q: float) -> float:
-        return round(ordered[min(n - 1, int(q * n))] * 1000, 2)
+        return round(ordered[min(n - 1, int(q * n))] * scale, 2)
 
     return {
         "p50": at(0.5),
         "p90": at(0.9),
         "p99": at(0.99),
         "p99.9": at(0.999),
-        "max": round(ordered[-1] * 1000, 2),
+        "max": round(ordered[-1] * scale, 2),
     }
 
 
