@@ -54,6 +54,13 @@ async def _run_transactions(settings: Settings, stop: asyncio.Event) -> None:
     await run_until(runners(settings), stop)
 
 
+async def _run_smartcharging(settings: Settings, stop: asyncio.Event) -> None:
+    from services.smartcharging.main import runners
+    from shared.service import run_until
+
+    await run_until(runners(settings), stop)
+
+
 async def _run_api(settings: Settings, stop: asyncio.Event) -> None:
     from services.api.app import OperatorApi
 
@@ -76,12 +83,17 @@ async def _run_projections(settings: Settings, stop: asyncio.Event) -> None:
 
 def projections(settings: Settings) -> list[Projection]:
     """Every read model of the system: what `csms replay` rebuilds."""
+    from services.smartcharging import main as smartcharging
     from services.stations import main as stations
     from services.transactions import main as transactions
     from shared.events.topics import Topics
 
     topics = Topics(settings.topic_prefix, settings.frame_partitions)
-    return [*stations.projections(topics), *transactions.projections(topics)]
+    return [
+        *stations.projections(topics),
+        *transactions.projections(topics),
+        *smartcharging.projections(topics),
+    ]
 
 
 def _replay(settings: Settings, schema: str) -> None:
@@ -99,6 +111,7 @@ SERVICES: dict[str, ServiceMain] = {
     "gateway": _run_gateway,
     "stations": _run_stations,
     "transactions": _run_transactions,
+    "smartcharging": _run_smartcharging,
     "api": _run_api,
 }
 # Not part of `csms all` (the services run their own projections unless CSMS_PROJECTIONS=off).

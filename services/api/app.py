@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from services.api import commands, id_tags, stations, transactions
+from services.api import charging, commands, id_tags, stations, transactions
 from services.api.context import API
 from services.api.errors import ApiError, error, ok
 from services.api.openapi import document
@@ -133,6 +133,8 @@ ROUTES = [
     web.get("/api/v1/stations/{stationId}/configuration", stations.get_configuration),
     web.get("/api/v1/stations/{stationId}/calls", stations.get_calls),
     web.post("/api/v1/stations/{stationId}/commands/{action}", commands.post_command),
+    web.get("/api/v1/stations/{stationId}/charging-profiles", charging.get_profiles),
+    web.get("/api/v1/stations/{stationId}/composite-schedule", charging.get_composite),
     web.get("/api/v1/id-tags", id_tags.list_id_tags),
     web.get("/api/v1/id-tags/{idTag}", id_tags.get_id_tag),
     web.put("/api/v1/id-tags/{idTag}", id_tags.put_id_tag),

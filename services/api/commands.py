@@ -3,13 +3,15 @@
 Status codes (a contract): 200 ``{"response": ...}`` CALLRESULT; 502 the station answered CALLERROR;
 504 no answer within the command timeout (``?timeout=`` seconds, default CSMS_COMMAND_TIMEOUT);
 409 not connected; 404 unknown station or not a Central System action; 422 not valid OCPP (with the
-violated field); 503 the station's outgoing queue is full.
+violated field, or a charging profile that breaks the spec's rules); 503 the station's outgoing
+queue is full.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from services.api import charging
 from services.api.context import api_of
 from services.api.errors import ApiError, error, ok
 from services.api.stations import known_station, station_id_of
@@ -32,9 +34,10 @@ async def post_command(request: web.Request) -> web.Response:
     await known_station(request, station_id)
     payload = await request.read()
     try:
-        codec.decode_request(action, payload or b"{}")
+        decoded = codec.decode_request(action, payload or b"{}")
     except OcppError as exc:
         raise ApiError(422, str(exc.code), exc.description, **exc.details) from exc
+    await charging.check_command(request, station_id, action, decoded)
     timeout = _timeout(request, api.settings.command_timeout)
     try:
         outcome = await api.commands.call(station_id, action, payload or b"{}", timeout=timeout)

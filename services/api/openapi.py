@@ -92,6 +92,29 @@ def document() -> dict[str, Any]:
                 "responses": {"200": _json(OBJECT), "404": _error("unknown station")},
             },
         },
+        "/api/v1/stations/{stationId}/charging-profiles": {
+            "parameters": [_param("stationId")],
+            "get": {
+                "summary": "Charging profiles the station accepted, and recent Set/Clear outcomes",
+                "responses": {"200": _json(OBJECT), "404": _error("unknown station")},
+            },
+        },
+        "/api/v1/stations/{stationId}/composite-schedule": {
+            "parameters": [
+                _param("stationId"),
+                {"name": "connectorId", "in": "query", "required": True, "schema": {"type": "integer"}},
+                _param("duration", "query", {"type": "integer"}),
+                _param("chargingRateUnit", "query", {"type": "string", "enum": ["A", "W"]}),
+            ],
+            "get": {
+                "summary": "The composite schedule computed by the system from the installed profiles",
+                "responses": {
+                    "200": _json(OBJECT),
+                    "400": _error("bad query"),
+                    "404": _error("unknown station"),
+                },
+            },
+        },
         "/api/v1/id-tags": {"get": {"summary": "List id tags", "responses": {"200": _json(OBJECT)}}},
         "/api/v1/id-tags/{idTag}": {
             "parameters": [_param("idTag")],

@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from services.api.app import OperatorApi
 from services.gateway.app import Gateway
+from services.smartcharging import main as smartcharging
 from services.stations import main as stations
 from services.transactions import main as transactions
 from shared import telemetry
@@ -81,7 +82,7 @@ async def system(settings: Settings) -> AsyncIterator[System]:
         pytest.fail(f"{exc}: start it with `make infra` (make test does)")
     gateway = Gateway(settings)
     await gateway.start()
-    runners = [*stations.runners(settings), *transactions.runners(settings)]
+    runners = [*stations.runners(settings), *transactions.runners(settings), *smartcharging.runners(settings)]
     stop = asyncio.Event()
     services = asyncio.create_task(run_until(runners, stop))
     # A member of an earlier test process that died without leaving the group keeps its partitions

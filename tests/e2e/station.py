@@ -33,6 +33,8 @@ DEFAULT_RESPONSES: dict[str, Any] = {
     "RemoteStopTransaction": call_result.RemoteStopTransaction(status="Accepted"),
     "Reset": call_result.Reset(status="Accepted"),
     "UnlockConnector": call_result.UnlockConnector(status="Unlocked"),
+    "SetChargingProfile": call_result.SetChargingProfile(status="Accepted"),
+    "ClearChargingProfile": call_result.ClearChargingProfile(status="Accepted"),
 }
 
 Response = Any  # a call_result, a callable(request dict) -> call_result (maybe async), or an Exception

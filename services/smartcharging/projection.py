@@ -1,0 +1,259 @@
+"""Read model of the charging profiles each station holds, built from the log.
+
+A profile is installed when the station answers Accepted to our SetChargingProfile (requests and
+answers are paired by connection epoch and message id); other answers are recorded as outcomes.
+Replacement follows OCPP 1.6 3.13.2: the same chargingProfileId, or the same stackLevel and purpose
+on the same connector, replaces. An accepted ClearChargingProfile removes what it matches. A
+TxProfile ends with its transaction (StopTransaction, or a new start on its connector).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+from aiokafka import ConsumerRecord
+
+from shared.events.envelope import Direction, FrameRecord, decode_frame_record
+from shared.events.topics import Topics
+from shared.ocpp.frames import Call, CallError, CallResult, FrameError, parse_frame
+from shared.projection import ms_to_datetime
+
+TRACKED = ("SetChargingProfile", "ClearChargingProfile", "StartTransaction")
+
+DDL = [
+    """CREATE TABLE IF NOT EXISTS sc_requests (
+        station_id text NOT NULL,
+        epoch bigint NOT NULL,
+        unique_id text NOT NULL,
+        action text NOT NULL,
+        request jsonb NOT NULL,
+        PRIMARY KEY (station_id, epoch, unique_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS sc_running (
+        station_id text NOT NULL,
+        connector_id int NOT NULL,
+        transaction_id int NOT NULL,
+        started_at timestamptz NOT NULL,
+        PRIMARY KEY (station_id, connector_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS charging_profiles (
+        station_id text NOT NULL,
+        charging_profile_id int NOT NULL,
+        connector_id int NOT NULL,
+        stack_level int NOT NULL,
+        purpose text NOT NULL,
+        kind text NOT NULL,
+        transaction_id int,
+        profile jsonb NOT NULL,
+        installed_at timestamptz NOT NULL,
+        PRIMARY KEY (station_id, charging_profile_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS charging_profile_outcomes (
+        station_id text NOT NULL,
+        epoch bigint NOT NULL,
+        unique_id text NOT NULL,
+        action text NOT NULL,
+        connector_id int,
+        charging_profile_id int,
+        status text NOT NULL,
+        at timestamptz NOT NULL,
+        PRIMARY KEY (station_id, epoch, unique_id)
+    )""",
+]
+
+
+class ChargingProfilesProjection:
+    name = "charging_profiles"
+
+    def __init__(self, topics: Topics) -> None:
+        self._topics = topics
+
+    def topics(self) -> Sequence[str]:
+        return [self._topics.frames]
+
+    def ddl(self) -> Sequence[str]:
+        return DDL
+
+    def tables(self) -> Sequence[str]:
+        return ["charging_profile_outcomes", "charging_profiles", "sc_running", "sc_requests"]
+
+    async def apply(self, conn: asyncpg.Connection, batch: Sequence[ConsumerRecord]) -> None:
+        for msg in batch:
+            record = decode_frame_record(msg.value)
+            if (
+                not isinstance(record, FrameRecord)
+                or record.action not in (*TRACKED, "StopTransaction")
+                or record.error_code is not None
+                or record.unique_id is None
+            ):
+                continue
+            try:
+                frame = parse_frame(record.raw)
+            except FrameError:
+                continue
+            if isinstance(frame, Call):
+                await self._call(conn, record, frame)
+            elif isinstance(frame, CallResult | CallError):
+                await self._answer(conn, record, frame)
+
+    async def _call(self, conn: asyncpg.Connection, record: FrameRecord, frame: Call) -> None:
+        ours = record.direction is Direction.OUT and frame.action in (
+            "SetChargingProfile",
+            "ClearChargingProfile",
+        )
+        theirs = record.direction is Direction.IN and frame.action == "StartTransaction"
+        if ours or theirs:
+            await conn.execute(
+                """INSERT INTO sc_requests (station_id, epoch, unique_id, action, request)
+                   VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT DO NOTHING""",
+                record.station_id,
+                record.epoch,
+                record.unique_id,
+                frame.action,
+                bytes(frame.payload).decode(),
+            )
+        elif record.direction is Direction.IN and frame.action == "StopTransaction":
+            payload = msgspec.json.decode(bytes(frame.payload))
+            if isinstance(payload, dict) and isinstance(payload.get("transactionId"), int):
+                await self._transaction_ended(conn, record.station_id, payload["transactionId"])
+
+    async def _answer(
+        self, conn: asyncpg.Connection, record: FrameRecord, frame: CallResult | CallError
+    ) -> None:
+        row = await conn.fetchrow(
+            """DELETE FROM sc_requests WHERE station_id = $1 AND epoch = $2 AND unique_id = $3
+               RETURNING action, request""",
+            record.station_id,
+            record.epoch,
+            record.unique_id,
+        )
+        if row is None:
+            return
+        request: dict[str, Any] = msgspec.json.decode(row["request"])
+        response: dict[str, Any] = (
+            msgspec.json.decode(bytes(frame.payload)) if isinstance(frame, CallResult) else {}
+        )
+        at = ms_to_datetime(record.at_ms)
+        action = row["action"]
+        if action == "StartTransaction":
+            if isinstance(response.get("transactionId"), int):
+                await self._transaction_started(
+                    conn, record.station_id, request, response["transactionId"], at
+                )
+            return
+        status = response.get("status") if isinstance(frame, CallResult) else f"CALLERROR {frame.error_code}"
+        profile = request.get("csChargingProfiles") or {}
+        await conn.execute(
+            """INSERT INTO charging_profile_outcomes
+                 (station_id, epoch, unique_id, action, connector_id, charging_profile_id, status, at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING""",
+            record.station_id,
+            record.epoch,
+            record.unique_id,
+            action,
+            request.get("connectorId"),
+            profile.get("chargingProfileId", request.get("id")),
+            str(status),
+            at,
+        )
+        if status != "Accepted":
+            return
+        if action == "SetChargingProfile":
+            await self._install(conn, record.station_id, request["connectorId"], profile, at)
+        else:
+            await self._clear(conn, record.station_id, request)
+
+    async def _install(
+        self, conn: asyncpg.Connection, station_id: str, connector_id: int, profile: dict[str, Any], at: Any
+    ) -> None:
+        purpose, level = profile["chargingProfilePurpose"], profile["stackLevel"]
+        transaction_id = profile.get("transactionId")
+        if purpose == "TxProfile" and transaction_id is None:  # bound to what runs there now
+            transaction_id = await conn.fetchval(
+                "SELECT transaction_id FROM sc_running WHERE station_id = $1 AND connector_id = $2",
+                station_id,
+                connector_id,
+            )
+        await conn.execute(
+            """DELETE FROM charging_profiles WHERE station_id = $1 AND (charging_profile_id = $2
+                 OR (connector_id = $3 AND stack_level = $4 AND purpose = $5))""",
+            station_id,
+            profile["chargingProfileId"],
+            connector_id,
+            level,
+            purpose,
+        )
+        await conn.execute(
+            """INSERT INTO charging_profiles (station_id, charging_profile_id, connector_id, stack_level, purpose,
+                 kind, transaction_id, profile, installed_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)""",
+            station_id,
+            profile["chargingProfileId"],
+            connector_id,
+            level,
+            purpose,
+            profile["chargingProfileKind"],
+            transaction_id,
+            msgspec.json.encode(profile).decode(),
+            at,
+        )
+
+    async def _clear(self, conn: asyncpg.Connection, station_id: str, request: dict[str, Any]) -> None:
+        """ClearChargingProfile: by id, or by every given filter (connector, purpose, stackLevel)."""
+        if "id" in request:
+            await conn.execute(
+                "DELETE FROM charging_profiles WHERE station_id = $1 AND charging_profile_id = $2",
+                station_id,
+                request["id"],
+            )
+            return
+        await conn.execute(
+            """DELETE FROM charging_profiles WHERE station_id = $1
+                 AND ($2::int IS NULL OR connector_id = $2)
+                 AND ($3::text IS NULL OR purpose = $3)
+                 AND ($4::int IS NULL OR stack_level = $4)""",
+            station_id,
+            request.get("connectorId"),
+            request.get("chargingProfilePurpose"),
+            request.get("stackLevel"),
+        )
+
+    async def _transaction_started(
+        self, conn: asyncpg.Connection, station_id: str, request: dict[str, Any], transaction_id: int, at: Any
+    ) -> None:
+        connector_id = request.get("connectorId")
+        # The station's own start time: Relative profiles count from it (offline starts too).
+        with contextlib.suppress(KeyError, ValueError):
+            at = datetime.fromisoformat(str(request["timestamp"]).replace("Z", "+00:00"))
+        previous = await conn.fetchval(
+            "SELECT transaction_id FROM sc_running WHERE station_id = $1 AND connector_id = $2",
+            station_id,
+            connector_id,
+        )
+        if previous is not None:
+            await self._transaction_ended(conn, station_id, previous)
+        await conn.execute(
+            """INSERT INTO sc_running (station_id, connector_id, transaction_id, started_at) VALUES ($1, $2, $3, $4)
+               ON CONFLICT (station_id, connector_id) DO UPDATE SET transaction_id = $3, started_at = $4""",
+            station_id,
+            connector_id,
+            transaction_id,
+            at,
+        )
+
+    async def _transaction_ended(
+        self, conn: asyncpg.Connection, station_id: str, transaction_id: int
+    ) -> None:
+        await conn.execute(
+            "DELETE FROM charging_profiles WHERE station_id = $1 AND purpose = 'TxProfile' AND transaction_id = $2",
+            station_id,
+            transaction_id,
+        )
+        await conn.execute(
+            "DELETE FROM sc_running WHERE station_id = $1 AND transaction_id = $2", station_id, transaction_id
+        )
