@@ -25,6 +25,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from shared.events.envelope import Direction, FrameRecord, FramesRecord
+from shared.events.topics import Topics
 from shared.ocpp.errors import OcppError
 from shared.ocpp.frames import Call, FrameError, parse_frame
 from shared.ocpp.v16 import codec
@@ -288,3 +289,27 @@ async def rebuild(projections: Sequence[Projection], bootstrap: str, target: DbT
     finally:
         await pool.close()
     return results
+
+
+class TableProjection:
+    """What every projection shares: its tables, their DDL, and the topics it reads (default: frames).
+
+    Subclasses set ``name``, ``statements`` (idempotent DDL) and ``table_names`` (drop order), and
+    implement ``apply``.
+    """
+
+    name: str
+    statements: Sequence[str] = ()
+    table_names: Sequence[str] = ()
+
+    def __init__(self, topics: Topics) -> None:
+        self._topics = topics
+
+    def topics(self) -> Sequence[str]:
+        return [self._topics.frames]
+
+    def ddl(self) -> Sequence[str]:
+        return self.statements
+
+    def tables(self) -> Sequence[str]:
+        return self.table_names

@@ -19,9 +19,8 @@ import msgspec
 from aiokafka import ConsumerRecord
 
 from shared.events.envelope import Direction, FrameRecord, decode_frame_record
-from shared.events.topics import Topics
 from shared.ocpp.frames import Call, CallError, CallResult, FrameError, parse_frame
-from shared.projection import ms_to_datetime
+from shared.projection import TableProjection, ms_to_datetime
 
 TRACKED = ("SetChargingProfile", "ClearChargingProfile", "StartTransaction")
 
@@ -67,20 +66,10 @@ DDL = [
 ]
 
 
-class ChargingProfilesProjection:
+class ChargingProfilesProjection(TableProjection):
     name = "charging_profiles"
-
-    def __init__(self, topics: Topics) -> None:
-        self._topics = topics
-
-    def topics(self) -> Sequence[str]:
-        return [self._topics.frames]
-
-    def ddl(self) -> Sequence[str]:
-        return DDL
-
-    def tables(self) -> Sequence[str]:
-        return ["charging_profile_outcomes", "charging_profiles", "sc_running", "sc_requests"]
+    statements = DDL
+    table_names = ["charging_profile_outcomes", "charging_profiles", "sc_running", "sc_requests"]
 
     async def apply(self, conn: asyncpg.Connection, batch: Sequence[ConsumerRecord]) -> None:
         for msg in batch:

@@ -17,9 +17,8 @@ import msgspec
 from aiokafka import ConsumerRecord
 
 from shared.events.envelope import Direction, FrameRecord, decode_frame_record
-from shared.events.topics import Topics
 from shared.ocpp.frames import Call, CallError, CallResult, FrameError, parse_frame
-from shared.projection import ms_to_datetime
+from shared.projection import TableProjection, ms_to_datetime
 
 DDL = [
     """CREATE TABLE IF NOT EXISTS station_calls (
@@ -57,20 +56,10 @@ DDL = [
 ]
 
 
-class StationCallsProjection:
+class StationCallsProjection(TableProjection):
     name = "station_calls"
-
-    def __init__(self, topics: Topics) -> None:
-        self._topics = topics
-
-    def topics(self) -> Sequence[str]:
-        return [self._topics.frames]
-
-    def ddl(self) -> Sequence[str]:
-        return DDL
-
-    def tables(self) -> Sequence[str]:
-        return ["connector_availability", "station_configuration", "station_calls"]
+    statements = DDL
+    table_names = ["connector_availability", "station_configuration", "station_calls"]
 
     async def apply(self, conn: asyncpg.Connection, batch: Sequence[ConsumerRecord]) -> None:
         for msg in batch:

@@ -23,12 +23,11 @@ from shared.events.envelope import (
     decode_frame_record,
     registration_decoder,
 )
-from shared.events.topics import Topics
 from shared.ocpp.errors import OcppError
 from shared.ocpp.frames import Call, CallResult, FrameError, parse_frame
 from shared.ocpp.v16 import codec
 from shared.ocpp.v16.messages import StatusNotificationRequest
-from shared.projection import ms_to_datetime, opt
+from shared.projection import TableProjection, ms_to_datetime, opt
 
 log = logging.getLogger(__name__)
 
@@ -60,20 +59,13 @@ DDL = [
 ]
 
 
-class StationsProjection:
+class StationsProjection(TableProjection):
     name = "stations"
-
-    def __init__(self, topics: Topics) -> None:
-        self._topics = topics
+    statements = DDL
+    table_names = ["connectors", "stations"]
 
     def topics(self) -> Sequence[str]:
         return [self._topics.stations, self._topics.frames]
-
-    def ddl(self) -> Sequence[str]:
-        return DDL
-
-    def tables(self) -> Sequence[str]:
-        return ["connectors", "stations"]
 
     async def apply(self, conn: asyncpg.Connection, batch: Sequence[ConsumerRecord]) -> None:
         """Connection changes in log order; the per-frame facts reduced per batch, written in bulk.

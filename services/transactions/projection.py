@@ -16,9 +16,8 @@ from aiokafka import ConsumerRecord
 from services.transactions.events import TransactionStarted, event_decoder
 from services.transactions.service import SERVICE
 from shared.events.envelope import Direction, decode_frame_record
-from shared.events.topics import Topics
 from shared.ocpp.v16.messages import MeterValue, MeterValuesRequest, StopTransactionRequest, TransactionData
-from shared.projection import call_payload, opt
+from shared.projection import TableProjection, call_payload, opt
 
 DDL = [
     """CREATE TABLE IF NOT EXISTS transactions (
@@ -102,20 +101,13 @@ def samples(
     return rows
 
 
-class TransactionsProjection:
+class TransactionsProjection(TableProjection):
     name = "transactions"
-
-    def __init__(self, topics: Topics) -> None:
-        self._topics = topics
+    statements = DDL
+    table_names = ["meter_values", "unmatched_stops", "transactions"]
 
     def topics(self) -> Sequence[str]:
         return [self._topics.domain(SERVICE), self._topics.frames]
-
-    def ddl(self) -> Sequence[str]:
-        return DDL
-
-    def tables(self) -> Sequence[str]:
-        return ["meter_values", "unmatched_stops", "transactions"]
 
     async def apply(self, conn: asyncpg.Connection, batch: Sequence[ConsumerRecord]) -> None:
         """In bulk: starts first, then stops in log order (the first stop wins), then samples."""
