@@ -10,15 +10,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine, Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
+from services.simulator.schedule import station_schedule
 from services.simulator.station import CallFailed, iso
+from services.smartcharging.composite import InstalledProfile
+from shared.ocpp.v16.messages import ChargingProfile
 
 if TYPE_CHECKING:
     from services.simulator.station import SimStation
 
 FollowUp = Coroutine[Any, Any, None] | None
 Handler = Callable[["SimStation", dict[str, Any]], tuple[dict[str, Any], FollowUp]]
+
+MAX_AMPS = 32.0  # the simulated hardware's own limit, reported where no profile applies
 
 READONLY = {"NumberOfConnectors", "SupportedFeatureProfiles", "ChargeProfileMaxStackLevel"}
 
@@ -178,19 +186,39 @@ def clear_charging_profile(st: SimStation, req: dict[str, Any]) -> tuple[dict[st
 
 
 def get_composite_schedule(st: SimStation, req: dict[str, Any]) -> tuple[dict[str, Any], FollowUp]:
+    """The station's own composite schedule (services/simulator/schedule.py), as OCPP 5.7 asks."""
     connector_id = req["connectorId"]
-    candidates = [p for p in st.profiles.values() if p["connectorId"] in (0, connector_id)]
-    if (connector_id != 0 and connector_id not in st.connectors) or not candidates:
+    if connector_id != 0 and connector_id not in st.connectors:
         return {"status": "Rejected"}, None
-    best = max(candidates, key=lambda p: (p["chargingProfilePurpose"] == "TxProfile", p["stackLevel"]))
-    schedule = dict(best["chargingSchedule"])
-    schedule["duration"] = req["duration"]
-    schedule.pop("startSchedule", None)
+    installed = [
+        InstalledProfile(
+            connector_id=p["connectorId"],
+            profile=msgspec.convert({k: v for k, v in p.items() if k != "connectorId"}, ChargingProfile),
+        )
+        for p in st.profiles.values()
+    ]
+    running = st.connectors.get(connector_id)
+    unit = req.get("chargingRateUnit", "A")
+    start = datetime.now(UTC).replace(microsecond=0)
+    periods = station_schedule(
+        installed,
+        connector_id=connector_id,
+        start=start,
+        duration=req["duration"],
+        unit=unit,
+        transaction_id=running.transaction_id if running else None,
+        transaction_start=running.started_at if running and running.transaction_id is not None else None,
+        fallback_limit=MAX_AMPS if unit == "A" else MAX_AMPS * 230 * 3,
+    )
     return {
         "status": "Accepted",
         "connectorId": connector_id,
-        "scheduleStart": iso(),
-        "chargingSchedule": schedule,
+        "scheduleStart": iso(start),
+        "chargingSchedule": {
+            "duration": req["duration"],
+            "chargingRateUnit": unit,
+            "chargingSchedulePeriod": periods,
+        },
     }, None
 
 

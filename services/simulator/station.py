@@ -50,6 +50,7 @@ class Connector:
     id_tag: str | None = None
     meter_wh: int = 0
     reserved_for: int | None = None
+    started_at: datetime | None = None
 
 
 @dataclass
@@ -292,6 +293,7 @@ class SimStation:
         answer = await self.call("StartTransaction", payload)
         tx = int(answer["transactionId"])
         connector.transaction_id, connector.id_tag, connector.status = tx, id_tag, "Charging"
+        connector.started_at = datetime.now(UTC)
         return tx
 
     async def meter_values(self, connector_id: int, energy_step_wh: int = 250) -> None:

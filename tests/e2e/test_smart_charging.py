@@ -5,11 +5,13 @@ ending with their transaction), and the system computes the composite schedule i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import pytest
 from ocpp.v16 import call, call_result
 
+from services.simulator.fleet import Fleet, FleetConfig
 from tests.e2e.conftest import Api, System, unique_station
 from tests.e2e.station import iso, now, station
 
@@ -164,3 +166,49 @@ async def test_tx_profile_ends_with_its_transaction(system: System, api: Api) ->
         assert composite["chargingSchedulePeriod"][0]["limit"] == 12.0
         await cp.call(call.StopTransaction(meter_stop=100, timestamp=iso(now()), transaction_id=tx))
         await api.until(f"/api/v1/stations/{station_id}/charging-profiles", lambda b: b["profiles"] == [])
+
+
+async def test_computed_schedule_matches_the_simulated_stations_own_answer(system: System, api: Api) -> None:
+    """The system's calculator and the station's independent one (services/simulator/schedule.py)
+    agree on the same installed profiles: stacking, purposes and the station limit."""
+    config = FleetConfig(
+        url=f"ws://127.0.0.1:{system.gateway.port}/ocpp",
+        prefix=unique_station("SCS") + "-",
+        stations=1,
+        duration=60,
+    )
+    fleet = Fleet(config)
+    run = asyncio.create_task(fleet.run())
+    try:
+        await asyncio.wait_for(fleet.ready.wait(), 20)
+        station_id = fleet.stations[0].station_id
+        default = profile(11, "TxDefaultProfile", 16.0, stack=0)
+        default["chargingSchedule"]["chargingSchedulePeriod"] = [
+            {"startPeriod": 0, "limit": 16.0},
+            {"startPeriod": 1200, "limit": 10.0},
+        ]
+        override = profile(12, "TxDefaultProfile", 20.0, stack=3)
+        override["chargingSchedule"]["duration"] = 600
+        station_max = profile(13, "ChargePointMaxProfile", 13.0)
+        for connector_id, body in ((1, default), (1, override), (0, station_max)):
+            code, answer = await set_profile(api, station_id, connector_id, body)
+            assert (code, answer["response"]["status"]) == (200, "Accepted"), answer
+        ours = await api.until(
+            f"/api/v1/stations/{station_id}/composite-schedule?connectorId=1&duration=3600",
+            lambda b: len(b["chargingSchedulePeriod"]) >= 2,
+        )
+        code, theirs = await api.post(
+            f"/api/v1/stations/{station_id}/commands/GetCompositeSchedule",
+            {"connectorId": 1, "duration": 3600, "chargingRateUnit": "A"},
+        )
+        assert code == 200 and theirs["response"]["status"] == "Accepted"
+        station_periods = theirs["response"]["chargingSchedule"]["chargingSchedulePeriod"]
+        # Both start "now" (seconds apart at most): compare the limits in order and the breakpoints within 2 s.
+        assert [p["limit"] for p in ours["chargingSchedulePeriod"]] == [p["limit"] for p in station_periods]
+        for a, b in zip(ours["chargingSchedulePeriod"], station_periods, strict=True):
+            assert abs(a["startPeriod"] - b["startPeriod"]) <= 2
+        assert [p["limit"] for p in station_periods] == [13.0, 10.0]  # min(20 | 16, 13) then min(10, 13)
+    finally:
+        run.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
