@@ -83,8 +83,11 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self._runner = runner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        # Settle (acks, then commit) what was decided before the partitions go to another member.
-        await self._runner.settled()
+        # Settle (acks, then commit) what was decided before the partitions go to another member;
+        # bounded, because a commit caught in this very rebalance would wait for it: a deadlock.
+        # What is not committed in time is redelivered to the new owner, which decides idempotently.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._runner.settled()), 5)
         self._runner.assigned -= {tp.partition for tp in revoked}
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:

@@ -193,10 +193,12 @@ async def test_computed_schedule_matches_the_simulated_stations_own_answer(syste
         for connector_id, body in ((1, default), (1, override), (0, station_max)):
             code, answer = await set_profile(api, station_id, connector_id, body)
             assert (code, answer["response"]["status"]) == (200, "Accepted"), answer
-        ours = await api.until(
-            f"/api/v1/stations/{station_id}/composite-schedule?connectorId=1&duration=3600",
-            lambda b: len(b["chargingSchedulePeriod"]) >= 2,
-        )
+        await api.until(f"/api/v1/stations/{station_id}/charging-profiles", lambda b: len(b["profiles"]) == 3)
+        ours = (
+            await api.get(
+                f"/api/v1/stations/{station_id}/composite-schedule", connectorId="1", duration="3600"
+            )
+        )[1]
         code, theirs = await api.post(
             f"/api/v1/stations/{station_id}/commands/GetCompositeSchedule",
             {"connectorId": 1, "duration": 3600, "chargingRateUnit": "A"},
