@@ -234,7 +234,6 @@ async def main(args: argparse.Namespace) -> None:
         f"{f['cpu_s_per_10k'] / a['cpu_s_per_10k']:.2f} | | | |"
     )
     table = "\n".join(rows)
-    print(table)
     append_section(
         "Kafka client on the service hot path",
         f"`python -m bench.kafka_clients --messages {args.messages} --rate {args.rate} --seconds {args.seconds}` "

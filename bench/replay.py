@@ -19,11 +19,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.report import append_section, machine, save_json
+from bench.system import remove_run
 from services.transactions.events import TransactionStarted, TransactionStopped
 from shared.cli import projections
 from shared.config import Settings
@@ -237,10 +237,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         rebuilt = await rebuild(projections(settings), settings.kafka_bootstrap, target)
     finally:
-        conn = await asyncpg.connect(settings.database_url)
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.db_schema}" CASCADE')
-        await conn.close()
-        await _delete_topics(settings, topics)
+        await remove_run(settings.topic_prefix, settings.db_schema)
     results = [
         {"projection": r.projection, "records": r.records, "seconds": round(r.seconds, 1),
          "records_per_s": round(r.records / r.seconds)}
@@ -260,18 +257,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-async def _delete_topics(settings: Settings, topics: Topics) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        names = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
-        await admin.delete_topics(names)
-    finally:
-        await admin.close()
-
-
 def main(args: argparse.Namespace) -> None:
     result = asyncio.run(run(args))
     save_json("replay", result)
@@ -289,7 +274,6 @@ def main(args: argparse.Namespace) -> None:
         f"| (baseline: read + decode only) | {base['records']} | {base['seconds']} | {base['records_per_s']} | 1.00 |"
     )
     table = "\n".join(rows)
-    print(table)
     append_section(
         "Replay (projection rebuild from offset 0)",
         f"`python -m bench replay --frames {args.frames}` ({result['frames']} frames, "

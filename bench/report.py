@@ -44,7 +44,8 @@ def save_json(name: str, result: dict[str, Any]) -> Path:
 
 
 def append_section(title: str, command: str, table: str) -> None:
-    """Append one measured result (never rewrite old ones: they are the history)."""
+    """Print one measured result and append it (never rewrite old ones: they are the history)."""
+    print(table)
     m = machine()
     if not DOC.exists():
         DOC.write_text("# Benchmarks\n\nMeasured on demand (`make bench`), never in tests. Newest last.\n")

@@ -142,7 +142,6 @@ def main(args: argparse.Namespace) -> None:
         f"baseline **{result['baseline_max_rate']:.0f}/s** (csms / baseline = {ratio:.2f}). ✗ = the step misses the budget."
     )
     table = "\n".join(rows)
-    print(table)
     append_section(
         "Round trip (open-loop realistic mix)",
         f"`python -m bench roundtrip --rates {args.rates} --seconds {args.seconds} --stations {args.stations} "

@@ -149,7 +149,8 @@ class SystemUnderTest:
             self.cleanup()
 
 
-async def _cleanup(prefix: str, schema: str) -> None:
+async def remove_run(prefix: str, schema: str) -> None:
+    """Delete a benchmark run's topics (by prefix) and PostgreSQL schema."""
     import asyncpg
     from aiokafka.admin import AIOKafkaAdminClient
 
@@ -174,4 +175,4 @@ async def _cleanup(prefix: str, schema: str) -> None:
 if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "cleanup":
     import asyncio
 
-    asyncio.run(_cleanup(sys.argv[2], sys.argv[3]))
+    asyncio.run(remove_run(sys.argv[2], sys.argv[3]))

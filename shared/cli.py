@@ -72,13 +72,10 @@ async def _run_api(settings: Settings, stop: asyncio.Event) -> None:
 
 
 async def _run_projections(settings: Settings, stop: asyncio.Event) -> None:
-    from shared.projection import DbTarget, ProjectionRunner
+    from shared.projection import projection_runners
     from shared.service import run_until
 
-    target = DbTarget(settings.database_url, settings.db_schema)
-    await run_until(
-        [ProjectionRunner(p, settings.kafka_bootstrap, target) for p in projections(settings)], stop
-    )
+    await run_until(projection_runners(projections(settings), settings), stop)
 
 
 def projections(settings: Settings) -> list[Projection]:

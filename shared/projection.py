@@ -24,6 +24,7 @@ import asyncpg
 import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from shared.config import Settings
 from shared.events.envelope import Direction, FrameRecord, FramesRecord
 from shared.events.topics import Topics
 from shared.ocpp.errors import OcppError
@@ -313,3 +314,9 @@ class TableProjection:
 
     def tables(self) -> Sequence[str]:
         return self.table_names
+
+
+def projection_runners(projections: Sequence[Projection], settings: Settings) -> list[ProjectionRunner]:
+    """One runner per projection, writing into the configured database and schema."""
+    target = DbTarget(settings.database_url, settings.db_schema)
+    return [ProjectionRunner(p, settings.kafka_bootstrap, target) for p in projections]

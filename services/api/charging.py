@@ -10,11 +10,11 @@ import msgspec
 from aiohttp import web
 
 from services.api.context import api_of
-from services.api.errors import ApiError, ok
+from services.api.errors import ApiError, ok, query_int
 from services.api.stations import known_station, station_id_of
-from services.smartcharging.composite import InstalledProfile, composite_schedule
-from services.smartcharging.validation import Facts, Violation, allowed_units, check_profile
 from shared.ocpp.v16.messages import ChargingProfile, RemoteStartTransactionRequest, SetChargingProfileRequest
+from shared.smartcharging.composite import InstalledProfile, composite_schedule
+from shared.smartcharging.validation import Facts, Violation, allowed_units, check_profile
 
 MAX_DURATION = 7 * 86400
 
@@ -118,18 +118,6 @@ async def get_profiles(request: web.Request) -> web.Response:
     )
 
 
-def _int(request: web.Request, name: str, default: int | None = None) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        if default is None:
-            raise ApiError(400, "InvalidQuery", f"{name} is required")
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ApiError(400, "InvalidQuery", f"{name} must be an integer") from exc
-
-
 async def get_composite(request: web.Request) -> web.Response:
     """The schedule the system expects the station to follow, computed from the installed profiles.
 
@@ -138,8 +126,8 @@ async def get_composite(request: web.Request) -> web.Response:
     """
     station_id = station_id_of(request)
     await known_station(request, station_id)
-    connector_id = _int(request, "connectorId")
-    duration = _int(request, "duration", 86400)
+    connector_id = query_int(request, "connectorId")
+    duration = query_int(request, "duration", 86400)
     unit = request.query.get("chargingRateUnit", "A")
     if unit not in ("A", "W"):
         raise ApiError(400, "InvalidQuery", "chargingRateUnit must be A or W")

@@ -14,7 +14,7 @@ from aiohttp import web
 from services.api import charging
 from services.api.context import api_of
 from services.api.errors import ApiError, error, ok
-from services.api.stations import known_station, station_id_of
+from services.api.stations import ensure_known, station_id_of
 from shared.commands import NotConnected
 from shared.events.commands import OutcomeStatus
 from shared.ocpp.errors import OcppError
@@ -31,7 +31,7 @@ async def post_command(request: web.Request) -> web.Response:
     if spec_for(action, Initiator.CENTRAL_SYSTEM) is None:
         what = "is sent by charge points, not to them" if action in ACTIONS else "is not an OCPP 1.6 action"
         raise ApiError(404, "UnknownCommand", f"{action} {what}")
-    await known_station(request, station_id)
+    await ensure_known(request, station_id)
     payload = await request.read()
     try:
         decoded = codec.decode_request(action, payload or b"{}")

@@ -42,3 +42,16 @@ def _field(message: str) -> dict[str, str]:
         if marker in message:
             return {"field": message.split(marker, 1)[1].split("`", 1)[0]}
     return {}
+
+
+def query_int(request: web.Request, name: str, default: int | None = None) -> int:
+    """An integer query parameter; 400 when it is not one, or when it is missing and required."""
+    raw = request.query.get(name)
+    if raw is None:
+        if default is None:
+            raise ApiError(400, "InvalidQuery", f"{name} is required")
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ApiError(400, "InvalidQuery", f"{name} must be an integer") from exc

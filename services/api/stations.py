@@ -9,7 +9,7 @@ import msgspec
 from aiohttp import web
 
 from services.api.context import api_of
-from services.api.errors import ApiError, ok, read_body
+from services.api.errors import ApiError, ok, query_int, read_body
 from shared.events.envelope import StationRegistration, encode
 from shared.security import hash_password
 
@@ -112,6 +112,18 @@ async def _view(request: web.Request, row: Any, station_id: str) -> dict[str, An
     }
 
 
+def in_registries(request: web.Request, station_id: str) -> bool:
+    api = api_of(request)
+    return station_id in api.registry or api.commands.presence.get(station_id) is not None
+
+
+async def ensure_known(request: web.Request, station_id: str) -> None:
+    """404 for an unknown station, asking the database only when the in-memory registries do not
+    know it (commands need no PostgreSQL in the common case)."""
+    if not in_registries(request, station_id):
+        await known_station(request, station_id)
+
+
 async def known_station(request: web.Request, station_id: str) -> Any:
     """The read-model row; 404 when neither the registry, presence nor the log know the station."""
     api = api_of(request)
@@ -119,9 +131,7 @@ async def known_station(request: web.Request, station_id: str) -> Any:
     row = await pool.fetchrow(STATION_SQL + " WHERE station_id = $1", station_id)
 
     def unknown() -> bool:
-        return (
-            row is None and station_id not in api.registry and api.commands.presence.get(station_id) is None
-        )
+        return row is None and not in_registries(request, station_id)
 
     if unknown():  # it may be a moment old: read the registries to the end of the log before saying no
         await api.registry.wait_for_end(timeout=10)
@@ -173,10 +183,7 @@ async def get_calls(request: web.Request) -> web.Response:
     """The newest CALLs sent to the station and how they ended (``?limit=``, default 50)."""
     station_id = station_id_of(request)
     await known_station(request, station_id)
-    try:
-        limit = max(1, min(500, int(request.query.get("limit", "50"))))
-    except ValueError as exc:
-        raise ApiError(400, "InvalidQuery", "limit must be an integer") from exc
+    limit = max(1, min(500, query_int(request, "limit", 50)))
     pool = await api_of(request).pool()
     rows = await pool.fetch(
         """SELECT unique_id, action, command_id, request, sent_at, outcome, response, error_code,

@@ -7,9 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from services.api.context import api_of
-from services.api.errors import ApiError, ok
-
-INT32_MAX = 2**31 - 1
+from services.api.errors import ApiError, ok, query_int
+from shared.ocpp.v16.constraints import INT32_MAX
 
 # Energy of a running transaction: the newest Energy.Active.Import.Register reading (Wh or kWh).
 SELECT = """
@@ -57,10 +56,7 @@ async def list_transactions(request: web.Request) -> web.Response:
         if q["active"] not in ("true", "false"):
             raise ApiError(400, "InvalidQuery", "active must be true or false")
         where.append("t.stopped_at IS NULL" if q["active"] == "true" else "t.stopped_at IS NOT NULL")
-    try:
-        limit = max(1, min(1000, int(q.get("limit", "100"))))
-    except ValueError as exc:
-        raise ApiError(400, "InvalidQuery", "limit must be an integer") from exc
+    limit = max(1, min(1000, query_int(request, "limit", 100)))
     args.append(limit)
     sql = SELECT + (" WHERE " + " AND ".join(where) if where else "")
     sql += f" ORDER BY t.started_at DESC, t.transaction_id DESC LIMIT ${len(args)}"

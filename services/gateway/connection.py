@@ -237,7 +237,7 @@ class StationConnection:
             return
         self._commands[command.command_id] = command
         self.gateway.watch(self)
-        await self.flush()
+        self.request_flush()  # like replies: the inbox loop does not wait for this station's ack
 
     # -- outbound -----------------------------------------------------------------------------------
 

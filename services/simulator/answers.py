@@ -17,8 +17,8 @@ import msgspec
 
 from services.simulator.schedule import station_schedule
 from services.simulator.station import CallFailed, iso
-from services.smartcharging.composite import InstalledProfile
 from shared.ocpp.v16.messages import ChargingProfile
+from shared.smartcharging.composite import InstalledProfile
 
 if TYPE_CHECKING:
     from services.simulator.station import SimStation

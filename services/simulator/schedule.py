@@ -1,6 +1,6 @@
 """The simulated station's own composite schedule: the spec's rules evaluated the slow, obvious way.
 
-Written independently of services/smartcharging/composite.py on purpose: one instant at a time,
+Written independently of shared/smartcharging/composite.py on purpose: one instant at a time,
 straight from the profiles, with datetimes, knowing nothing of breakpoints or merging. The station
 answers GetCompositeSchedule with it, and the property tests check the system's calculator against
 it second by second, so the two implementations keep each other honest.
@@ -14,7 +14,7 @@ from typing import Any
 
 from msgspec import UNSET
 
-from services.smartcharging.composite import InstalledProfile
+from shared.smartcharging.composite import InstalledProfile
 
 
 def _own_rate(

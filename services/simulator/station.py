@@ -159,14 +159,11 @@ class SimStation:
                 self.dropped.set()
 
     def _fail_pending(self) -> None:
-        """The connection is gone: callers waiting for answers get CallFailed, never a hang."""
-        for event in self.session.tick(float("inf")):
-            self._on_own_call_end(event)
-        # Queued calls whose turn never came:
-        while True:
-            events = self.session.tick(float("inf"))
-            if not events:
-                break
+        """The connection is gone: callers waiting for answers get CallFailed, never a hang.
+
+        Each tick at infinity times out the outstanding CALL and releases the next queued one.
+        """
+        while events := self.session.tick(float("inf")):
             for event in events:
                 self._on_own_call_end(event)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from services.smartcharging.projection import ChargingProfilesProjection
 from shared.config import Settings
 from shared.events.topics import Topics
-from shared.projection import DbTarget, Projection, ProjectionRunner
+from shared.projection import Projection, projection_runners
 from shared.service import Runner
 
 
@@ -19,6 +19,6 @@ def projections(topics: Topics) -> list[Projection]:
 def runners(settings: Settings) -> list[Runner]:
     if not settings.projections:
         return []
-    topics = Topics(settings.topic_prefix, settings.frame_partitions)
-    target = DbTarget(settings.database_url, settings.db_schema)
-    return [ProjectionRunner(p, settings.kafka_bootstrap, target) for p in projections(topics)]
+    return list(
+        projection_runners(projections(Topics(settings.topic_prefix, settings.frame_partitions)), settings)
+    )

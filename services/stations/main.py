@@ -7,7 +7,7 @@ from services.stations.projection import StationsProjection
 from services.stations.service import StationsHandler
 from shared.config import Settings
 from shared.events.topics import Topics
-from shared.projection import DbTarget, Projection, ProjectionRunner
+from shared.projection import Projection, projection_runners
 from shared.service import FrameServiceRunner, Runner
 
 
@@ -17,10 +17,5 @@ def projections(topics: Topics) -> list[Projection]:
 
 def runners(settings: Settings) -> list[Runner]:
     topics = Topics(settings.topic_prefix, settings.frame_partitions)
-    target = DbTarget(settings.database_url, settings.db_schema)
-    if not settings.projections:
-        return [FrameServiceRunner(StationsHandler(), settings)]
-    return [
-        FrameServiceRunner(StationsHandler(), settings),
-        *(ProjectionRunner(p, settings.kafka_bootstrap, target) for p in projections(topics)),
-    ]
+    read_models = projection_runners(projections(topics), settings) if settings.projections else []
+    return [FrameServiceRunner(StationsHandler(), settings), *read_models]

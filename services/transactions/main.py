@@ -6,7 +6,7 @@ from services.transactions.projection import TransactionsProjection
 from services.transactions.service import SERVICE, TransactionsHandler
 from shared.config import Settings
 from shared.events.topics import Topics
-from shared.projection import DbTarget, Projection, ProjectionRunner
+from shared.projection import Projection, projection_runners
 from shared.service import FrameServiceRunner, Runner
 
 
@@ -16,12 +16,6 @@ def projections(topics: Topics) -> list[Projection]:
 
 def runners(settings: Settings) -> list[Runner]:
     topics = Topics(settings.topic_prefix, settings.frame_partitions)
-    target = DbTarget(settings.database_url, settings.db_schema)
-    if not settings.projections:
-        return [
-            FrameServiceRunner(TransactionsHandler(), settings, extra_topics=[topics.domain_spec(SERVICE)])
-        ]
-    return [
-        FrameServiceRunner(TransactionsHandler(), settings, extra_topics=[topics.domain_spec(SERVICE)]),
-        *(ProjectionRunner(p, settings.kafka_bootstrap, target) for p in projections(topics)),
-    ]
+    read_models = projection_runners(projections(topics), settings) if settings.projections else []
+    handler = FrameServiceRunner(TransactionsHandler(), settings, extra_topics=[topics.domain_spec(SERVICE)])
+    return [handler, *read_models]

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from services.transactions.events import TransactionEvent, TransactionStarted
+from shared.ocpp.v16.constraints import INT32_MAX
 
-INT32_MAX = 2**31 - 1
 # How many recent starts per station are remembered to recognise a station's retry.
 RECENT_STARTS = 32
 

@@ -11,6 +11,9 @@ from decimal import Decimal
 
 from msgspec import UnsetType
 
+# OCPP-J "integer" ids (transactionId, reservationId, ...) are int32 on real stations.
+INT32_MAX = 2**31 - 1
+
 DECIMAL_MULTIPLE_OF = "decimal_multiple_of"  # key in Meta(extra=...) read by the codec's diagnosis
 
 

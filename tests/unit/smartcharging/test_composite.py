@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from msgspec import UNSET
 
 from services.simulator.schedule import limit_at
-from services.smartcharging.composite import InstalledProfile, Period, composite_schedule
 from shared.ocpp.v16.messages import ChargingProfile, ChargingSchedule, ChargingSchedulePeriod
+from shared.smartcharging.composite import InstalledProfile, Period, composite_schedule
 
 T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)  # a Monday
 _ids = iter(range(1, 1_000_000))

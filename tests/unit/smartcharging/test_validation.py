@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
-from services.smartcharging.validation import Facts, allowed_units, check_profile
 from shared.ocpp.v16.messages import ChargingProfile
+from shared.smartcharging.validation import Facts, allowed_units, check_profile
 
 
 def make(
