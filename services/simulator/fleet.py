@@ -23,6 +23,9 @@ from services.simulator.station import CallFailed, SimStation
 
 log = logging.getLogger(__name__)
 
+# Seconds a station gets to close (WebSocket close handshake 10 s + reader 5 s) once the run stops.
+STOP_GRACE = 30.0
+
 # The realistic mix of the open-loop load (issue 4): most traffic is meter values.
 LOAD_MIX = (
     ("MeterValues", 0.50),
@@ -232,8 +235,20 @@ class Fleet:
             ticker.cancel()
             if reporter is not None:
                 reporter.cancel()
-            await asyncio.gather(*lives, return_exceptions=True)
+            await self._end(lives)
         return summary
+
+    async def _end(self, lives: list[asyncio.Task[None]]) -> None:
+        """Every station ends within its close timeouts; one that does not is cancelled and reported
+        (with where it was stuck), so a simulator run always ends."""
+        _, stuck = await asyncio.wait(lives, timeout=STOP_GRACE)
+        for task in stuck:
+            log.warning("station life still running %.0fs after stop; cancelling:", STOP_GRACE)
+            task.print_stack(limit=8)
+            task.cancel()
+        if stuck:
+            await asyncio.wait(stuck, timeout=STOP_GRACE)
+        await asyncio.gather(*(t for t in lives if t.done()), return_exceptions=True)
 
     async def _tick(self) -> None:
         while True:

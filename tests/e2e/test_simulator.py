@@ -43,7 +43,7 @@ async def test_scenarios_run_clean_and_land_in_the_read_models(
         system, scenario=scenario, storm_at=1.5 if scenario == "storm" else None, offline_seconds=1.0
     )
     await accept_tags(api, config)
-    summary = await Fleet(config).run()
+    summary = await asyncio.wait_for(Fleet(config).run(), 120)  # a stuck fleet fails here, with a traceback
     assert summary["all_connected"] and summary["errors"] == 0 and summary["timeouts"] == 0, summary
     # Every call was answered, except those in flight when the window opened or closed (one per station).
     assert abs(summary["calls"] - summary["results"]) <= config.stations and summary["results"] > 0
