@@ -50,11 +50,13 @@ install() {
   log "$(ls "$LIBS"/*.jar | wc -l) jars, $(du -sh "$LIBS" | cut -f1)"
 }
 
+# $1: the pid just started. Liveness is checked with kill -0 only: until the forked shell has exec'd
+# java, its cmdline is still bash's, so our_pid's cmdline check would report a live broker as gone.
 wait_ready() {
-  local deadline=$((SECONDS + ${1:-90}))
+  local pid="$1" deadline=$((SECONDS + ${2:-90}))
   until port_open "$PORT" && "$PY" "$HERE/kafka_ready.py" "127.0.0.1:$PORT" 2>/dev/null; do
-    if (( SECONDS > deadline )); then log "not ready after ${1:-90}s; see $LOG"; tail -20 "$LOG" >&2 || true; return 1; fi
-    if ! our_pid >/dev/null; then log "broker exited; see $LOG"; tail -30 "$LOG" >&2 || true; return 1; fi
+    if (( SECONDS > deadline )); then log "not ready after ${2:-90}s; see $LOG"; tail -20 "$LOG" >&2 || true; return 1; fi
+    if ! kill -0 "$pid" 2>/dev/null; then log "broker exited; see $LOG"; tail -30 "$LOG" >&2 || true; return 1; fi
     sleep 1
   done
 }
@@ -82,9 +84,10 @@ start() {
   nohup java -Xms256m -Xmx768m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:TieredStopAtLevel=1 \
     -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true "$log4j" -Dkafka.logs.dir="$RUN" \
     -cp "$LIBS/*" kafka.Kafka "$RUN/server.properties" > "$LOG" 2>&1 < /dev/null &
-  echo $! > "$PIDFILE"
+  local pid=$!
+  echo "$pid" > "$PIDFILE"
   local t0=$SECONDS
-  wait_ready 90
+  wait_ready "$pid" 90
   log "ready in $((SECONDS - t0))s"
 }
 

@@ -31,6 +31,7 @@ from services.transactions import main as transactions
 from shared import telemetry
 from shared.commands import CommandClient
 from shared.config import Settings
+from shared.events.topics import Topics
 from shared.kafka import wait_for_kafka
 from shared.projection import DbTarget, connect_pool
 from shared.service import FrameServiceRunner, run_until
@@ -101,6 +102,10 @@ async def system(settings: Settings) -> AsyncIterator[System]:
     await gateway.stop()
 
 
+def topics(system: System) -> Topics:
+    return Topics(system.settings.topic_prefix, system.settings.frame_partitions)
+
+
 def unique_station(prefix: str = "CP") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
@@ -121,12 +126,12 @@ async def eventually(predicate: Callable[[], bool], timeout: float = 15.0, what:
 
 
 async def read_frames(
-    bootstrap: str, station_id: str, until: Callable[[list[dict[str, Any]]], bool]
+    settings: Settings, station_id: str, until: Callable[[list[dict[str, Any]]], bool]
 ) -> list[dict[str, Any]]:
     """Every ``ocpp.frames`` record of one station, read with a plain consumer, until ``until`` holds."""
     consumer = AIOKafkaConsumer(
-        "ocpp.frames",
-        bootstrap_servers=bootstrap,
+        Topics(settings.topic_prefix, settings.frame_partitions).frames,
+        bootstrap_servers=settings.kafka_bootstrap,
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,

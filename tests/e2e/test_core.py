@@ -545,7 +545,7 @@ async def test_command_error_paths(system: System, api: Api) -> None:
     code, body = await command(api, station_id, "Reset", {"type": "Hard"})
     assert code == 409 and body["error"]["code"] == "NotConnected"
     frames = await read_frames(
-        system.settings.kafka_bootstrap, station_id, lambda r: any(x.get("action") == "Reset" for x in r)
+        system.settings, station_id, lambda r: any(x.get("action") == "Reset" for x in r)
     )
     assert any(
         json.loads(f["raw"])[2] == "Reset" for f in frames if f["type"] == "frame" and f["direction"] == "out"

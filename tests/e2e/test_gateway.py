@@ -25,7 +25,7 @@ from shared.events.commands import OutcomeStatus, SendCall
 from shared.events.envelope import StationRegistration, encode
 from shared.kafka import make_producer
 from shared.security import hash_password
-from tests.e2e.conftest import System, eventually, read_frames, unique_station
+from tests.e2e.conftest import System, eventually, read_frames, topics, unique_station
 
 pytestmark = pytest.mark.e2e
 
@@ -53,7 +53,7 @@ async def register(system: System, station_id: str, password: str | None) -> Non
             station_id=station_id,
             password_hash=hash_password(password, iterations=1000) if password else None,
         )
-        await producer.send_and_wait("csms.stations", encode(record), key=station_id.encode())
+        await producer.send_and_wait(topics(system).stations, encode(record), key=station_id.encode())
     finally:
         await producer.stop()
     await eventually(lambda: system.gateway.registry.get(station_id) is not None)
@@ -88,7 +88,7 @@ async def test_basic_auth_username_must_be_the_station_and_password_must_match(s
     assert await status_of(url, additional_headers=basic(station_id, "wrong"), **sub) == 401
     assert await status_of(url, additional_headers=basic("someone-else", "s3cret-s3cret-16"), **sub) == 401
     assert await status_of(url, additional_headers=basic(station_id, "s3cret-s3cret-16"), **sub) == 101
-    records = await read_frames(system.settings.kafka_bootstrap, station_id, lambda r: len(r) >= 2)
+    records = await read_frames(system.settings, station_id, lambda r: len(r) >= 2)
     assert records[0]["type"] == "opened" and records[0]["authenticated"] is True
 
 
@@ -100,7 +100,7 @@ async def test_percent_encoded_identity_is_decoded(system: System) -> None:
         listener = asyncio.create_task(cp.start())
         await cp.call(call.Heartbeat())
         listener.cancel()
-    records = await read_frames(system.settings.kafka_bootstrap, station_id, lambda r: len(r) >= 4)
+    records = await read_frames(system.settings, station_id, lambda r: len(r) >= 4)
     assert records[0]["station_id"] == station_id
 
 
@@ -159,7 +159,7 @@ async def test_dead_station_is_found_by_ping_and_closed(system: System) -> None:
         await eventually(lambda: station_id in gateway.connections)
         ws.transport.pause_reading()  # the station stops answering pings, like a dead TCP peer
         await eventually(lambda: station_id not in gateway.connections, timeout=10)
-        records = await read_frames(settings.kafka_bootstrap, station_id, lambda r: len(r) >= 2)
+        records = await read_frames(settings, station_id, lambda r: len(r) >= 2)
         assert [r["type"] for r in records] == ["opened", "closed"]
         ws.transport.abort()
     finally:
@@ -181,9 +181,7 @@ async def test_command_reaches_the_station_and_its_answer_comes_back(
         silent = await commands.call(station_id, "ClearCache", b"{}", timeout=15)
         assert silent.status == OutcomeStatus.TIMEOUT
         listener.cancel()
-    records = await read_frames(
-        system.settings.kafka_bootstrap, station_id, lambda r: any(x["type"] == "closed" for x in r)
-    )
+    records = await read_frames(system.settings, station_id, lambda r: any(x["type"] == "closed" for x in r))
     calls = [r for r in records if r["type"] == "frame" and r["direction"] == "out"]
     assert calls[0]["action"] == "Reset" and calls[0]["command_id"] == outcome.command_id
     replies = [
@@ -217,15 +215,15 @@ async def test_command_for_an_old_connection_is_dropped_and_reported(
         )  # type: ignore[arg-type]
         future = asyncio.get_running_loop().create_future()
         commands._waiting["stale-1"] = future
-        await producer.send_and_wait(f"csms.gateway.{old.gateway_id}", encode(stale), key=station_id.encode())
+        await producer.send_and_wait(
+            topics(system).gateway_inbox(old.gateway_id), encode(stale), key=station_id.encode()
+        )
         await producer.stop()
         outcome = await asyncio.wait_for(future, 15)
         assert outcome.status == OutcomeStatus.UNDELIVERABLE
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(ws.recv(), 1)  # the new connection never saw it
-    records = await read_frames(
-        system.settings.kafka_bootstrap, station_id, lambda r: any(x["type"] == "dropped" for x in r)
-    )
+    records = await read_frames(system.settings, station_id, lambda r: any(x["type"] == "dropped" for x in r))
     dropped = next(r for r in records if r["type"] == "dropped")
     assert dropped["command_id"] == "stale-1" and dropped["target_epoch"] == old.epoch
 

@@ -67,7 +67,7 @@ async def test_boot_heartbeat_and_malformed_frames_are_answered_and_logged(syste
     # Every frame of the session, both directions, is in ocpp.frames in order.
     sent_by_station = 2 + len(MALFORMED) + 2
     expected = 2 + 2 * sent_by_station - 1
-    records = await read_frames(system.settings.kafka_bootstrap, station_id, lambda r: len(r) >= expected)
+    records = await read_frames(system.settings, station_id, lambda r: len(r) >= expected)
     kinds = [r["type"] for r in records]
     assert kinds[0] == "opened"
     frames = [r for r in records if r["type"] == "frame"]
