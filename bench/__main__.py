@@ -10,6 +10,7 @@ BENCHMARKS = {
     "roundtrip": "bench.roundtrip",
     "connections": "bench.connections",
     "replay": "bench.replay",
+    "composite": "bench.composite",
 }
 
 if __name__ == "__main__":

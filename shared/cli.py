@@ -1,6 +1,7 @@
 """The ``csms`` command: run one service, run them all under a supervisor, administer topics.
 
-csms gateway | stations | transactions | api   one deployable process each (what Kubernetes runs)
+csms gateway | stations | transactions | smartcharging | reservations | locallists | firmware | api
+                                     one deployable process each (what Kubernetes runs)
 csms all                             every service as a supervised child process (local use)
 csms topics create | list            topic administration
 csms replay [--schema S]             rebuild every projection from offset 0 (into schema S)
@@ -61,6 +62,27 @@ async def _run_smartcharging(settings: Settings, stop: asyncio.Event) -> None:
     await run_until(runners(settings), stop)
 
 
+async def _run_firmware(settings: Settings, stop: asyncio.Event) -> None:
+    from services.firmware.main import runners
+    from shared.service import run_until
+
+    await run_until(runners(settings), stop)
+
+
+async def _run_locallists(settings: Settings, stop: asyncio.Event) -> None:
+    from services.locallists.main import runners
+    from shared.service import run_until
+
+    await run_until(runners(settings), stop)
+
+
+async def _run_reservations(settings: Settings, stop: asyncio.Event) -> None:
+    from services.reservations.main import runners
+    from shared.service import run_until
+
+    await run_until(runners(settings), stop)
+
+
 async def _run_api(settings: Settings, stop: asyncio.Event) -> None:
     from services.api.app import OperatorApi
 
@@ -80,6 +102,9 @@ async def _run_projections(settings: Settings, stop: asyncio.Event) -> None:
 
 def projections(settings: Settings) -> list[Projection]:
     """Every read model of the system: what `csms replay` rebuilds."""
+    from services.firmware import main as firmware
+    from services.locallists import main as locallists
+    from services.reservations import main as reservations
     from services.smartcharging import main as smartcharging
     from services.stations import main as stations
     from services.transactions import main as transactions
@@ -90,6 +115,9 @@ def projections(settings: Settings) -> list[Projection]:
         *stations.projections(topics),
         *transactions.projections(topics),
         *smartcharging.projections(topics),
+        *reservations.projections(topics),
+        *locallists.projections(topics),
+        *firmware.projections(topics),
     ]
 
 
@@ -109,6 +137,9 @@ SERVICES: dict[str, ServiceMain] = {
     "stations": _run_stations,
     "transactions": _run_transactions,
     "smartcharging": _run_smartcharging,
+    "reservations": _run_reservations,
+    "locallists": _run_locallists,
+    "firmware": _run_firmware,
     "api": _run_api,
 }
 # Not part of `csms all` (the services run their own projections unless CSMS_PROJECTIONS=off).

@@ -61,6 +61,22 @@ class Settings:
     max_frame_bytes: int = 65536
     ping_interval: float = 20.0
     ping_timeout: float = 20.0
+    # Firmware images and diagnostics uploads (shared by the operator API and the firmware service).
+    files_dir: str = "~/.cache/csms/files"
+    # The firmware service's file servers for stations; port 0 = ephemeral (tests), FTP -1 = off.
+    files_host: str = "127.0.0.1"
+    files_http_port: int = 8081
+    files_ftp_port: int = 2121
+    # How stations reach the file servers (a public host name behind NAT); default: host:port above.
+    files_public_host: str = ""
+    firmware_tick: float = 1.0
+    # A station with an update in progress that says nothing for this long has failed (Timeout).
+    firmware_station_timeout: float = 900.0
+    diagnostics_max_bytes: int = 50 * 2**20
+    firmware_max_bytes: int = 512 * 2**20
+    # PEM files: when both are set, the firmware file server speaks HTTPS (locations say https://).
+    files_tls_cert: str = ""
+    files_tls_key: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -88,4 +104,17 @@ class Settings:
             max_frame_bytes=int(_env("CSMS_MAX_FRAME_BYTES", str(base.max_frame_bytes))),
             ping_interval=float(_env("CSMS_PING_INTERVAL", str(base.ping_interval))),
             ping_timeout=float(_env("CSMS_PING_TIMEOUT", str(base.ping_timeout))),
+            files_dir=_env("CSMS_FILES_DIR", base.files_dir),
+            files_host=_env("CSMS_FILES_HOST", base.files_host),
+            files_http_port=int(_env("CSMS_FILES_HTTP_PORT", str(base.files_http_port))),
+            files_ftp_port=int(_env("CSMS_FILES_FTP_PORT", str(base.files_ftp_port))),
+            files_public_host=_env("CSMS_FILES_PUBLIC_HOST", base.files_public_host),
+            firmware_tick=float(_env("CSMS_FIRMWARE_TICK", str(base.firmware_tick))),
+            firmware_station_timeout=float(
+                _env("CSMS_FIRMWARE_STATION_TIMEOUT", str(base.firmware_station_timeout))
+            ),
+            diagnostics_max_bytes=int(_env("CSMS_DIAGNOSTICS_MAX_BYTES", str(base.diagnostics_max_bytes))),
+            firmware_max_bytes=int(_env("CSMS_FIRMWARE_MAX_BYTES", str(base.firmware_max_bytes))),
+            files_tls_cert=_env("CSMS_FILES_TLS_CERT", base.files_tls_cert),
+            files_tls_key=_env("CSMS_FILES_TLS_KEY", base.files_tls_key),
         )

@@ -267,6 +267,48 @@ def call_payload(
         return None
 
 
+def pending_calls_ddl(table: str) -> str:
+    """A table of CALLs sent and not yet answered, for projections that pair answers with requests."""
+    return f"""CREATE TABLE IF NOT EXISTS {table} (
+        station_id text NOT NULL,
+        epoch bigint NOT NULL,
+        unique_id text NOT NULL,
+        action text NOT NULL,
+        request jsonb NOT NULL,
+        PRIMARY KEY (station_id, epoch, unique_id)
+    )"""
+
+
+async def remember_call(conn: asyncpg.Connection, table: str, record: FrameRecord, frame: Call) -> None:
+    """Keep a CALL until its answer comes (a redelivered frame is a no-op)."""
+    await conn.execute(
+        f"""INSERT INTO {table} (station_id, epoch, unique_id, action, request)
+            VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT DO NOTHING""",
+        record.station_id,
+        record.epoch,
+        record.unique_id,
+        frame.action,
+        bytes(frame.payload).decode(),
+    )
+
+
+async def answered_call(
+    conn: asyncpg.Connection, table: str, record: FrameRecord
+) -> tuple[str, dict[str, Any]] | None:
+    """The (action, request) an answer replies to, paired by connection epoch and message id; removed."""
+    row = await conn.fetchrow(
+        f"""DELETE FROM {table} WHERE station_id = $1 AND epoch = $2 AND unique_id = $3
+            RETURNING action, request""",
+        record.station_id,
+        record.epoch,
+        record.unique_id,
+    )
+    if row is None:
+        return None
+    request = msgspec.json.decode(row["request"])
+    return row["action"], request if isinstance(request, dict) else {}
+
+
 @dataclass(frozen=True)
 class Rebuilt:
     projection: str

@@ -16,7 +16,17 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from services.api import charging, commands, id_tags, stations, transactions
+from services.api import (
+    charging,
+    commands,
+    firmware,
+    id_tags,
+    local_lists,
+    reservations,
+    sites,
+    stations,
+    transactions,
+)
 from services.api.context import API
 from services.api.errors import ApiError, error, ok
 from services.api.openapi import document
@@ -24,6 +34,7 @@ from shared.commands import CommandClient
 from shared.config import Settings
 from shared.events.envelope import StationRegistration, registration_decoder
 from shared.events.idtags import IdTagRecord, id_tag_decoder
+from shared.events.sites import SiteRecord, site_decoder
 from shared.events.topics import Topics
 from shared.kafka import ensure_topics, make_producer
 from shared.projection import DbTarget, connect_pool
@@ -45,7 +56,11 @@ class OperatorApi:
         self.id_tags: CompactedView[IdTagRecord] = CompactedView(
             settings.kafka_bootstrap, self.topics.id_tags, id_tag_decoder.decode
         )
+        self.sites: CompactedView[SiteRecord] = CompactedView(
+            settings.kafka_bootstrap, self.topics.sites, site_decoder.decode
+        )
         self.producer = make_producer(settings.kafka_bootstrap, client_id=f"api-{settings.instance_id}")
+        self.local_lists = local_lists.LocalLists(self)
         self._pool: asyncpg.Pool | None = None
         self._runner: web.AppRunner | None = None
         self.port = settings.api_port
@@ -59,6 +74,8 @@ class OperatorApi:
         await self.commands.start()
         await self.registry.start()
         await self.id_tags.start()
+        await self.sites.start()
+        await self.local_lists.start()
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, s.api_host, s.api_port)
@@ -72,6 +89,8 @@ class OperatorApi:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+        await self.local_lists.stop()
+        await self.sites.stop()
         await self.id_tags.stop()
         await self.registry.stop()
         await self.commands.stop()
@@ -139,6 +158,16 @@ ROUTES = [
     web.get("/api/v1/id-tags/{idTag}", id_tags.get_id_tag),
     web.put("/api/v1/id-tags/{idTag}", id_tags.put_id_tag),
     web.delete("/api/v1/id-tags/{idTag}", id_tags.delete_id_tag),
+    web.get("/api/v1/sites", sites.list_sites),
+    web.get("/api/v1/sites/{siteId}", sites.get_site),
+    web.put("/api/v1/sites/{siteId}", sites.put_site),
+    web.delete("/api/v1/sites/{siteId}", sites.delete_site),
     web.get("/api/v1/transactions", transactions.list_transactions),
     web.get("/api/v1/transactions/{transactionId}", transactions.get_transaction),
+    web.get("/api/v1/reservations", reservations.list_reservations),
+    web.post("/api/v1/reservations", reservations.post_reservation),
+    web.get("/api/v1/reservations/{reservationId}", reservations.get_reservation),
+    web.post("/api/v1/reservations/{reservationId}/cancel", reservations.cancel_reservation),
+    *local_lists.ROUTES,
+    *firmware.ROUTES,
 ]

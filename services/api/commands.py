@@ -9,6 +9,8 @@ queue is full.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from services.api import charging
@@ -16,7 +18,7 @@ from services.api.context import api_of
 from services.api.errors import ApiError, error, ok
 from services.api.stations import ensure_known, station_id_of
 from shared.commands import NotConnected
-from shared.events.commands import OutcomeStatus
+from shared.events.commands import CommandOutcome, OutcomeStatus
 from shared.ocpp.errors import OcppError
 from shared.ocpp.v16 import codec
 from shared.ocpp.v16.actions import ACTIONS, Initiator, spec_for
@@ -38,30 +40,36 @@ async def post_command(request: web.Request) -> web.Response:
     except OcppError as exc:
         raise ApiError(422, str(exc.code), exc.description, **exc.details) from exc
     await charging.check_command(request, station_id, action, decoded)
-    timeout = _timeout(request, api.settings.command_timeout)
+    timeout = command_timeout(request, api.settings.command_timeout)
     try:
         outcome = await api.commands.call(station_id, action, payload or b"{}", timeout=timeout)
     except NotConnected as exc:
         raise ApiError(409, "NotConnected", f"station {station_id!r} is not connected") from exc
     if outcome.status is OutcomeStatus.RESULT:
         return ok({"response": outcome.payload})
+    return failure(outcome, station_id, timeout)
+
+
+def failure(outcome: CommandOutcome, station_id: str, timeout: float, **extra: Any) -> web.Response:
+    """The contract's status for a command that got no CALLRESULT (``extra`` joins the error body)."""
     if outcome.status is OutcomeStatus.ERROR:
         return error(
             502,
             outcome.error_code or "GenericError",
             outcome.error_description,
             details=outcome.error_details or {},
+            **extra,
         )
     if outcome.status is OutcomeStatus.UNDELIVERABLE:
-        return error(409, "NotConnected", outcome.error_description or f"station {station_id!r} disconnected")
+        description = outcome.error_description or f"station {station_id!r} disconnected"
+        return error(409, "NotConnected", description, **extra)
     if outcome.status is OutcomeStatus.REJECTED:
-        return error(
-            503, "QueueFull", outcome.error_description or "too many commands queued for the station"
-        )
-    return error(504, "Timeout", outcome.error_description or f"no answer within {timeout:g}s")
+        description = outcome.error_description or "too many commands queued for the station"
+        return error(503, "QueueFull", description, **extra)
+    return error(504, "Timeout", outcome.error_description or f"no answer within {timeout:g}s", **extra)
 
 
-def _timeout(request: web.Request, default: float) -> float:
+def command_timeout(request: web.Request, default: float) -> float:
     raw = request.query.get("timeout")
     if raw is None:
         return default

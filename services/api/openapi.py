@@ -11,7 +11,9 @@ from typing import Any
 
 import msgspec
 
+from services.api import firmware, local_lists, reservations
 from services.api.id_tags import IdTagPut
+from services.api.sites import SitePut
 from services.api.stations import StationPut
 from shared.ocpp.v16.actions import ACTIONS, Initiator
 
@@ -43,6 +45,8 @@ def document() -> dict[str, Any]:
     (station_put, id_tag_put, *ocpp), components = msgspec.json.schema_components(
         [StationPut, IdTagPut, *types], ref_template=REF
     )
+    (site_put,), site_components = msgspec.json.schema_components([SitePut], ref_template=REF)
+    components.update(site_components)
     components["Error"] = {
         "type": "object",
         "required": ["error"],
@@ -129,6 +133,23 @@ def document() -> dict[str, Any]:
                 "responses": {"204": {"description": "deleted"}},
             },
         },
+        "/api/v1/sites": {"get": {"summary": "List sites", "responses": {"200": _json(OBJECT)}}},
+        "/api/v1/sites/{siteId}": {
+            "parameters": [_param("siteId")],
+            "get": {
+                "summary": "A site, its stations and the allocator's newest allocation",
+                "responses": {"200": _json(OBJECT), "404": _error("unknown site")},
+            },
+            "put": {
+                "summary": "Create or replace a site (grid limit, per-station limits, allocation settings)",
+                "requestBody": {"content": {"application/json": {"schema": site_put}}},
+                "responses": {"200": _json(OBJECT), "201": _json(OBJECT), "422": _error("invalid body")},
+            },
+            "delete": {
+                "summary": "Delete a site (its stations are no longer managed)",
+                "responses": {"204": {"description": "deleted"}, "404": _error("unknown site")},
+            },
+        },
         "/api/v1/transactions": {
             "get": {
                 "summary": "Transactions, newest first",
@@ -148,6 +169,13 @@ def document() -> dict[str, Any]:
             },
         },
     }
+    firmware_paths, firmware_components = firmware.openapi()
+    paths.update(firmware_paths)
+    components.update(firmware_components)
+    for module in (reservations, local_lists):
+        module_paths, module_components = module.openapi(REF)
+        paths.update(module_paths)
+        components.update(module_components)
     n = len(commands)
     for i, action in enumerate(commands):
         paths[f"/api/v1/stations/{{stationId}}/commands/{action}"] = {

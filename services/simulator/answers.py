@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from services.simulator import firmware
 from services.simulator.schedule import station_schedule
 from services.simulator.station import CallFailed, iso
 from shared.ocpp.v16.messages import ChargingProfile
@@ -225,7 +226,14 @@ def get_composite_schedule(st: SimStation, req: dict[str, Any]) -> tuple[dict[st
 def reserve_now(st: SimStation, req: dict[str, Any]) -> tuple[dict[str, Any], FollowUp]:
     connector_id = req["connectorId"]
     if connector_id == 0:
-        return {"status": "Rejected"}, None
+        # The whole station (OCPP 1.6 5.13): only when configured so; one free connector is kept.
+        if st.configuration.get("ReserveConnectorZeroSupported", "false").lower() != "true":
+            return {"status": "Rejected"}, None
+        free = [c for c, s in st.connectors.items() if s.status == "Available" and s.transaction_id is None]
+        if not free:
+            return {"status": "Occupied"}, None
+        st.connectors[free[0]].reserved_for = req["reservationId"]
+        return {"status": "Accepted"}, None
     connector = st.connectors.get(connector_id)
     if connector is None:
         return {"status": "Rejected"}, None
@@ -255,15 +263,17 @@ def send_local_list(st: SimStation, req: dict[str, Any]) -> tuple[dict[str, Any]
     entries = req.get("localAuthorizationList") or []
     if len(entries) > int(st.configuration["SendLocalListMaxLength"]):
         return {"status": "Failed"}, None
-    if req["updateType"] == "Full":
-        st.local_list = {}
-    elif req["listVersion"] <= st.local_list_version:
+    if req["updateType"] == "Differential" and req["listVersion"] <= st.local_list_version:
         return {"status": "VersionMismatch"}, None
+    updated = {} if req["updateType"] == "Full" else dict(st.local_list)
     for entry in entries:
         if "idTagInfo" in entry:
-            st.local_list[entry["idTag"]] = entry["idTagInfo"]
+            updated[entry["idTag"]] = entry["idTagInfo"]
         else:
-            st.local_list.pop(entry["idTag"], None)
+            updated.pop(entry["idTag"], None)
+    if len(updated) > int(st.configuration["LocalAuthListMaxLength"]):
+        return {"status": "Failed"}, None  # more than the station can hold: the list is unchanged
+    st.local_list = updated
     st.local_list_version = req["listVersion"]
     return {"status": "Accepted"}, None
 
@@ -287,21 +297,14 @@ def trigger_message(st: SimStation, req: dict[str, Any]) -> tuple[dict[str, Any]
 
 
 def update_firmware(st: SimStation, req: dict[str, Any]) -> tuple[dict[str, Any], FollowUp]:
-    async def install() -> None:
-        for status in ("Downloading", "Downloaded", "Installing", "Installed"):
-            await asyncio.sleep(0.05)
-            await st.call("FirmwareStatusNotification", {"status": status})
-
-    return {}, _quietly(install())
+    """Accept; then really download from the location, install, reboot, report (simulator/firmware.py)."""
+    return {}, _quietly(firmware.update(st, req))
 
 
 def get_diagnostics(st: SimStation, req: dict[str, Any]) -> tuple[dict[str, Any], FollowUp]:
-    async def upload() -> None:
-        for status in ("Uploading", "Uploaded"):
-            await asyncio.sleep(0.05)
-            await st.call("DiagnosticsStatusNotification", {"status": status})
-
-    return {"fileName": f"{st.station_id}-diagnostics.log"}, _quietly(upload())
+    """Name the file in the answer, then really upload it to the location (simulator/firmware.py)."""
+    name, data = firmware.diagnostics_file(st)
+    return {"fileName": name}, _quietly(firmware.upload_diagnostics(st, req, name, data))
 
 
 ROUTES: Mapping[str, Handler] = {

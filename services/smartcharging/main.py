@@ -1,11 +1,14 @@
-"""What the smartcharging process runs: for now its read model of installed charging profiles.
+"""What the smartcharging process runs: the site allocator and the read models.
 
-(Deciding site load allocations is issue 5's next step; see the closing note.)
+The allocator decides (it sends TxProfiles to keep sites under their grid limit); the read models
+are the charging profiles each station holds and each site's newest allocation.
 """
 
 from __future__ import annotations
 
 from services.smartcharging.projection import ChargingProfilesProjection
+from services.smartcharging.site_projection import SiteAllocationsProjection
+from services.smartcharging.sites import SiteManager
 from shared.config import Settings
 from shared.events.topics import Topics
 from shared.projection import Projection, projection_runners
@@ -13,12 +16,10 @@ from shared.service import Runner
 
 
 def projections(topics: Topics) -> list[Projection]:
-    return [ChargingProfilesProjection(topics)]
+    return [ChargingProfilesProjection(topics), SiteAllocationsProjection(topics)]
 
 
 def runners(settings: Settings) -> list[Runner]:
-    if not settings.projections:
-        return []
-    return list(
-        projection_runners(projections(Topics(settings.topic_prefix, settings.frame_partitions)), settings)
-    )
+    topics = Topics(settings.topic_prefix, settings.frame_partitions)
+    read_models = projection_runners(projections(topics), settings) if settings.projections else []
+    return [SiteManager(settings), *read_models]

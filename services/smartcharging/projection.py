@@ -3,8 +3,10 @@
 A profile is installed when the station answers Accepted to our SetChargingProfile (requests and
 answers are paired by connection epoch and message id); other answers are recorded as outcomes.
 Replacement follows OCPP 1.6 3.13.2: the same chargingProfileId, or the same stackLevel and purpose
-on the same connector, replaces. An accepted ClearChargingProfile removes what it matches. A
-TxProfile ends with its transaction (StopTransaction, or a new start on its connector).
+on the same connector, replaces. An accepted ClearChargingProfile removes what it matches. An
+accepted RemoteStartTransaction's TxProfile is installed for the transaction it leads to (the next
+start with its idTag on its connector). A TxProfile ends with its transaction (StopTransaction, or a
+new start on its connector).
 """
 
 from __future__ import annotations
@@ -20,19 +22,18 @@ from aiokafka import ConsumerRecord
 
 from shared.events.envelope import Direction, FrameRecord, decode_frame_record
 from shared.ocpp.frames import Call, CallError, CallResult, FrameError, parse_frame
-from shared.projection import TableProjection, ms_to_datetime
+from shared.projection import (
+    TableProjection,
+    answered_call,
+    ms_to_datetime,
+    pending_calls_ddl,
+    remember_call,
+)
 
-TRACKED = ("SetChargingProfile", "ClearChargingProfile", "StartTransaction")
+TRACKED = ("SetChargingProfile", "ClearChargingProfile", "RemoteStartTransaction", "StartTransaction")
 
 DDL = [
-    """CREATE TABLE IF NOT EXISTS sc_requests (
-        station_id text NOT NULL,
-        epoch bigint NOT NULL,
-        unique_id text NOT NULL,
-        action text NOT NULL,
-        request jsonb NOT NULL,
-        PRIMARY KEY (station_id, epoch, unique_id)
-    )""",
+    pending_calls_ddl("sc_requests"),
     """CREATE TABLE IF NOT EXISTS sc_running (
         station_id text NOT NULL,
         connector_id int NOT NULL,
@@ -52,6 +53,16 @@ DDL = [
         installed_at timestamptz NOT NULL,
         PRIMARY KEY (station_id, charging_profile_id)
     )""",
+    # An accepted RemoteStartTransaction's TxProfile, until the transaction it asked for starts.
+    """CREATE TABLE IF NOT EXISTS sc_remote_starts (
+        station_id text NOT NULL,
+        epoch bigint NOT NULL,
+        unique_id text NOT NULL,
+        connector_id int,
+        id_tag text NOT NULL,
+        profile jsonb NOT NULL,
+        PRIMARY KEY (station_id, epoch, unique_id)
+    )""",
     """CREATE TABLE IF NOT EXISTS charging_profile_outcomes (
         station_id text NOT NULL,
         epoch bigint NOT NULL,
@@ -69,7 +80,13 @@ DDL = [
 class ChargingProfilesProjection(TableProjection):
     name = "charging_profiles"
     statements = DDL
-    table_names = ["charging_profile_outcomes", "charging_profiles", "sc_running", "sc_requests"]
+    table_names = [
+        "charging_profile_outcomes",
+        "charging_profiles",
+        "sc_remote_starts",
+        "sc_running",
+        "sc_requests",
+    ]
 
     async def apply(self, conn: asyncpg.Connection, batch: Sequence[ConsumerRecord]) -> None:
         for msg in batch:
@@ -94,18 +111,11 @@ class ChargingProfilesProjection(TableProjection):
         ours = record.direction is Direction.OUT and frame.action in (
             "SetChargingProfile",
             "ClearChargingProfile",
+            "RemoteStartTransaction",
         )
         theirs = record.direction is Direction.IN and frame.action == "StartTransaction"
         if ours or theirs:
-            await conn.execute(
-                """INSERT INTO sc_requests (station_id, epoch, unique_id, action, request)
-                   VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT DO NOTHING""",
-                record.station_id,
-                record.epoch,
-                record.unique_id,
-                frame.action,
-                bytes(frame.payload).decode(),
-            )
+            await remember_call(conn, "sc_requests", record, frame)
         elif record.direction is Direction.IN and frame.action == "StopTransaction":
             payload = msgspec.json.decode(bytes(frame.payload))
             if isinstance(payload, dict) and isinstance(payload.get("transactionId"), int):
@@ -114,21 +124,14 @@ class ChargingProfilesProjection(TableProjection):
     async def _answer(
         self, conn: asyncpg.Connection, record: FrameRecord, frame: CallResult | CallError
     ) -> None:
-        row = await conn.fetchrow(
-            """DELETE FROM sc_requests WHERE station_id = $1 AND epoch = $2 AND unique_id = $3
-               RETURNING action, request""",
-            record.station_id,
-            record.epoch,
-            record.unique_id,
-        )
-        if row is None:
+        call = await answered_call(conn, "sc_requests", record)
+        if call is None:
             return
-        request: dict[str, Any] = msgspec.json.decode(row["request"])
+        action, request = call
         response: dict[str, Any] = (
             msgspec.json.decode(bytes(frame.payload)) if isinstance(frame, CallResult) else {}
         )
         at = ms_to_datetime(record.at_ms)
-        action = row["action"]
         if action == "StartTransaction":
             if isinstance(response.get("transactionId"), int):
                 await self._transaction_started(
@@ -136,7 +139,9 @@ class ChargingProfilesProjection(TableProjection):
                 )
             return
         status = response.get("status") if isinstance(frame, CallResult) else f"CALLERROR {frame.error_code}"
-        profile = request.get("csChargingProfiles") or {}
+        profile = request.get("csChargingProfiles") or request.get("chargingProfile") or {}
+        if action == "RemoteStartTransaction" and not profile:
+            return  # a remote start without a profile is not this read model's business
         await conn.execute(
             """INSERT INTO charging_profile_outcomes
                  (station_id, epoch, unique_id, action, connector_id, charging_profile_id, status, at)
@@ -154,6 +159,17 @@ class ChargingProfilesProjection(TableProjection):
             return
         if action == "SetChargingProfile":
             await self._install(conn, record.station_id, request["connectorId"], profile, at)
+        elif action == "RemoteStartTransaction":
+            await conn.execute(
+                """INSERT INTO sc_remote_starts (station_id, epoch, unique_id, connector_id, id_tag, profile)
+                   VALUES ($1, $2, $3, $4, $5, $6::jsonb) ON CONFLICT DO NOTHING""",
+                record.station_id,
+                record.epoch,
+                record.unique_id,
+                request.get("connectorId"),
+                request.get("idTag", ""),
+                msgspec.json.encode(profile).decode(),
+            )
         else:
             await self._clear(conn, record.station_id, request)
 
@@ -234,6 +250,20 @@ class ChargingProfilesProjection(TableProjection):
             transaction_id,
             at,
         )
+        # The transaction a remote start with a TxProfile asked for: the profile is now bound to it.
+        pending = await conn.fetchval(
+            """DELETE FROM sc_remote_starts WHERE ctid = (
+                 SELECT ctid FROM sc_remote_starts WHERE station_id = $1 AND id_tag = $2
+                   AND (connector_id IS NULL OR connector_id = $3)
+                 ORDER BY epoch, unique_id LIMIT 1)
+               RETURNING profile""",
+            station_id,
+            request.get("idTag", ""),
+            connector_id,
+        )
+        if pending is not None and isinstance(connector_id, int):
+            profile = {**msgspec.json.decode(pending), "transactionId": transaction_id}
+            await self._install(conn, station_id, connector_id, profile, at)
 
     async def _transaction_ended(
         self, conn: asyncpg.Connection, station_id: str, transaction_id: int

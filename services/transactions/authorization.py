@@ -1,35 +1,31 @@
-"""What an id tag is worth right now: the idTagInfo every Authorize/Start/Stop answer carries.
-
-Pure: the tag's operator record, the clock and where the tag is already charging go in; the verdict
-comes out. Unknown tags are Invalid; an Accepted tag past its expiryDate is Expired; a tag charging
-on another connector (of this or another station) is ConcurrentTx.
+"""What the transactions service adds to an id tag's verdict (``shared.events.idtags.id_tag_info``):
+a connector reserved for another tag (and not for the tag's group) makes an Accepted tag Invalid
+there. Pure: the verdict and the connector's reservations go in.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from msgspec import UNSET
-
-from shared.events.idtags import IdTagRecord
 from shared.ocpp.v16.messages import IdTagInfo
+from shared.reservations.state import Reservation
 
 
-def id_tag_info(
-    record: IdTagRecord | None,
-    now: datetime,
-    *,
-    charging_elsewhere: bool = False,
+def respecting_reservations(
+    info: IdTagInfo,
+    id_tag: str,
+    holding: list[Reservation],
+    reservation_id: int | None = None,
 ) -> IdTagInfo:
-    if record is None:
-        return IdTagInfo(status="Invalid")
-    status: str = record.status
-    if status == "Accepted" and record.expiry_date is not None and record.expiry_date <= now:
-        status = "Expired"
-    if status == "Accepted" and charging_elsewhere:
-        status = "ConcurrentTx"
-    return IdTagInfo(
-        status=status,  # type: ignore[arg-type]
-        expiry_date=record.expiry_date if record.expiry_date is not None else UNSET,
-        parent_id_tag=record.parent_id_tag if record.parent_id_tag is not None else UNSET,
-    )
+    """``info``, or Invalid when the connector is held for someone else.
+
+    ``holding``: the active reservations on the connector (see ``State.holding``). A reservation of
+    the whole station (connectorId 0) does not block: only the station knows which of its connectors
+    it keeps free, and it enforces that itself. Naming a reservationId held for another tag is
+    Invalid too. The tag's own parentIdTag (in ``info``) matching the reservation's admits it.
+    """
+    if info.status != "Accepted":
+        return info
+    parent = info.parent_id_tag if isinstance(info.parent_id_tag, str) else None
+    blocking = [r for r in holding if r.connector_id != 0 or r.reservation_id == reservation_id]
+    if blocking and not any(r.admits(id_tag, parent) for r in blocking):
+        info.status = "Invalid"
+    return info

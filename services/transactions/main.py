@@ -7,6 +7,7 @@ from services.transactions.service import SERVICE, TransactionsHandler
 from shared.config import Settings
 from shared.events.topics import Topics
 from shared.projection import Projection, projection_runners
+from shared.reservations.events import SERVICE as RESERVATIONS
 from shared.service import FrameServiceRunner, Runner
 
 
@@ -17,5 +18,9 @@ def projections(topics: Topics) -> list[Projection]:
 def runners(settings: Settings) -> list[Runner]:
     topics = Topics(settings.topic_prefix, settings.frame_partitions)
     read_models = projection_runners(projections(topics), settings) if settings.projections else []
-    handler = FrameServiceRunner(TransactionsHandler(), settings, extra_topics=[topics.domain_spec(SERVICE)])
+    handler = FrameServiceRunner(
+        TransactionsHandler(),
+        settings,
+        extra_topics=[topics.domain_spec(SERVICE), topics.domain_spec(RESERVATIONS)],
+    )
     return [handler, *read_models]

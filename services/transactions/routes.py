@@ -8,7 +8,7 @@ service applies the events to the state and appends them to ``transactions.event
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from services.transactions.events import TransactionEvent
 from services.transactions.handlers import authorize, meter_values, start_transaction, stop_transaction
 from services.transactions.state import State
 from shared.events.idtags import IdTagRecord
+from shared.reservations.state import State as Reservations
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class Context:
     offset: int
     state: State
     id_tag: Callable[[str], IdTagRecord | None]
+    # Reservations as followed from reservations.events: a reserved connector is for its tag only.
+    reservations: Reservations = field(default_factory=Reservations)
 
 
 Handler = Callable[[Any, Context], tuple[msgspec.Struct, list[TransactionEvent]]]

@@ -44,6 +44,11 @@ class Topics:
         """Compacted operator-managed id tags (status, expiry, parent), key = id tag."""
         return f"{self.prefix}csms.idtags"
 
+    @property
+    def sites(self) -> str:
+        """Compacted operator-defined sites (grid limit, per-station limits), key = site id."""
+        return f"{self.prefix}csms.sites"
+
     def gateway_inbox(self, gateway_id: str) -> str:
         """Replies and commands for the stations one gateway holds; only that gateway reads it."""
         return f"{self.prefix}csms.gateway.{gateway_id}"
@@ -65,6 +70,7 @@ class Topics:
             TopicSpec(self.presence, self.frame_partitions, compacted),
             TopicSpec(self.stations, self.frame_partitions, compacted),
             TopicSpec(self.id_tags, self.frame_partitions, compacted),
+            TopicSpec(self.sites, self.frame_partitions, compacted),
         ]
 
     def ephemeral_spec(self, name: str) -> TopicSpec:

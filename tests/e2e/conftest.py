@@ -24,7 +24,9 @@ from aiokafka import AIOKafkaConsumer
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.api.app import OperatorApi
+from services.firmware import main as firmware
 from services.gateway.app import Gateway
+from services.locallists import main as locallists
 from services.smartcharging import main as smartcharging
 from services.stations import main as stations
 from services.transactions import main as transactions
@@ -60,7 +62,7 @@ def test_database_url(url: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def settings() -> Settings:
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     base = Settings.from_env()
     return dataclasses.replace(
         base,
@@ -71,6 +73,12 @@ def settings() -> Settings:
         station_call_timeout=5.0,
         instance_id=f"test-api-{uuid.uuid4().hex[:8]}",
         api_port=0,
+        files_dir=str(tmp_path_factory.mktemp("files")),
+        files_http_port=0,
+        files_ftp_port=0,
+        firmware_tick=0.2,
+        firmware_station_timeout=5.0,
+        diagnostics_max_bytes=100_000,
     )
 
 
@@ -83,7 +91,13 @@ async def system(settings: Settings) -> AsyncIterator[System]:
         pytest.fail(f"{exc}: start it with `make infra` (make test does)")
     gateway = Gateway(settings)
     await gateway.start()
-    runners = [*stations.runners(settings), *transactions.runners(settings), *smartcharging.runners(settings)]
+    runners = [
+        *stations.runners(settings),
+        *transactions.runners(settings),
+        *smartcharging.runners(settings),
+        *firmware.runners(settings),
+        *locallists.runners(settings),
+    ]
     stop = asyncio.Event()
     services = asyncio.create_task(run_until(runners, stop))
     # A member of an earlier test process that died without leaving the group keeps its partitions

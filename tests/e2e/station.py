@@ -35,6 +35,7 @@ DEFAULT_RESPONSES: dict[str, Any] = {
     "UnlockConnector": call_result.UnlockConnector(status="Unlocked"),
     "SetChargingProfile": call_result.SetChargingProfile(status="Accepted"),
     "ClearChargingProfile": call_result.ClearChargingProfile(status="Accepted"),
+    "GetCompositeSchedule": call_result.GetCompositeSchedule(status="Rejected"),
 }
 
 Response = Any  # a call_result, a callable(request dict) -> call_result (maybe async), or an Exception

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from services.transactions.authorization import id_tag_info
 from services.transactions.events import TransactionEvent
+from shared.events.idtags import id_tag_info
 from shared.ocpp.v16.messages import AuthorizeRequest, AuthorizeResponse
 
 if TYPE_CHECKING:

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 
 from msgspec import UNSET
 
-from services.transactions.authorization import id_tag_info
+from services.transactions.authorization import respecting_reservations
 from services.transactions.events import TransactionEvent, TransactionStarted
 from services.transactions.state import start_key
+from shared.events.idtags import id_tag_info
 from shared.ocpp.v16.messages import StartTransactionRequest, StartTransactionResponse
 
 if TYPE_CHECKING:
@@ -37,7 +38,13 @@ def handle(
         (a.station_id, a.connector_id) != (ctx.station_id, request.connector_id)
         for a in (state.active[tx] for tx in state.by_tag.get(request.id_tag, ()))
     )
-    info = id_tag_info(record, ctx.now, charging_elsewhere=elsewhere)
+    reservation_id = request.reservation_id if request.reservation_id is not UNSET else None
+    info = respecting_reservations(
+        id_tag_info(record, ctx.now, charging_elsewhere=elsewhere),
+        request.id_tag,
+        ctx.reservations.holding(ctx.station_id, request.connector_id, ctx.now),
+        reservation_id,
+    )
     transaction_id = state.allocate(ctx.partition)
     event = TransactionStarted(
         transaction_id=transaction_id,
@@ -47,7 +54,7 @@ def handle(
         id_tag=request.id_tag,
         meter_start=request.meter_start,
         started_at=request.timestamp,
-        reservation_id=request.reservation_id if request.reservation_id is not UNSET else None,
+        reservation_id=reservation_id,
         id_tag_status=info.status,
         parent_id_tag=record.parent_id_tag if record is not None else None,
         frame_offset=ctx.offset,

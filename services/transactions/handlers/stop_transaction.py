@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from msgspec import UNSET
 
-from services.transactions.authorization import id_tag_info
 from services.transactions.events import TransactionEvent, TransactionStopped
+from shared.events.idtags import id_tag_info
 from shared.ocpp.v16.messages import StopTransactionRequest, StopTransactionResponse
 
 if TYPE_CHECKING:

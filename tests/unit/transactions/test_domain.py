@@ -15,11 +15,10 @@ import msgspec
 import pytest
 from msgspec import UNSET
 
-from services.transactions.authorization import id_tag_info
 from services.transactions.events import TransactionEvent, TransactionStarted, TransactionStopped
 from services.transactions.routes import ROUTES, Context
 from services.transactions.state import RECENT_STARTS, State, evolve, start_key
-from shared.events.idtags import IdTagRecord
+from shared.events.idtags import IdTagRecord, id_tag_info
 from shared.ocpp.v16.constraints import INT32_MAX
 from shared.ocpp.v16.messages import (
     AuthorizeRequest,

@@ -1,0 +1,286 @@
+"""/api/v1/local-lists: which id tags belong on local authorization lists, and pushing them.
+
+Definitions are records on ``csms.locallists`` (compacted, key = scope ``all`` / ``site:<id>`` /
+``station:<id>``); a station's list is the union of the scopes that apply to it. Pushes run in this
+process (:class:`~services.locallists.pusher.LocalListPusher`): one station synchronously, or many as
+a background job whose progress is readable. What each station holds comes from the log
+(``local_lists_held``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+from aiohttp import web
+
+from services.api.context import api_of
+from services.api.errors import ApiError, ok, read_body
+from services.api.stations import MAX_ID, ensure_known, station_id_of
+from services.locallists.definitions import (
+    LocalListDefinition,
+    definition_decoder,
+    scopes_of,
+    topic,
+    topic_spec,
+)
+from services.locallists.pusher import LocalListPusher
+from shared.events.envelope import encode
+from shared.kafka import ensure_topics
+from shared.tables import CompactedView
+
+if TYPE_CHECKING:
+    from services.api.app import OperatorApi
+
+MAX_ENTRIES = 10_000
+
+
+class LocalListPut(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    """Body of ``PUT /api/v1/local-lists/...``: the id tags of that scope (replaces them)."""
+
+    id_tags: list[str]
+
+
+class PushPost(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    """Body of a push: which stations (default: every registered one) and, optionally, Full."""
+
+    station_ids: list[str] | None = None
+    site: str | None = None
+    update_type: Literal["Full"] | None = None
+
+
+class LocalLists:
+    """What the API holds for local lists: the definitions view and the pusher."""
+
+    def __init__(self, api: OperatorApi) -> None:
+        self.api = api
+        self.topic = topic(api.topics)
+        self.definitions: CompactedView[LocalListDefinition] = CompactedView(
+            api.settings.kafka_bootstrap, self.topic, definition_decoder.decode
+        )
+        self.pusher = LocalListPusher(api.commands, self.definitions, api.id_tags, api.registry, api.pool)
+
+    async def start(self) -> None:
+        s = self.api.settings
+        await ensure_topics(s.kafka_bootstrap, [topic_spec(self.api.topics)], s.replication_factor)
+        await self.definitions.start()
+
+    async def stop(self) -> None:
+        await self.pusher.stop()
+        await self.definitions.stop()
+
+
+def _lists(request: web.Request) -> LocalLists:
+    lists: LocalLists = api_of(request).local_lists
+    return lists
+
+
+def _scope(request: web.Request) -> str:
+    kind = request.match_info.get("kind")
+    if kind is None:
+        return "all"
+    name = request.match_info["name"]
+    if not 1 <= len(name) <= MAX_ID or not name.isprintable():
+        raise ApiError(400, "InvalidScope", f"a {kind[:-1]} id is 1..{MAX_ID} printable characters")
+    return f"{kind[:-1]}:{name}"
+
+
+def definition_json(d: LocalListDefinition) -> dict[str, Any]:
+    return {"scope": d.scope, "idTags": d.id_tags}
+
+
+async def put_local_list(request: web.Request) -> web.Response:
+    lists = _lists(request)
+    scope = _scope(request)
+    body: LocalListPut = await read_body(request, LocalListPut)
+    for i, tag in enumerate(body.id_tags):
+        if not 1 <= len(tag) <= 20 or not tag.isprintable():
+            raise ApiError(422, "InvalidBody", f"idTags[{i}] is not a CiString20", field=f"idTags[{i}]")
+    tags = sorted(set(body.id_tags))
+    if len(tags) > MAX_ENTRIES:
+        raise ApiError(422, "InvalidBody", f"at most {MAX_ENTRIES} id tags per scope", field="idTags")
+    existed = scope in lists.definitions
+    record = LocalListDefinition(scope=scope, id_tags=tags, at_ms=int(time.time() * 1000))
+    await lists.api.write(lists.definitions, lists.topic, scope, encode(record))
+    return ok(definition_json(record), 200 if existed else 201)
+
+
+async def get_local_list(request: web.Request) -> web.Response:
+    scope = _scope(request)
+    definition = _lists(request).definitions.get(scope)
+    if definition is None:
+        raise ApiError(404, "UnknownLocalList", f"no local list is defined for {scope!r}")
+    return ok(definition_json(definition))
+
+
+async def delete_local_list(request: web.Request) -> web.Response:
+    lists = _lists(request)
+    scope = _scope(request)
+    if scope not in lists.definitions:
+        raise ApiError(404, "UnknownLocalList", f"no local list is defined for {scope!r}")
+    await lists.api.write(lists.definitions, lists.topic, scope, None)
+    return web.Response(status=204)
+
+
+async def list_local_lists(request: web.Request) -> web.Response:
+    return ok({"localLists": [definition_json(d) for _, d in sorted(_lists(request).definitions.items())]})
+
+
+async def get_station_local_list(request: web.Request) -> web.Response:
+    """The list the station should hold, and what the log says it holds."""
+    station_id = station_id_of(request)
+    await ensure_known(request, station_id)
+    lists = _lists(request)
+    pool = await lists.api.pool()
+    row = await pool.fetchrow("SELECT * FROM local_lists_held WHERE station_id = $1", station_id)
+    registration = lists.api.registry.get(station_id)
+    held = None
+    if row is not None:
+        held = {
+            "listVersion": row["list_version"],
+            "entries": msgspec.json.decode(row["entries"]) if row["entries"] is not None else None,
+            "supported": row["supported"],
+            "lastAction": row["last_action"],
+            "lastStatus": row["last_status"],
+            "updatedAt": row["updated_at"].isoformat(),
+        }
+    return ok(
+        {
+            "stationId": station_id,
+            "scopes": scopes_of(station_id, registration.site if registration is not None else None),
+            "desired": lists.pusher.desired(station_id),
+            "held": held,
+        }
+    )
+
+
+async def push_station(request: web.Request) -> web.Response:
+    """Push one station now; 200 with the result (its ``status`` says how the station answered)."""
+    station_id = station_id_of(request)
+    await ensure_known(request, station_id)
+    body: PushPost = await read_body(request, PushPost)
+    if body.station_ids is not None or body.site is not None:
+        raise ApiError(422, "InvalidBody", "stationIds and site belong to /api/v1/local-list-pushes")
+    return ok(await _lists(request).pusher.push(station_id, body.update_type))
+
+
+async def post_push(request: web.Request) -> web.Response:
+    """Start a background push to many stations; 202 with the job to poll."""
+    lists = _lists(request)
+    body: PushPost = await read_body(request, PushPost)
+    if body.station_ids is not None:
+        stations = sorted(set(body.station_ids))
+        unknown = [s for s in stations if s not in lists.api.registry]
+        if unknown:
+            raise ApiError(404, "UnknownStation", f"unknown stations: {', '.join(unknown[:10])}")
+    else:
+        stations = sorted(
+            sid for sid, reg in lists.api.registry.items() if body.site is None or reg.site == body.site
+        )
+    if not stations:
+        raise ApiError(422, "InvalidBody", "no station to push to")
+    job = lists.pusher.start_job(stations, body.update_type)
+    return ok(job.json(), 202)
+
+
+async def get_push(request: web.Request) -> web.Response:
+    job = _lists(request).pusher.jobs.get(request.match_info["pushId"])
+    if job is None:
+        raise ApiError(404, "UnknownPush", "no such push (jobs live in the API instance that started them)")
+    return ok(job.json())
+
+
+ROUTES = [
+    web.get("/api/v1/local-lists", list_local_lists),
+    web.put("/api/v1/local-lists/all", put_local_list),
+    web.get("/api/v1/local-lists/all", get_local_list),
+    web.delete("/api/v1/local-lists/all", delete_local_list),
+    web.put("/api/v1/local-lists/{kind:sites|stations}/{name}", put_local_list),
+    web.get("/api/v1/local-lists/{kind:sites|stations}/{name}", get_local_list),
+    web.delete("/api/v1/local-lists/{kind:sites|stations}/{name}", delete_local_list),
+    web.get("/api/v1/stations/{stationId}/local-list", get_station_local_list),
+    web.post("/api/v1/stations/{stationId}/local-list/push", push_station),
+    web.post("/api/v1/local-list-pushes", post_push),
+    web.get("/api/v1/local-list-pushes/{pushId}", get_push),
+]
+
+
+def openapi(ref_template: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(paths, component schemas) of this module for /openapi.json."""
+    (put_body, push_body), components = msgspec.json.schema_components(
+        [LocalListPut, PushPost], ref_template=ref_template
+    )
+
+    def err(description: str) -> dict[str, Any]:
+        return {
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": ref_template.format(name="Error")}}},
+        }
+
+    def obj(description: str = "OK") -> dict[str, Any]:
+        return {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}
+
+    def param(name: str) -> dict[str, Any]:
+        return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+    def scope(summary: str, params: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "parameters": params,
+            "get": {"summary": summary, "responses": {"200": obj(), "404": err("no list defined")}},
+            "put": {
+                "summary": f"Define (replace) the id tags of {summary.lower()}",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": put_body}}},
+                "responses": {"200": obj("replaced"), "201": obj("defined"), "422": err("invalid body")},
+            },
+            "delete": {
+                "summary": "Remove the definition",
+                "responses": {"204": {"description": "deleted"}, "404": err("no list defined")},
+            },
+        }
+
+    paths: dict[str, Any] = {
+        "/api/v1/local-lists": {
+            "get": {"summary": "Every local list definition", "responses": {"200": obj()}}
+        },
+        "/api/v1/local-lists/all": scope("The list for all stations", []),
+        "/api/v1/local-lists/sites/{name}": scope("The list for a site's stations", [param("name")]),
+        "/api/v1/local-lists/stations/{name}": scope("The list for one station", [param("name")]),
+        "/api/v1/stations/{stationId}/local-list": {
+            "parameters": [param("stationId")],
+            "get": {
+                "summary": "The list the station should hold, and what it holds as far as the log tells",
+                "responses": {"200": obj(), "404": err("unknown station")},
+            },
+        },
+        "/api/v1/stations/{stationId}/local-list/push": {
+            "parameters": [param("stationId")],
+            "post": {
+                "summary": "Push the station's list now (GetLocalListVersion, then Full or Differential)",
+                "requestBody": {"content": {"application/json": {"schema": push_body}}},
+                "responses": {
+                    "200": obj("the result; `status` Accepted, UpToDate, Failed, NotSupported, ..."),
+                    "404": err("unknown station"),
+                },
+            },
+        },
+        "/api/v1/local-list-pushes": {
+            "post": {
+                "summary": "Push to many stations in the background (stationIds, a site, or all)",
+                "requestBody": {"content": {"application/json": {"schema": push_body}}},
+                "responses": {
+                    "202": obj("the job"),
+                    "404": err("unknown station"),
+                    "422": err("invalid body"),
+                },
+            },
+        },
+        "/api/v1/local-list-pushes/{pushId}": {
+            "parameters": [param("pushId")],
+            "get": {
+                "summary": "A push job's progress",
+                "responses": {"200": obj(), "404": err("unknown push")},
+            },
+        },
+    }
+    return paths, components

@@ -1,0 +1,263 @@
+"""/api/v1/reservations: ReserveNow and CancelReservation for the operator, and the read model.
+
+The API allocates the reservation id (an ``allocated`` record on ``reservations.events``, ADR 0011)
+and sends the CALL; the reservations service records what was sent, the station's answer and the
+life cycle from ``ocpp.frames``, so the record does not depend on this request finishing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from services.api.commands import command_timeout, failure
+from services.api.context import api_of
+from services.api.errors import ApiError, ok, query_int, read_body
+from services.api.stations import MAX_ID, ensure_known
+from shared.commands import NotConnected
+from shared.events.commands import CommandOutcome, OutcomeStatus
+from shared.ocpp.v16 import codec
+from shared.ocpp.v16.constraints import INT32_MAX
+from shared.ocpp.v16.messages import CancelReservationRequest, ReserveNowRequest
+from shared.reservations.allocation import allocate
+from shared.reservations.state import STATUSES, status_of_answer
+
+
+class ReservationPost(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    """Body of ``POST /api/v1/reservations``; connectorId 0 reserves the whole station."""
+
+    station_id: str
+    connector_id: int
+    id_tag: str
+    expiry_date: dt.datetime
+    parent_id_tag: str | None = None
+
+
+def _check(body: ReservationPost, now: dt.datetime) -> None:
+    if not 1 <= len(body.station_id) <= MAX_ID:
+        raise ApiError(422, "InvalidBody", f"stationId must be 1..{MAX_ID} characters", field="stationId")
+    if not 0 <= body.connector_id <= INT32_MAX:
+        raise ApiError(
+            422, "InvalidBody", "connectorId must be 0 (the station) or a connector", field="connectorId"
+        )
+    for name, value in (("idTag", body.id_tag), ("parentIdTag", body.parent_id_tag)):
+        if value is not None and not (1 <= len(value) <= 20 and value.isprintable()):
+            raise ApiError(
+                422, "InvalidBody", f"{name} must be 1..20 printable characters (CiString20)", field=name
+            )
+    if body.expiry_date.tzinfo is None:
+        raise ApiError(422, "InvalidBody", "expiryDate needs a time zone (e.g. Z)", field="expiryDate")
+    if body.expiry_date <= now:
+        raise ApiError(422, "InvalidBody", "expiryDate must be in the future", field="expiryDate")
+
+
+async def post_reservation(request: web.Request) -> web.Response:
+    api = api_of(request)
+    body: ReservationPost = await read_body(request, ReservationPost)
+    now = dt.datetime.now(dt.UTC)
+    _check(body, now)
+    await ensure_known(request, body.station_id)
+    if (
+        body.connector_id == 0
+        and await _config(request, body.station_id, "ReserveConnectorZeroSupported") == "false"
+    ):
+        raise ApiError(
+            409,
+            "ConnectorZeroNotSupported",
+            f"station {body.station_id!r} reported ReserveConnectorZeroSupported=false",
+        )
+    if api.commands.where(body.station_id) is None:
+        await api.commands.presence.wait_for_end(timeout=10)
+        if api.commands.where(body.station_id) is None:  # no id is spent on a station we cannot reach
+            raise ApiError(409, "NotConnected", f"station {body.station_id!r} is not connected")
+    timeout = command_timeout(request, api.settings.command_timeout)
+    rid = await allocate(api.producer, api.topics, body.station_id, now)
+    call = ReserveNowRequest(
+        connector_id=body.connector_id,
+        expiry_date=body.expiry_date,
+        id_tag=body.id_tag,
+        reservation_id=rid,
+        **({"parent_id_tag": body.parent_id_tag} if body.parent_id_tag is not None else {}),
+    )
+    outcome = await _send(request, body.station_id, "ReserveNow", codec.encode(call), timeout, rid)
+    if outcome.status is not OutcomeStatus.RESULT:
+        return failure(outcome, body.station_id, timeout, reservationId=rid)
+    answer = msgspec.json.decode(outcome.payload).get("status", "")
+    return ok(
+        {
+            "reservationId": rid,
+            "stationId": body.station_id,
+            "connectorId": body.connector_id,
+            "idTag": body.id_tag,
+            "parentIdTag": body.parent_id_tag,
+            "expiryDate": body.expiry_date.isoformat(),
+            "status": status_of_answer(answer),
+            "answer": answer,
+        },
+        201,
+    )
+
+
+async def cancel_reservation(request: web.Request) -> web.Response:
+    api = api_of(request)
+    rid = _reservation_id(request)
+    row = await _row(request, rid)
+    if row["status"] not in ("requested", "active"):
+        raise ApiError(409, "ReservationNotActive", f"reservation {rid} is {row['status']}")
+    timeout = command_timeout(request, api.settings.command_timeout)
+    payload = codec.encode(CancelReservationRequest(reservation_id=rid))
+    outcome = await _send(request, row["station_id"], "CancelReservation", payload, timeout, rid)
+    if outcome.status is not OutcomeStatus.RESULT:
+        return failure(outcome, row["station_id"], timeout, reservationId=rid)
+    answer = msgspec.json.decode(outcome.payload).get("status", "")
+    return ok({"reservationId": rid, "stationId": row["station_id"], "answer": answer})
+
+
+async def get_reservation(request: web.Request) -> web.Response:
+    return ok(reservation_json(await _row(request, _reservation_id(request))))
+
+
+async def list_reservations(request: web.Request) -> web.Response:
+    """``?stationId=``, ``?status=`` (see STATUSES), ``?limit=`` (default 100, at most 1000); newest first."""
+    q = request.query
+    where: list[str] = []
+    args: list[object] = []
+    if "stationId" in q:
+        args.append(q["stationId"])
+        where.append(f"station_id = ${len(args)}")
+    if "status" in q:
+        if q["status"] not in STATUSES:
+            raise ApiError(400, "InvalidQuery", f"status must be one of {', '.join(STATUSES)}")
+        args.append(q["status"])
+        where.append(f"status = ${len(args)}")
+    args.append(max(1, min(1000, query_int(request, "limit", 100))))
+    sql = "SELECT * FROM reservations"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY reservation_id DESC LIMIT ${len(args)}"
+    pool = await api_of(request).pool()
+    rows = await pool.fetch(sql, *args)
+    return ok({"reservations": [reservation_json(r) for r in rows]})
+
+
+def reservation_json(r: Any) -> dict[str, Any]:
+    def iso(value: dt.datetime | None) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {
+        "reservationId": r["reservation_id"],
+        "stationId": r["station_id"],
+        "connectorId": r["connector_id"],
+        "idTag": r["id_tag"],
+        "parentIdTag": r["parent_id_tag"],
+        "expiryDate": iso(r["expiry_date"]),
+        "status": r["status"],
+        "reserveAnswer": r["reserve_answer"],
+        "cancelAnswer": r["cancel_answer"],
+        "endReason": r["end_reason"],
+        "usedConnectorId": r["used_connector_id"],
+        "usedIdTag": r["used_id_tag"],
+        "createdAt": iso(r["created_at"]),
+        "endedAt": iso(r["ended_at"]),
+    }
+
+
+def _reservation_id(request: web.Request) -> int:
+    raw = request.match_info["reservationId"]
+    if not raw.isdigit() or not 0 < int(raw) <= INT32_MAX:
+        raise ApiError(400, "InvalidReservationId", "a reservation id is a positive int32")
+    return int(raw)
+
+
+async def _row(request: web.Request, rid: int) -> Any:
+    pool = await api_of(request).pool()
+    row = await pool.fetchrow("SELECT * FROM reservations WHERE reservation_id = $1", rid)
+    if row is None:
+        raise ApiError(404, "UnknownReservation", f"reservation {rid} is unknown")
+    return row
+
+
+async def _config(request: web.Request, station_id: str, key: str) -> str | None:
+    pool = await api_of(request).pool()
+    value = await pool.fetchval(
+        "SELECT value FROM station_configuration WHERE station_id = $1 AND key = $2", station_id, key
+    )
+    return str(value).strip().lower() if value is not None else None
+
+
+async def _send(
+    request: web.Request, station_id: str, action: str, payload: bytes, timeout: float, rid: int
+) -> CommandOutcome:
+    try:
+        return await api_of(request).commands.call(station_id, action, payload, timeout=timeout)
+    except NotConnected as exc:
+        raise ApiError(
+            409, "NotConnected", f"station {station_id!r} is not connected", reservationId=rid
+        ) from exc
+
+
+def openapi(ref_template: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(paths, component schemas) of this module for /openapi.json."""
+    (body,), components = msgspec.json.schema_components([ReservationPost], ref_template=ref_template)
+
+    def err(description: str) -> dict[str, Any]:
+        return {
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": ref_template.format(name="Error")}}},
+        }
+
+    obj = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
+    rid = {"name": "reservationId", "in": "path", "required": True, "schema": {"type": "integer"}}
+    timeout = {"name": "timeout", "in": "query", "required": False, "schema": {"type": "number"}}
+    paths: dict[str, Any] = {
+        "/api/v1/reservations": {
+            "get": {
+                "summary": "Reservations, newest first (?stationId=, ?status=, ?limit=)",
+                "parameters": [
+                    {"name": "stationId", "in": "query", "required": False, "schema": {"type": "string"}},
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": list(STATUSES)},
+                    },
+                    {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer"}},
+                ],
+                "responses": {"200": obj, "400": err("bad query")},
+            },
+            "post": {
+                "summary": "Reserve a connector (0 = the station) for an id tag: ReserveNow with a new id",
+                "parameters": [timeout],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+                "responses": {
+                    "201": {**obj, "description": "sent; `status`/`answer` say what the station answered"},
+                    "404": err("unknown station"),
+                    "409": err("not connected, or connectorId 0 on a station that does not support it"),
+                    "422": err("invalid body; `field` names it"),
+                    "502": err("the station answered CALLERROR"),
+                    "504": err("no answer in time"),
+                },
+            },
+        },
+        "/api/v1/reservations/{reservationId}": {
+            "parameters": [rid],
+            "get": {"summary": "A reservation", "responses": {"200": obj, "404": err("unknown reservation")}},
+        },
+        "/api/v1/reservations/{reservationId}/cancel": {
+            "parameters": [rid, timeout],
+            "post": {
+                "summary": "CancelReservation; `answer` is the station's (Accepted or Rejected)",
+                "responses": {
+                    "200": obj,
+                    "404": err("unknown reservation"),
+                    "409": err("not active, or the station is not connected"),
+                    "502": err("the station answered CALLERROR"),
+                    "504": err("no answer in time"),
+                },
+            },
+        },
+    }
+    return paths, components

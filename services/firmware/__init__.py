@@ -1,0 +1,1 @@
+"""Firmware management: image campaigns for fleets, diagnostics uploads (issue 7, ADR 0010)."""

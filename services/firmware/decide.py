@@ -1,0 +1,175 @@
+"""Pure decisions of the firmware service: what a station's message means, what the clock demands.
+
+Each function reads the state and returns events (nothing is mutated; the caller evolves). The
+clock is an argument (``now_ms``), so unit tests drive time by hand.
+
+A station's update succeeds when it reported Installed *and* (when the image names a version)
+booted with that version: OCTT TC_044_1 has the BootNotification before the final Installed, a
+station that reboots first and reports later has it after; either order works.
+"""
+
+from __future__ import annotations
+
+from services.firmware.events import (
+    CampaignFinished,
+    CampaignPaused,
+    DiagnosticsSent,
+    DiagnosticsStatus,
+    FirmwareEvent,
+    StationDispatched,
+    StationFinished,
+    StationProgress,
+)
+from services.firmware.state import ACTIVE, TERMINAL, Campaign, CampaignStatus, State, StationRun, Step
+
+FAILED_STATUSES = frozenset({"DownloadFailed", "InstallationFailed"})
+
+
+def expected_version(state: State, campaign: Campaign) -> str | None:
+    image = state.images.get(campaign.image_id)
+    return image.version if image is not None else None
+
+
+def _verdict(state: State, campaign: Campaign, run: StationRun, at_ms: int) -> StationFinished | None:
+    """How an installed update ended, once the booted version tells; None while it is still open."""
+    wanted = expected_version(state, campaign)
+    if wanted is not None and run.booted_version is None:
+        return None  # installed; the reboot will tell which version runs
+    reason = None
+    if wanted is not None and run.booted_version != wanted:
+        reason = f"VersionMismatch: booted {run.booted_version!r}, expected {wanted!r}"
+    return StationFinished(
+        campaign_id=campaign.campaign_id,
+        station_id=run.station_id,
+        succeeded=reason is None,
+        reason=reason,
+        at_ms=at_ms,
+    )
+
+
+def on_firmware_status(state: State, station_id: str, status: str, at_ms: int) -> list[FirmwareEvent]:
+    """A FirmwareStatusNotification from a station with an update in progress."""
+    events: list[FirmwareEvent] = []
+    for campaign, run in state.active_runs(station_id, at_ms):
+        cid = campaign.campaign_id
+        events.append(StationProgress(campaign_id=cid, station_id=station_id, status=status, at_ms=at_ms))
+        if status in FAILED_STATUSES:
+            events.append(
+                StationFinished(
+                    campaign_id=cid, station_id=station_id, succeeded=False, reason=status, at_ms=at_ms
+                )
+            )
+        elif status == "Installed" and (verdict := _verdict(state, campaign, run, at_ms)) is not None:
+            events.append(verdict)
+    return events
+
+
+def on_boot(state: State, station_id: str, firmware_version: str | None, at_ms: int) -> list[FirmwareEvent]:
+    """A BootNotification: the version it reports confirms (or refutes) an installed update."""
+    events: list[FirmwareEvent] = []
+    for campaign, run in state.active_runs(station_id, at_ms):
+        cid = campaign.campaign_id
+        events.append(
+            StationProgress(
+                campaign_id=cid,
+                station_id=station_id,
+                status="Booted",
+                firmware_version=firmware_version,
+                at_ms=at_ms,
+            )
+        )
+        if run.step is Step.INSTALLED:
+            booted = StationRun(run.station_id, run.batch, run.step, booted_version=firmware_version)
+            verdict = _verdict(state, campaign, booted, at_ms)
+            if verdict is not None:
+                events.append(verdict)
+    return events
+
+
+def on_diagnostics_status(state: State, station_id: str, status: str, at_ms: int) -> list[FirmwareEvent]:
+    """A DiagnosticsStatusNotification: about the station's newest diagnostics request, if any."""
+    request_id = state.latest_diagnostics.get(station_id)
+    if request_id is None or not state.diagnostics[request_id].sent:
+        return []
+    if status == "Idle" and state.diagnostics[request_id].status in ("Uploaded", "UploadFailed"):
+        return []  # a triggered "not busy" after the upload ended says nothing about this request
+    return [DiagnosticsStatus(request_id=request_id, station_id=station_id, status=status, at_ms=at_ms)]
+
+
+def tick(state: State, now_ms: int, station_timeout_ms: int) -> list[FirmwareEvent]:
+    """What time demands: silent stations time out, batches advance, campaigns pause or finish.
+
+    ``StationDispatched`` / ``DiagnosticsSent`` events in the result are the CALLs to send now.
+    """
+    events: list[FirmwareEvent] = []
+    for campaign in state.campaigns.values():
+        if campaign.status is CampaignStatus.COMPLETED:
+            continue
+        finished: dict[str, Step] = {}
+        for run in campaign.stations.values():
+            last = run.last_activity_ms if run.last_activity_ms is not None else now_ms
+            if run.step in ACTIVE and now_ms - last > station_timeout_ms:
+                events.append(
+                    StationFinished(
+                        campaign_id=campaign.campaign_id,
+                        station_id=run.station_id,
+                        succeeded=False,
+                        reason=f"Timeout: no news for {(now_ms - last) // 1000}s (in {run.step.value})",
+                        at_ms=now_ms,
+                    )
+                )
+                finished[run.station_id] = Step.FAILED
+        if campaign.status is CampaignStatus.RUNNING:
+            events += _rollout(campaign, finished, now_ms)
+        elif campaign.status is CampaignStatus.PAUSED and all(
+            finished.get(r.station_id, r.step) in TERMINAL for r in campaign.stations.values()
+        ):
+            # Paused on its last batch's failures: nothing is left to hold back.
+            events.append(CampaignFinished(campaign_id=campaign.campaign_id, at_ms=now_ms))
+    for diag in state.diagnostics.values():
+        if not diag.sent:
+            events.append(
+                DiagnosticsSent(request_id=diag.request_id, station_id=diag.station_id, at_ms=now_ms)
+            )
+    return events
+
+
+def _rollout(campaign: Campaign, finished: dict[str, Step], now_ms: int) -> list[FirmwareEvent]:
+    def step(run: StationRun) -> Step:
+        return finished.get(run.station_id, run.step)
+
+    runs = list(campaign.stations.values())
+    open_batches = [r.batch for r in runs if step(r) not in TERMINAL]
+    cid = campaign.campaign_id
+    if not open_batches:
+        return [CampaignFinished(campaign_id=cid, at_ms=now_ms)]
+    current = min(open_batches)
+    policy = campaign.policy
+    for batch in range(campaign.cleared_through + 1, current + 1):
+        members = [r for r in runs if r.batch == batch]
+        failed = sum(1 for r in members if step(r) is Step.FAILED)
+        if members and failed / len(members) > policy.failure_threshold:
+            reason = (
+                f"failure rate of batch {batch} is {failed}/{len(members)}, "
+                f"above the threshold {policy.failure_threshold:g}"
+            )
+            return [CampaignPaused(campaign_id=cid, reason=reason, batch=batch, at_ms=now_ms)]
+    in_flight = sum(1 for r in runs if step(r) in ACTIVE)
+    free = policy.max_in_flight - in_flight
+    events: list[FirmwareEvent] = []
+    for run in runs:
+        if free <= 0:
+            break
+        if run.batch == current and step(run) is Step.PENDING:
+            events.append(StationDispatched(campaign_id=cid, station_id=run.station_id, at_ms=now_ms))
+            free -= 1
+    return events
+
+
+def dispatch_outcome(campaign_id: str, station_id: str, error: str | None, at_ms: int) -> FirmwareEvent:
+    """The station's answer to UpdateFirmware: accepted (a sign of life) or why it was not."""
+    if error is None:
+        return StationProgress(campaign_id=campaign_id, station_id=station_id, status="Accepted", at_ms=at_ms)
+    return StationFinished(
+        campaign_id=campaign_id, station_id=station_id, succeeded=False, reason=error, at_ms=at_ms
+    )

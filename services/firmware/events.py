@@ -1,0 +1,182 @@
+"""Domain events of firmware management, on ``firmware.events``.
+
+Operator intents (an image added, a campaign created, paused, resumed or aborted, diagnostics
+requested) are written by the operator API; what happened next (dispatches, station progress,
+outcomes, stored diagnostics files) by the firmware service. Keys: campaign id for campaign events,
+request id for diagnostics, image id for images, so each aggregate's events stay in order.
+
+Every event carries a unique ``id``: the service evolves its state with its own events as it
+produces them and again when it reads them back; ``evolve`` skips ids it has already applied.
+Versioned by ``v`` (docs/events.md, "Versioning rules").
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class _Event(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=True):
+    v: int = 1
+    id: str = msgspec.field(default_factory=new_id)
+    at_ms: int
+
+
+class ImageAdded(_Event, tag="image_added", kw_only=True):
+    """An operator uploaded a firmware image; the bytes are in the file storage under ``storage_key``."""
+
+    image_id: str
+    name: str
+    version: str | None = None
+    size: int
+    sha256: str
+    storage_key: str
+
+
+class Policy(msgspec.Struct, kw_only=True):
+    """Rollout policy: batches in order; within a batch at most ``max_in_flight`` updates at a time."""
+
+    batch_size: int = 10
+    max_in_flight: int = 10
+    # Pause when failed / batch size of the running batch exceeds this fraction (0..1).
+    failure_threshold: float = 0.2
+
+
+class CampaignCreated(_Event, tag="campaign_created", kw_only=True):
+    campaign_id: str
+    image_id: str
+    # The targets, resolved when the campaign was created (list, site or filter), in rollout order.
+    stations: list[str]
+    target: dict[str, str | list[str]]
+    # None: each station is told "now" when its UpdateFirmware is sent.
+    retrieve_date: str | None = None
+    retries: int | None = None
+    retry_interval: int | None = None
+    transport: str = "http"  # or "ftp"
+    policy: Policy
+    # Per-campaign credential: part of the HTTP URL, the FTP password.
+    token: str
+
+
+class CampaignPaused(_Event, tag="campaign_paused", kw_only=True):
+    campaign_id: str
+    reason: str
+    batch: int | None = None
+
+
+class CampaignResumed(_Event, tag="campaign_resumed", kw_only=True):
+    campaign_id: str
+
+
+class CampaignAborted(_Event, tag="campaign_aborted", kw_only=True):
+    campaign_id: str
+
+
+class StationDispatched(_Event, tag="station_dispatched", kw_only=True):
+    """The service is about to send UpdateFirmware to the station (written before it is sent)."""
+
+    campaign_id: str
+    station_id: str
+
+
+class StationProgress(_Event, tag="station_progress", kw_only=True):
+    """A sign of life: the UpdateFirmware answer ("Accepted"), an FSN status, or "Booted"."""
+
+    campaign_id: str
+    station_id: str
+    status: str
+    firmware_version: str | None = None
+
+
+class StationFinished(_Event, tag="station_finished", kw_only=True):
+    campaign_id: str
+    station_id: str
+    succeeded: bool
+    reason: str | None = None
+
+
+class CampaignFinished(_Event, tag="campaign_finished", kw_only=True):
+    campaign_id: str
+
+
+class DiagnosticsRequested(_Event, tag="diagnostics_requested", kw_only=True):
+    request_id: str
+    station_id: str
+    transport: str = "http"  # or "ftp"
+    start_time: str | None = None
+    stop_time: str | None = None
+    retries: int | None = None
+    retry_interval: int | None = None
+    token: str
+
+
+class DiagnosticsSent(_Event, tag="diagnostics_sent", kw_only=True):
+    request_id: str
+    station_id: str
+
+
+class DiagnosticsAnswered(_Event, tag="diagnostics_answered", kw_only=True):
+    """The station's answer to GetDiagnostics: a file name, none (nothing to upload), or an error."""
+
+    request_id: str
+    station_id: str
+    file_name: str | None = None
+    error: str | None = None
+
+
+class DiagnosticsStatus(_Event, tag="diagnostics_status", kw_only=True):
+    """A DiagnosticsStatusNotification, linked to the station's newest request."""
+
+    request_id: str
+    station_id: str
+    status: str
+
+
+class DiagnosticsFileStored(_Event, tag="diagnostics_file_stored", kw_only=True):
+    request_id: str
+    station_id: str
+    file_name: str
+    size: int
+    sha256: str
+    storage_key: str
+    via: str  # "http" or "ftp"
+
+
+FirmwareEvent = (
+    ImageAdded
+    | CampaignCreated
+    | CampaignPaused
+    | CampaignResumed
+    | CampaignAborted
+    | StationDispatched
+    | StationProgress
+    | StationFinished
+    | CampaignFinished
+    | DiagnosticsRequested
+    | DiagnosticsSent
+    | DiagnosticsAnswered
+    | DiagnosticsStatus
+    | DiagnosticsFileStored
+)
+event_decoder = msgspec.json.Decoder(FirmwareEvent)
+_encoder = msgspec.json.Encoder()
+
+
+def encode_event(event: FirmwareEvent) -> bytes:
+    return _encoder.encode(event)
+
+
+def key_of(event: FirmwareEvent) -> bytes:
+    """The aggregate an event belongs to: its Kafka key, so one aggregate's events stay in order."""
+    if isinstance(event, ImageAdded):
+        return event.image_id.encode()
+    if isinstance(event, DiagnosticsRequested | DiagnosticsSent | DiagnosticsAnswered | DiagnosticsStatus):
+        return event.request_id.encode()
+    if isinstance(event, DiagnosticsFileStored):
+        return event.request_id.encode()
+    return event.campaign_id.encode()

@@ -1,0 +1,216 @@
+"""The campaign engine without I/O: decide from state and a hand-driven clock, evolve with the events."""
+
+from __future__ import annotations
+
+from services.firmware import decide
+from services.firmware.events import (
+    CampaignAborted,
+    CampaignCreated,
+    CampaignFinished,
+    CampaignPaused,
+    CampaignResumed,
+    DiagnosticsAnswered,
+    DiagnosticsRequested,
+    DiagnosticsSent,
+    FirmwareEvent,
+    ImageAdded,
+    Policy,
+    StationDispatched,
+    StationFinished,
+    encode_event,
+    event_decoder,
+)
+from services.firmware.state import CampaignStatus, State, Step, evolve
+
+TIMEOUT = 60_000
+
+
+def apply(state: State, events: list[FirmwareEvent]) -> list[FirmwareEvent]:
+    for e in events:
+        evolve(state, e)
+    return events
+
+
+def setup(
+    n: int, *, batch: int, in_flight: int, threshold: float = 0.5, version: str | None = "2.0"
+) -> State:
+    state = State()
+    apply(
+        state,
+        [
+            ImageAdded(
+                image_id="img", name="fw.bin", version=version, size=3, sha256="x", storage_key="k", at_ms=0
+            ),
+            CampaignCreated(
+                campaign_id="c",
+                image_id="img",
+                stations=[f"S{i}" for i in range(n)],
+                target={"stations": []},
+                policy=Policy(batch_size=batch, max_in_flight=in_flight, failure_threshold=threshold),
+                token="t",
+                at_ms=0,
+            ),
+        ],
+    )
+    return state
+
+
+def dispatched(events: list[FirmwareEvent]) -> list[str]:
+    return [e.station_id for e in events if isinstance(e, StationDispatched)]
+
+
+def succeed(state: State, station: str, at: int) -> None:
+    for status in ("Downloading", "Downloaded", "Installing"):
+        apply(state, decide.on_firmware_status(state, station, status, at))
+    apply(state, decide.on_boot(state, station, "2.0", at))
+    apply(state, decide.on_firmware_status(state, station, "Installed", at))
+
+
+def test_batches_run_in_order_and_in_flight_is_capped() -> None:
+    state = setup(5, batch=3, in_flight=2)
+    assert dispatched(apply(state, decide.tick(state, 1000, TIMEOUT))) == ["S0", "S1"]
+    assert dispatched(apply(state, decide.tick(state, 1100, TIMEOUT))) == []  # 2 in flight
+    succeed(state, "S0", 1200)
+    assert dispatched(apply(state, decide.tick(state, 1300, TIMEOUT))) == ["S2"]
+    succeed(state, "S1", 1400)
+    # S2 (batch 0) still runs: batch 1 waits although a slot is free.
+    assert dispatched(apply(state, decide.tick(state, 1500, TIMEOUT))) == []
+    succeed(state, "S2", 1600)
+    assert dispatched(apply(state, decide.tick(state, 1700, TIMEOUT))) == ["S3", "S4"]
+    succeed(state, "S3", 1800)
+    succeed(state, "S4", 1800)
+    events = apply(state, decide.tick(state, 1900, TIMEOUT))
+    assert any(isinstance(e, CampaignFinished) for e in events)
+    assert state.campaigns["c"].status is CampaignStatus.COMPLETED
+    assert {r.step for r in state.campaigns["c"].stations.values()} == {Step.SUCCEEDED}
+
+
+def test_success_needs_the_new_version_in_either_order() -> None:
+    state = setup(3, batch=3, in_flight=3)
+    apply(state, decide.tick(state, 0, TIMEOUT))
+    runs = state.campaigns["c"].stations
+    # Installed first, then the boot confirms.
+    apply(state, decide.on_firmware_status(state, "S0", "Installed", 1))
+    assert runs["S0"].step is Step.INSTALLED
+    apply(state, decide.on_boot(state, "S0", "2.0", 2))
+    assert runs["S0"].step is Step.SUCCEEDED
+    # Boot first (OCTT TC_044_1), then Installed.
+    apply(state, decide.on_firmware_status(state, "S1", "Installing", 1))
+    apply(state, decide.on_boot(state, "S1", "2.0", 2))
+    assert runs["S1"].step is Step.INSTALLING
+    apply(state, decide.on_firmware_status(state, "S1", "Installed", 3))
+    assert runs["S1"].step is Step.SUCCEEDED
+    # The station came back with its old version: not a success.
+    apply(state, decide.on_firmware_status(state, "S2", "Installed", 1))
+    apply(state, decide.on_boot(state, "S2", "1.0", 2))
+    assert runs["S2"].step is Step.FAILED and "VersionMismatch" in (runs["S2"].reason or "")
+
+
+def test_without_a_version_installed_is_enough() -> None:
+    state = setup(1, batch=1, in_flight=1, version=None)
+    apply(state, decide.tick(state, 0, TIMEOUT))
+    apply(state, decide.on_firmware_status(state, "S0", "Installed", 1))
+    assert state.campaigns["c"].stations["S0"].step is Step.SUCCEEDED
+
+
+def test_failures_and_the_threshold_pause_then_resume_and_abort() -> None:
+    state = setup(6, batch=3, in_flight=3, threshold=0.3)
+    apply(state, decide.tick(state, 0, TIMEOUT))
+    apply(state, decide.on_firmware_status(state, "S0", "DownloadFailed", 1))
+    runs = state.campaigns["c"].stations
+    assert runs["S0"].step is Step.FAILED and runs["S0"].reason == "DownloadFailed"
+    events = apply(state, decide.tick(state, 2, TIMEOUT))  # 1/3 > 0.3
+    assert [type(e) for e in events] == [CampaignPaused]
+    assert state.campaigns["c"].status is CampaignStatus.PAUSED
+    succeed(state, "S1", 3)
+    apply(state, decide.on_firmware_status(state, "S2", "InstallationFailed", 3))
+    assert dispatched(apply(state, decide.tick(state, 4, TIMEOUT))) == []  # paused: nothing sent
+    apply(state, [CampaignResumed(campaign_id="c", at_ms=5)])
+    # The operator accepted batch 0's failures: batch 1 starts.
+    assert dispatched(apply(state, decide.tick(state, 6, TIMEOUT))) == ["S3", "S4", "S5"]
+    apply(state, [CampaignAborted(campaign_id="c", at_ms=7)])
+    assert state.campaigns["c"].status is CampaignStatus.ABORTED
+    # In-flight updates are still followed after an abort (1.6 cannot cancel them).
+    succeed(state, "S3", 8)
+    assert runs["S3"].step is Step.SUCCEEDED
+
+
+def test_abort_skips_what_was_not_sent() -> None:
+    state = setup(4, batch=2, in_flight=2)
+    apply(state, decide.tick(state, 0, TIMEOUT))
+    apply(state, [CampaignAborted(campaign_id="c", at_ms=1)])
+    steps = {s: r.step for s, r in state.campaigns["c"].stations.items()}
+    assert steps == {"S0": Step.SENT, "S1": Step.SENT, "S2": Step.SKIPPED, "S3": Step.SKIPPED}
+    assert dispatched(decide.tick(state, 2, TIMEOUT)) == []
+
+
+def test_a_silent_station_times_out_and_counts_as_a_failure() -> None:
+    state = setup(2, batch=2, in_flight=2, threshold=0.4)
+    apply(state, decide.tick(state, 0, TIMEOUT))
+    apply(state, decide.on_firmware_status(state, "S0", "Downloading", 10_000))
+    events = apply(state, decide.tick(state, 65_000, TIMEOUT))  # S1 silent since 0, S0 since 10 s
+    finished = [e for e in events if isinstance(e, StationFinished)]
+    assert [(e.station_id, e.succeeded) for e in finished] == [("S1", False)]
+    assert finished[0].reason is not None and finished[0].reason.startswith("Timeout")
+    assert any(isinstance(e, CampaignPaused) for e in events)  # 1/2 > 0.4, in the same tick
+
+
+def test_a_rejected_dispatch_fails_the_station() -> None:
+    state = setup(1, batch=1, in_flight=1)
+    apply(state, decide.tick(state, 0, TIMEOUT))
+    apply(state, [decide.dispatch_outcome("c", "S0", "NotConnected", 1)])
+    assert state.campaigns["c"].stations["S0"].step is Step.FAILED
+
+
+def test_status_of_a_station_without_an_update_is_ignored() -> None:
+    state = setup(1, batch=1, in_flight=1)
+    assert decide.on_firmware_status(state, "S0", "Downloading", 1) == []  # not dispatched yet
+    assert decide.on_firmware_status(state, "other", "Downloading", 1) == []
+    apply(state, decide.tick(state, 100_000, TIMEOUT))
+    # A message from long before the dispatch (read late, e.g. after a restart) is not about it.
+    assert decide.on_firmware_status(state, "S0", "Installed", 50_000) == []
+    assert decide.on_firmware_status(state, "S0", "Downloading", 100_500) != []
+
+
+def test_evolve_is_idempotent_and_events_round_trip() -> None:
+    state = setup(2, batch=2, in_flight=1)
+    events = decide.tick(state, 0, TIMEOUT)
+    for event in events:
+        evolve(state, event)
+        evolve(state, event_decoder.decode(encode_event(event)))  # read back from the log
+    apply(state, decide.on_firmware_status(state, "S0", "Downloading", 1))
+    for event in events:
+        evolve(state, event)  # a late re-delivery does not move S0 back to Sent
+    assert state.campaigns["c"].stations["S0"].step is Step.DOWNLOADING
+
+
+def test_diagnostics_status_follows_the_newest_sent_request() -> None:
+    state = State()
+    apply(state, [DiagnosticsRequested(request_id="r1", station_id="S", token="t", at_ms=0)])
+    assert decide.on_diagnostics_status(state, "S", "Uploading", 1) == []  # not sent yet
+    sent = apply(state, decide.tick(state, 1, TIMEOUT))
+    assert [type(e) for e in sent] == [DiagnosticsSent]
+    apply(state, decide.on_diagnostics_status(state, "S", "Uploading", 2))
+    # The answer arrives after the first status: it does not set the status back.
+    apply(state, [DiagnosticsAnswered(request_id="r1", station_id="S", file_name="f.log", at_ms=3)])
+    assert state.diagnostics["r1"].status == "Uploading" and state.diagnostics["r1"].file_name == "f.log"
+    apply(state, decide.on_diagnostics_status(state, "S", "Uploaded", 4))
+    assert state.diagnostics["r1"].status == "Uploaded"
+    assert decide.on_diagnostics_status(state, "S", "Idle", 5) == []
+    # A new request takes over the station's notifications.
+    apply(state, [DiagnosticsRequested(request_id="r2", station_id="S", token="t", at_ms=6)])
+    apply(state, decide.tick(state, 7, TIMEOUT))
+    [event] = decide.on_diagnostics_status(state, "S", "Uploading", 8)
+    assert event.request_id == "r2"
+
+
+def test_a_campaign_paused_on_its_last_batch_completes_when_everything_ended() -> None:
+    state = setup(2, batch=2, in_flight=2, threshold=0.1)
+    apply(state, decide.tick(state, 0, TIMEOUT))
+    apply(state, decide.on_firmware_status(state, "S0", "DownloadFailed", 1))
+    apply(state, decide.tick(state, 2, TIMEOUT))
+    assert state.campaigns["c"].status is CampaignStatus.PAUSED
+    succeed(state, "S1", 3)
+    events = apply(state, decide.tick(state, 4, TIMEOUT))
+    assert [type(e) for e in events] == [CampaignFinished]
+    assert state.campaigns["c"].status is CampaignStatus.COMPLETED
