@@ -121,14 +121,20 @@ class _Assignment(ConsumerRebalanceListener):  # type: ignore[misc]
 class SiteManager:
     """A Runner: manages the sites of the ``csms.sites`` partitions this process is assigned."""
 
-    def __init__(self, settings: Settings, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(
+        self, settings: Settings, clock: Callable[[], int] = now_ms, group: str | None = None
+    ) -> None:
         self.settings = settings
+        # The consumer group that shares the sites among allocators (a test may run one apart).
+        self.group = group or f"{settings.topic_prefix}csms.smartcharging.sites"
         self.topics = Topics(settings.topic_prefix, settings.frame_partitions)
         self._clock = clock
         self._stopping = asyncio.Event()
         self.assigned: set[int] = set()
         self.sites: dict[str, tuple[int, SiteRecord]] = {}  # site id -> (partition, record)
         self._state: dict[str, _SiteState] = {}
+        # Completed allocation rounds per site (for operators' metrics and for tests to wait on).
+        self.rounds: dict[str, int] = {}
         self._sessions: dict[Key, _Session] = {}
         self._restored: dict[str, SiteAllocated] = {}
         self._registry: CompactedView[StationRegistration] = CompactedView(
@@ -166,7 +172,7 @@ class SiteManager:
         consumer = make_consumer(
             s.kafka_bootstrap,
             client_id="smartcharging-sites",
-            group_id=f"{s.topic_prefix}csms.smartcharging.sites",
+            group_id=self.group,
         )
         consumer.subscribe([self.topics.sites], listener=_Assignment(self))
         await consumer.start()
@@ -407,6 +413,12 @@ class SiteManager:
             delay = max((due - self._clock()) / 1000, 0.0)
             state.timer = asyncio.get_running_loop().call_later(delay, state.wake.set)
         await self._record(site, state, demands, targets)
+        self.rounds[site_id] = self.rounds.get(site_id, 0) + 1
+
+    def limits(self, site_id: str) -> dict[Key, float]:
+        """The limits in force this allocator knows of for ``site_id`` (accepted by the stations)."""
+        state = self._state.get(site_id)
+        return {k: v[1] for k, v in state.applied.items()} if state is not None else {}
 
     async def _send(
         self, site: SiteRecord, state: _SiteState, changes: list[Change], raised_at: int | None = None

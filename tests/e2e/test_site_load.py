@@ -5,6 +5,7 @@ that refuses its limit instead of asking it again and again."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from ocpp.v16 import call, call_result
 
+from services.smartcharging.sites import SiteManager
 from tests.e2e.conftest import Api, System, unique_station
 from tests.e2e.station import TestStation, iso, now, station
 
@@ -160,3 +162,40 @@ async def test_sites_are_managed_through_the_api_with_clear_errors(system: Syste
     assert site in {s["siteId"] for s in (await api.get("/api/v1/sites"))[1]["sites"]}
     assert (await api.request("DELETE", f"/api/v1/sites/{site}"))[0] == 204
     assert (await api.request("DELETE", f"/api/v1/sites/{site}"))[0] == 404
+
+
+async def test_a_restarted_allocator_continues_without_resending(system: System, api: Api) -> None:
+    """A new allocator rebuilds the limits in force from smartcharging.events: it sends nothing that
+    is already in force, and does not ask a station that refused again."""
+    site = f"site-{uuid.uuid4().hex[:8]}"
+    ids = [unique_station("SITE") for _ in range(3)]
+    refuser = ids[-1]
+    for sid in ids:
+        assert (await api.put(f"/api/v1/stations/{sid}", {"site": site}))[0] == 201
+    assert (await api.put(f"/api/v1/sites/{site}", {"gridLimit": 50.0, "deadband": 0.1}))[0] == 201
+    tags = [f"T{uuid.uuid4().hex[:12]}" for _ in ids]
+    for tag in tags:
+        await api.put(f"/api/v1/id-tags/{tag}", {"status": "Accepted"})
+    limits = Limits(refuser)
+    async with contextlib.AsyncExitStack() as stack:
+        cps = [await stack.enter_async_context(station(system.station_url(sid))) for sid in ids]
+        for cp in cps:
+            cp.responses["SetChargingProfile"] = limits.responder(cp.id)
+        for cp, tag in zip(cps, tags, strict=True):
+            await start(cp, tag)
+        await api.until(f"/api/v1/sites/{site}", settled({s: 9.0 for s in ids[:-1]}, refuser), timeout=60)
+        sent_before = len(limits.received)
+
+        # A second allocator, as after a restart (its own group, so it manages every site at once).
+        restarted = SiteManager(system.settings, group=f"test-restart-{uuid.uuid4().hex[:8]}")
+        run = asyncio.create_task(restarted.run())
+        try:
+            async with asyncio.timeout(30):
+                while restarted.rounds.get(site, 0) < 1:  # noqa: ASYNC110 - its rounds run in its own tasks
+                    await asyncio.sleep(0.05)
+            assert restarted.limits(site) == {(s, 1): 9.0 for s in ids[:-1]}
+            await asyncio.sleep(1.0)  # anything it would send has been sent by now
+            assert len(limits.received) == sent_before, limits.received[sent_before:]
+        finally:
+            restarted.stop()
+            await asyncio.wait_for(run, 30)
