@@ -49,6 +49,14 @@ def supervise(names: list[str]) -> int:
         print(
             f"csms: operator API at http://127.0.0.1:{api_port}/api/v1 (OpenAPI: /openapi.json)", flush=True
         )
+    if "firmware" in names:
+        http_port = os.environ.get("CSMS_FILES_HTTP_PORT", "8081")
+        ftp_port = os.environ.get("CSMS_FILES_FTP_PORT", "2121")
+        print(
+            f"csms: firmware and diagnostics files for stations at http://127.0.0.1:{http_port} "
+            f"and ftp://127.0.0.1:{ftp_port}",
+            flush=True,
+        )
     print("csms: Ctrl-C stops everything", flush=True)
     while not stopping:
         time.sleep(0.5)

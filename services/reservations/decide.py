@@ -4,7 +4,8 @@ Times come from the frame (``at_ms``), never from the clock, so a redelivered fr
 events. Followed: our ReserveNow / CancelReservation CALLs and the station's answers to them (paired
 by connection epoch and message id), StartTransaction (a reservation is used by its reservationId,
 or by the reserved idTag / a tag of its parentIdTag on the reserved connector), and
-StatusNotification Available on a reserved connector (the station dropped the reservation).
+StatusNotification: Reserved confirms a reservation still waiting for its answer, Available on a
+reserved connector means the station dropped the reservation.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from shared.projection import ms_to_datetime
 from shared.reservations.events import (
     ReservationAnswered,
     ReservationCallSent,
+    ReservationConfirmed,
     ReservationEnded,
     ReservationEvent,
 )
@@ -179,8 +181,28 @@ def _started(
 def _status(
     state: State, station_id: str, request: StatusNotificationRequest, at: datetime
 ) -> list[ReservationEvent]:
-    """Available on a connector we hold a reservation for: the station no longer keeps it."""
-    if request.status != "Available" or request.connector_id == 0:
+    """Reserved confirms a reservation still waiting for its answer; Available on a connector we hold
+    a reservation for means the station no longer keeps it."""
+    if request.connector_id == 0:
+        return []
+    if request.status == "Reserved":
+        waiting = [
+            r
+            for r in state.open_at(station_id)
+            if r.status == "requested" and r.connector_id in (request.connector_id, 0)
+        ]
+        if not waiting:
+            return []
+        newest = waiting[-1]  # ids grow: the latest ReserveNow is the one the station acts on
+        return [
+            ReservationConfirmed(
+                reservation_id=newest.reservation_id,
+                station_id=station_id,
+                connector_id=request.connector_id,
+                at=at,
+            )
+        ]
+    if request.status != "Available":
         return []
     return [
         _end(r, "expired", "station reported Available after expiryDate", at)

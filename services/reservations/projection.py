@@ -18,6 +18,7 @@ from shared.reservations.events import (
     ReservationAllocated,
     ReservationAnswered,
     ReservationCallSent,
+    ReservationConfirmed,
     decode_event,
 )
 from shared.reservations.state import reservation_id, status_of_answer
@@ -103,6 +104,13 @@ class ReservationsProjection(TableProjection):
                         event.status,
                         event.at,
                     )
+            elif isinstance(event, ReservationConfirmed):
+                await conn.execute(
+                    """UPDATE reservations SET status = 'active', updated_at = $2
+                       WHERE reservation_id = $1 AND status = 'requested'""",
+                    event.reservation_id,
+                    event.at,
+                )
             else:
                 await conn.execute(
                     """UPDATE reservations SET status = $2, end_reason = $3, used_connector_id = $4,

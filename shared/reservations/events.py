@@ -76,7 +76,22 @@ class ReservationEnded(msgspec.Struct, tag="ended", tag_field="type", kw_only=Tr
     at: datetime
 
 
-ReservationEvent = ReservationAllocated | ReservationCallSent | ReservationAnswered | ReservationEnded
+class ReservationConfirmed(
+    msgspec.Struct, tag="confirmed", tag_field="type", kw_only=True, omit_defaults=True
+):
+    """The station reported the connector Reserved while the reservation still waited for its answer
+    (the ReserveNow answer was lost, or the station reported first): it is active."""
+
+    v: int = 1
+    reservation_id: int
+    station_id: str
+    connector_id: int
+    at: datetime
+
+
+ReservationEvent = (
+    ReservationAllocated | ReservationCallSent | ReservationAnswered | ReservationConfirmed | ReservationEnded
+)
 _decoder = msgspec.json.Decoder(ReservationEvent)
 
 

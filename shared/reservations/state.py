@@ -15,6 +15,7 @@ from shared.reservations.events import (
     ReservationAllocated,
     ReservationAnswered,
     ReservationCallSent,
+    ReservationConfirmed,
     ReservationEvent,
 )
 
@@ -131,6 +132,10 @@ def evolve(state: State, event: ReservationEvent) -> None:
             reservation.status = status_of_answer(event.status)
             if reservation.status not in OPEN:
                 _close(state, reservation)
+    elif isinstance(event, ReservationConfirmed):
+        reservation = state.reservations.get(event.reservation_id)
+        if reservation is not None and reservation.status == "requested":
+            reservation.status = "active"
     else:
         reservation = state.reservations.get(event.reservation_id)
         if reservation is not None and reservation.status in OPEN:

@@ -20,7 +20,7 @@ from shared.events.envelope import Direction, FrameRecord, encode
 from shared.events.idtags import IdTagRecord
 from shared.ocpp.v16.constraints import INT32_MAX
 from shared.ocpp.v16.messages import StartTransactionRequest
-from shared.reservations.events import ReservationEnded, ReservationEvent, decode_event
+from shared.reservations.events import ReservationConfirmed, ReservationEnded, ReservationEvent, decode_event
 from shared.reservations.state import State, evolve, reservation_id
 
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -173,6 +173,26 @@ def test_status_available_ends_a_reservation_the_station_dropped() -> None:
         Direction.IN, [2, "n3", "StatusNotification", {**status, "status": "Available"}], ms=late
     )
     assert isinstance(ended, ReservationEnded) and ended.status == "expired"
+
+
+def test_status_reserved_confirms_a_reservation_whose_answer_was_lost() -> None:
+    log = Log()
+    request = {
+        "connectorId": 2,
+        "expiryDate": (T0 + timedelta(minutes=10)).isoformat(),
+        "idTag": "OWNER",
+        "reservationId": 17,
+    }
+    log.frame(Direction.OUT, [2, "r17", "ReserveNow", request])  # the answer never comes
+    assert log.state.reservations[17].status == "requested"
+    status = {"connectorId": 1, "errorCode": "NoError", "status": "Reserved"}
+    assert log.frame(Direction.IN, [2, "n1", "StatusNotification", status]) == []  # another connector
+    (confirmed,) = log.frame(Direction.IN, [2, "n2", "StatusNotification", {**status, "connectorId": 2}])
+    assert isinstance(confirmed, ReservationConfirmed) and confirmed.reservation_id == 17
+    assert log.state.reservations[17].status == "active"
+    assert start_verdict(log.state, "STRANGER", connector=2) == "Invalid"  # it holds the connector now
+    # Reported again (a station's retry): nothing new.
+    assert log.frame(Direction.IN, [2, "n3", "StatusNotification", {**status, "connectorId": 2}]) == []
 
 
 def test_expiry_is_due_only_for_owned_partitions_and_dated_at_expiry() -> None:
