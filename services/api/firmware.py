@@ -50,6 +50,7 @@ STATES = [
     "Succeeded",
     "Failed",
     "Skipped",
+    "Waiting",
 ]
 ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -58,6 +59,7 @@ class PolicyBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_
     batch_size: int = 10
     max_in_flight: int = 10
     failure_threshold: float = 0.2
+    offline_wait_seconds: float = 3600.0
 
 
 class TargetFilter(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
@@ -274,6 +276,8 @@ async def post_campaign(request: web.Request) -> web.Response:
         raise ApiError(422, "InvalidBody", "batchSize and maxInFlight must be at least 1", field="policy")
     if not 0 <= p.failure_threshold <= 1:
         raise ApiError(422, "InvalidBody", "failureThreshold is a fraction in [0, 1]", field="policy")
+    if p.offline_wait_seconds < 0:
+        raise ApiError(422, "InvalidBody", "offlineWaitSeconds must not be negative", field="policy")
     for name, value in (("retries", body.retries), ("retryInterval", body.retry_interval)):
         if value is not None and value < 0:
             raise ApiError(422, "InvalidBody", f"{name} must not be negative", field=name)
@@ -303,7 +307,10 @@ async def post_campaign(request: web.Request) -> web.Response:
             retry_interval=body.retry_interval,
             transport=body.transport,
             policy=Policy(
-                batch_size=p.batch_size, max_in_flight=p.max_in_flight, failure_threshold=p.failure_threshold
+                batch_size=p.batch_size,
+                max_in_flight=p.max_in_flight,
+                failure_threshold=p.failure_threshold,
+                offline_wait_s=p.offline_wait_seconds,
             ),
             token=secrets.token_urlsafe(18),
             at_ms=_now_ms(),
@@ -339,6 +346,7 @@ async def _campaign_json(request: web.Request, campaign_id: str) -> dict[str, An
             "batchSize": policy["batch_size"],
             "maxInFlight": policy["max_in_flight"],
             "failureThreshold": policy["failure_threshold"],
+            "offlineWaitSeconds": policy.get("offline_wait_s", 3600.0),
         },
         "createdAt": row["created_at"].isoformat(),
         "updatedAt": row["updated_at"].isoformat(),

@@ -10,6 +10,8 @@ station that reboots first and reports later has it after; either order works.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from services.firmware.events import (
     CampaignFinished,
     CampaignPaused,
@@ -19,10 +21,12 @@ from services.firmware.events import (
     StationDispatched,
     StationFinished,
     StationProgress,
+    StationWaiting,
 )
 from services.firmware.state import ACTIVE, TERMINAL, Campaign, CampaignStatus, State, StationRun, Step
 
 FAILED_STATUSES = frozenset({"DownloadFailed", "InstallationFailed"})
+NOT_CONNECTED = "NotConnected"
 
 
 def expected_version(state: State, campaign: Campaign) -> str | None:
@@ -96,10 +100,17 @@ def on_diagnostics_status(state: State, station_id: str, status: str, at_ms: int
     return [DiagnosticsStatus(request_id=request_id, station_id=station_id, status=status, at_ms=at_ms)]
 
 
-def tick(state: State, now_ms: int, station_timeout_ms: int) -> list[FirmwareEvent]:
-    """What time demands: silent stations time out, batches advance, campaigns pause or finish.
+def tick(
+    state: State,
+    now_ms: int,
+    station_timeout_ms: int,
+    connected: Callable[[str], bool] = lambda _: False,
+) -> list[FirmwareEvent]:
+    """What time demands: silent stations time out, waiting ones give up or go when connected,
+    batches advance, campaigns pause or finish.
 
     ``StationDispatched`` / ``DiagnosticsSent`` events in the result are the CALLs to send now.
+    ``connected`` says whether a station has a live connection now (waiting stations are sent then).
     """
     events: list[FirmwareEvent] = []
     for campaign in state.campaigns.values():
@@ -119,8 +130,19 @@ def tick(state: State, now_ms: int, station_timeout_ms: int) -> list[FirmwareEve
                     )
                 )
                 finished[run.station_id] = Step.FAILED
+            elif run.step is Step.WAITING and now_ms > (run.waiting_until_ms or now_ms):
+                events.append(
+                    StationFinished(
+                        campaign_id=campaign.campaign_id,
+                        station_id=run.station_id,
+                        succeeded=False,
+                        reason=f"Offline: not connected within {campaign.policy.offline_wait_s:g}s",
+                        at_ms=now_ms,
+                    )
+                )
+                finished[run.station_id] = Step.FAILED
         if campaign.status is CampaignStatus.RUNNING:
-            events += _rollout(campaign, finished, now_ms)
+            events += _rollout(campaign, finished, now_ms, connected)
         elif campaign.status is CampaignStatus.PAUSED and all(
             finished.get(r.station_id, r.step) in TERMINAL for r in campaign.stations.values()
         ):
@@ -134,16 +156,19 @@ def tick(state: State, now_ms: int, station_timeout_ms: int) -> list[FirmwareEve
     return events
 
 
-def _rollout(campaign: Campaign, finished: dict[str, Step], now_ms: int) -> list[FirmwareEvent]:
+def _rollout(
+    campaign: Campaign, finished: dict[str, Step], now_ms: int, connected: Callable[[str], bool]
+) -> list[FirmwareEvent]:
     def step(run: StationRun) -> Step:
         return finished.get(run.station_id, run.step)
 
     runs = list(campaign.stations.values())
-    open_batches = [r.batch for r in runs if step(r) not in TERMINAL]
     cid = campaign.campaign_id
-    if not open_batches:
+    if all(step(r) in TERMINAL for r in runs):
         return [CampaignFinished(campaign_id=cid, at_ms=now_ms)]
-    current = min(open_batches)
+    # Waiting (offline) stations do not hold up their batch; the batches after run meanwhile.
+    open_batches = [r.batch for r in runs if step(r) not in TERMINAL and step(r) is not Step.WAITING]
+    current = min(open_batches, default=max(r.batch for r in runs) + 1)
     policy = campaign.policy
     for batch in range(campaign.cleared_through + 1, current + 1):
         members = [r for r in runs if r.batch == batch]
@@ -160,16 +185,32 @@ def _rollout(campaign: Campaign, finished: dict[str, Step], now_ms: int) -> list
     for run in runs:
         if free <= 0:
             break
-        if run.batch == current and step(run) is Step.PENDING:
+        due = run.batch == current and step(run) is Step.PENDING
+        back = step(run) is Step.WAITING and connected(run.station_id)
+        if due or back:
             events.append(StationDispatched(campaign_id=cid, station_id=run.station_id, at_ms=now_ms))
             free -= 1
     return events
 
 
-def dispatch_outcome(campaign_id: str, station_id: str, error: str | None, at_ms: int) -> FirmwareEvent:
-    """The station's answer to UpdateFirmware: accepted (a sign of life) or why it was not."""
+def dispatch_outcome(
+    state: State, campaign_id: str, station_id: str, error: str | None, at_ms: int
+) -> FirmwareEvent:
+    """The station's answer to UpdateFirmware: accepted (a sign of life), not delivered because the
+    station is not connected (it waits for it, within the policy's offline wait), or why it failed."""
     if error is None:
         return StationProgress(campaign_id=campaign_id, station_id=station_id, status="Accepted", at_ms=at_ms)
+    campaign = state.campaigns.get(campaign_id)
+    if error == NOT_CONNECTED and campaign is not None:
+        run = campaign.stations.get(station_id)
+        until = run.waiting_until_ms if run is not None and run.waiting_until_ms else None
+        return StationWaiting(
+            campaign_id=campaign_id,
+            station_id=station_id,
+            reason=NOT_CONNECTED,
+            until_ms=until or at_ms + int(campaign.policy.offline_wait_s * 1000),
+            at_ms=at_ms,
+        )
     return StationFinished(
         campaign_id=campaign_id, station_id=station_id, succeeded=False, reason=error, at_ms=at_ms
     )

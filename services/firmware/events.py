@@ -45,6 +45,9 @@ class Policy(msgspec.Struct, kw_only=True):
     max_in_flight: int = 10
     # Pause when failed / batch size of the running batch exceeds this fraction (0..1).
     failure_threshold: float = 0.2
+    # A station not connected when its turn comes waits this long for a connection (it does not
+    # hold up its batch); then it fails as Offline.
+    offline_wait_s: float = 3600.0
 
 
 class CampaignCreated(_Event, tag="campaign_created", kw_only=True):
@@ -82,6 +85,16 @@ class StationDispatched(_Event, tag="station_dispatched", kw_only=True):
 
     campaign_id: str
     station_id: str
+
+
+class StationWaiting(_Event, tag="station_waiting", kw_only=True):
+    """Its UpdateFirmware could not be delivered (not connected): it is sent when the station is back."""
+
+    campaign_id: str
+    station_id: str
+    reason: str
+    # When it fails as Offline if it has not been reached by then (set by the first wait, kept).
+    until_ms: int
 
 
 class StationProgress(_Event, tag="station_progress", kw_only=True):
@@ -154,6 +167,7 @@ FirmwareEvent = (
     | CampaignResumed
     | CampaignAborted
     | StationDispatched
+    | StationWaiting
     | StationProgress
     | StationFinished
     | CampaignFinished

@@ -24,6 +24,7 @@ from services.firmware.events import (
     StationDispatched,
     StationFinished,
     StationProgress,
+    StationWaiting,
     event_decoder,
 )
 from shared.events.topics import Topics
@@ -136,7 +137,7 @@ async def _apply(conn: asyncpg.Connection, e: FirmwareEvent) -> None:
         if await _campaign(conn, e.campaign_id, "Aborted", None, at, only=("Running", "Paused")):
             await conn.execute(
                 """UPDATE fw_campaign_stations SET state = 'Skipped', reason = 'campaign aborted', updated_at = $2
-                   WHERE campaign_id = $1 AND state = 'Pending'""",
+                   WHERE campaign_id = $1 AND state IN ('Pending', 'Waiting')""",
                 e.campaign_id,
                 at,
             )
@@ -148,6 +149,15 @@ async def _apply(conn: asyncpg.Connection, e: FirmwareEvent) -> None:
                WHERE campaign_id = $1 AND station_id = $2""",
             e.campaign_id,
             e.station_id,
+            at,
+        )
+    elif isinstance(e, StationWaiting):
+        await conn.execute(
+            """UPDATE fw_campaign_stations SET state = 'Waiting', reason = $3, updated_at = $4
+               WHERE campaign_id = $1 AND station_id = $2 AND state NOT IN ('Succeeded', 'Failed', 'Skipped')""",
+            e.campaign_id,
+            e.station_id,
+            e.reason,
             at,
         )
     elif isinstance(e, StationProgress):

@@ -195,7 +195,9 @@ class FirmwareService:
         while not self._stopping.is_set():
             try:
                 await self._follower.wait_for_end(timeout=10)  # operator intents written meanwhile
-                events = decide.tick(self.state, self.clock(), timeout_ms)
+                events = decide.tick(
+                    self.state, self.clock(), timeout_ms, lambda s: self.commands.where(s) is not None
+                )
                 if events:
                     await self.emit(events)
                 for event in events:
@@ -231,7 +233,10 @@ class FirmwareService:
             payload["retryInterval"] = campaign.retry_interval
         outcome = await self._call(event.station_id, "UpdateFirmware", payload)
         error = outcome if isinstance(outcome, str) else describe(outcome)
-        await self.emit([decide.dispatch_outcome(event.campaign_id, event.station_id, error, self.clock())])
+        outcome_event = decide.dispatch_outcome(
+            self.state, event.campaign_id, event.station_id, error, self.clock()
+        )
+        await self.emit([outcome_event])
 
     async def _get_diagnostics(self, event: DiagnosticsSent) -> None:
         diag = self.state.diagnostics[event.request_id]

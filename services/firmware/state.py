@@ -27,6 +27,7 @@ from services.firmware.events import (
     StationDispatched,
     StationFinished,
     StationProgress,
+    StationWaiting,
 )
 
 
@@ -42,6 +43,7 @@ class Step(StrEnum):
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     SKIPPED = "Skipped"  # the campaign was aborted before it was sent
+    WAITING = "Waiting"  # not connected when its turn came: sent once it is (does not hold its batch)
 
 
 ACTIVE = frozenset({Step.SENT, Step.DOWNLOADING, Step.DOWNLOADED, Step.INSTALLING, Step.INSTALLED})
@@ -75,6 +77,8 @@ class StationRun:
     booted_version: str | None = None
     dispatched_ms: int | None = None
     last_activity_ms: int | None = None
+    # While WAITING: when it gives up on the station (Offline).
+    waiting_until_ms: int | None = None
 
 
 @dataclass
@@ -94,7 +98,7 @@ class Campaign:
 
     def current_batch(self) -> int | None:
         """The lowest batch with a station that is not finished; None when all are."""
-        open_batches = [r.batch for r in self.stations.values() if r.step not in TERMINAL]
+        open_batches = [r.batch for r in self.stations.values() if r.step not in TERMINAL | {Step.WAITING}]
         return min(open_batches) if open_batches else None
 
     def in_flight(self) -> int:
@@ -224,21 +228,27 @@ def _evolve_campaign(state: State, event: FirmwareEvent) -> None:
         if campaign.status in (CampaignStatus.RUNNING, CampaignStatus.PAUSED):
             campaign.status = CampaignStatus.ABORTED
             for run in campaign.stations.values():
-                if run.step is Step.PENDING:
+                if run.step in (Step.PENDING, Step.WAITING):
                     run.step, run.reason = Step.SKIPPED, "campaign aborted"
     elif isinstance(event, CampaignFinished):
         if campaign.status is not CampaignStatus.ABORTED:
             campaign.status = CampaignStatus.COMPLETED
-    elif isinstance(event, StationDispatched | StationProgress | StationFinished):
+    elif isinstance(event, StationDispatched | StationWaiting | StationProgress | StationFinished):
         target = campaign.stations.get(event.station_id)
         if target is not None:
             _evolve_run(target, event)
 
 
-def _evolve_run(run: StationRun, event: StationDispatched | StationProgress | StationFinished) -> None:
+def _evolve_run(
+    run: StationRun, event: StationDispatched | StationWaiting | StationProgress | StationFinished
+) -> None:
     run.last_activity_ms = event.at_ms
     if isinstance(event, StationDispatched):
         run.step, run.dispatched_ms = Step.SENT, event.at_ms
+    elif isinstance(event, StationWaiting):
+        if run.step not in TERMINAL:
+            run.step, run.reason = Step.WAITING, event.reason
+            run.waiting_until_ms = run.waiting_until_ms or event.until_ms
     elif isinstance(event, StationProgress):
         run.last_status = event.status
         if event.status == "Booted":

@@ -170,8 +170,9 @@ async def test_tc_044_2_and_3_failures(
     assert body["stations"][0]["reason"] == reason
 
 
-async def test_a_silent_station_times_out_and_an_offline_one_fails(system: System, api: Api) -> None:
-    """A station that stops reporting fails with Timeout (5 s in the tests); an offline one NotConnected."""
+async def test_a_silent_station_times_out_and_an_offline_one_waits(system: System, api: Api) -> None:
+    """A station that stops reporting fails with Timeout (5 s in the tests). An offline one waits for
+    its connection (it gets its update when it is back) and fails as Offline after the policy's wait."""
     img = await upload_image(api, image_bytes("2.2"), "fw-2.2.bin", "2.2")
     station_id = unique_station("FW")
     async with fw_station(system, station_id) as cp:
@@ -185,13 +186,33 @@ async def test_a_silent_station_times_out_and_an_offline_one_fails(system: Syste
     [detail] = body["stations"]
     assert detail["state"] == "Failed" and detail["reason"].startswith("Timeout")
     assert "Downloading" in detail["reason"]
-    offline = unique_station("FW")
-    async with fw_station(system, offline):
-        pass
-    await eventually(lambda: system.api.commands.where(offline) is None)
-    campaign = await new_campaign(api, {"imageId": img["imageId"], "stations": [offline]})
-    body = await finished(api, campaign["campaignId"])
-    assert body["stations"][0]["state"] == "Failed" and body["stations"][0]["reason"] == "NotConnected"
+    away, gone = unique_station("FW"), unique_station("FW")
+    for offline in (away, gone):
+        async with fw_station(system, offline):
+            pass
+        await eventually(lambda offline=offline: system.api.commands.where(offline) is None)
+    back = await new_campaign(api, {"imageId": img["imageId"], "stations": [away]})
+    path = f"/api/v1/firmware-campaigns/{back['campaignId']}"
+    body = await api.until(path, lambda b: b["stations"][0]["state"] == "Waiting")
+    assert body["stations"][0]["reason"] == "NotConnected" and body["status"] == "Running"
+    async with fw_station(system, away) as cp:  # back online: the update goes out now
+        answer(cp, "UpdateFirmware", call_result.UpdateFirmware())
+        await received(cp, "UpdateFirmware")
+        for status in ("Downloading", "Downloaded", "Installing", "Installed"):
+            await fsn(cp, status)
+        await cp.call(
+            call.BootNotification(
+                charge_point_model="Sim-1", charge_point_vendor="Acme", firmware_version="2.2"
+            )
+        )
+        body = await finished(api, back["campaignId"])
+    assert body["stations"][0]["state"] == "Succeeded"
+    never = await new_campaign(
+        api, {"imageId": img["imageId"], "stations": [gone], "policy": {"offlineWaitSeconds": 1}}
+    )
+    body = await finished(api, never["campaignId"])
+    assert body["stations"][0]["state"] == "Failed"
+    assert body["stations"][0]["reason"] == "Offline: not connected within 1s"
 
 
 # -- OCTT TC_045: GetDiagnostics ----------------------------------------------------------------------------

@@ -155,11 +155,42 @@ def test_a_silent_station_times_out_and_counts_as_a_failure() -> None:
     assert any(isinstance(e, CampaignPaused) for e in events)  # 1/2 > 0.4, in the same tick
 
 
-def test_a_rejected_dispatch_fails_the_station() -> None:
+def test_a_refused_dispatch_fails_the_station() -> None:
     state = setup(1, batch=1, in_flight=1)
     apply(state, decide.tick(state, 0, TIMEOUT))
-    apply(state, [decide.dispatch_outcome("c", "S0", "NotConnected", 1)])
+    apply(state, [decide.dispatch_outcome(state, "c", "S0", "CallError NotSupported: no", 1)])
     assert state.campaigns["c"].stations["S0"].step is Step.FAILED
+
+
+def test_an_offline_station_waits_without_holding_its_batch_and_goes_when_connected() -> None:
+    state = setup(3, batch=1, in_flight=1)
+    state.campaigns["c"].policy.offline_wait_s = 60
+    assert dispatched(apply(state, decide.tick(state, 0, TIMEOUT))) == ["S0"]
+    apply(state, [decide.dispatch_outcome(state, "c", "S0", "NotConnected", 10)])
+    assert state.campaigns["c"].stations["S0"].step is Step.WAITING
+    assert dispatched(apply(state, decide.tick(state, 20, TIMEOUT))) == ["S1"]  # batch 1 goes on
+    succeed(state, "S1", 30)
+    online = {"S0"}
+    # S0 is back: it goes before the next batch's S2 (in-flight room for one).
+    assert dispatched(apply(state, decide.tick(state, 40, TIMEOUT, online.__contains__))) == ["S0"]
+    # Not delivered again: it keeps its first deadline (60 s after the first try).
+    apply(state, [decide.dispatch_outcome(state, "c", "S0", "NotConnected", 50)])
+    assert state.campaigns["c"].stations["S0"].waiting_until_ms == 60_010
+    assert dispatched(apply(state, decide.tick(state, 60, TIMEOUT))) == ["S2"]
+    succeed(state, "S2", 70)
+    assert not any(isinstance(e, CampaignFinished) for e in decide.tick(state, 80, TIMEOUT))  # S0 open
+    events = apply(state, decide.tick(state, 60_011, TIMEOUT))
+    [failed] = [e for e in events if isinstance(e, StationFinished)]
+    assert failed.station_id == "S0" and failed.reason == "Offline: not connected within 60s"
+    assert any(isinstance(e, CampaignFinished) for e in events)  # nothing else is open
+
+
+def test_an_aborted_campaign_skips_waiting_stations() -> None:
+    state = setup(2, batch=2, in_flight=2)
+    apply(state, decide.tick(state, 0, TIMEOUT))
+    apply(state, [decide.dispatch_outcome(state, "c", "S0", "NotConnected", 1)])
+    apply(state, [CampaignAborted(campaign_id="c", at_ms=2)])
+    assert state.campaigns["c"].stations["S0"].step is Step.SKIPPED
 
 
 def test_status_of_a_station_without_an_update_is_ignored() -> None:
