@@ -163,6 +163,7 @@ class SiteManager:
             s.replication_factor,
         )
         await self._registry.start()
+        self._registry.on_change(self._on_registration)
         await self._history.start()
         await self._transactions.start()
         await self._commands.start()
@@ -253,6 +254,15 @@ class SiteManager:
         if value is not None:
             event = event_decoder.decode(value)
             self._restored[event.site_id] = event
+
+    def _on_registration(self, station_id: str, registration: StationRegistration | None) -> None:
+        """A station with a running session joined, left or changed site: every site it may have
+        been part of shares again (the old one learns it is gone, the new one that it came)."""
+        if any(k[0] == station_id for k in self._sessions):
+            for site_id in list(self._state):
+                self._wake(site_id)
+            if registration is not None and registration.site is not None:
+                self._wake(registration.site)
 
     def _on_presence(self, station_id: str, presence: Presence | None) -> None:
         """A station that connects again may take a limit now: forget that it was unreachable."""

@@ -199,3 +199,30 @@ async def test_a_restarted_allocator_continues_without_resending(system: System,
         finally:
             restarted.stop()
             await asyncio.wait_for(run, 30)
+
+
+async def test_a_station_moved_to_another_site_leaves_its_share_behind(system: System, api: Api) -> None:
+    first, second = f"site-{uuid.uuid4().hex[:8]}", f"site-{uuid.uuid4().hex[:8]}"
+    ids = [unique_station("SITE") for _ in range(2)]
+    for sid in ids:
+        assert (await api.put(f"/api/v1/stations/{sid}", {"site": first}))[0] == 201
+    for site in (first, second):
+        assert (await api.put(f"/api/v1/sites/{site}", {"gridLimit": 40.0, "deadband": 0.1}))[0] == 201
+    tags = [f"T{uuid.uuid4().hex[:12]}" for _ in ids]
+    for tag in tags:
+        await api.put(f"/api/v1/id-tags/{tag}", {"status": "Accepted"})
+    limits = Limits(refuser="")
+    async with contextlib.AsyncExitStack() as stack:
+        cps = [await stack.enter_async_context(station(system.station_url(sid))) for sid in ids]
+        for cp, tag in zip(cps, tags, strict=True):
+            cp.responses["SetChargingProfile"] = limits.responder(cp.id)
+            await start(cp, tag)
+
+        def shares(expected: dict[str, float]) -> Callable[[Any], bool]:
+            return lambda b: {a["stationId"]: a["limit"] for a in b["allocation"]} == expected
+
+        await api.until(f"/api/v1/sites/{first}", shares({ids[0]: 20.0, ids[1]: 20.0}), timeout=30)
+        assert (await api.put(f"/api/v1/stations/{ids[1]}", {"site": second}))[0] == 200
+        await api.until(f"/api/v1/sites/{first}", shares({ids[0]: 32.0}), timeout=20)
+        body = await api.until(f"/api/v1/sites/{second}", lambda b: len(b["allocation"]) == 1, timeout=20)
+        assert body["allocation"][0]["stationId"] == ids[1]
