@@ -7,13 +7,17 @@ When PostgreSQL is unavailable the runner waits and retries from the last stored
 OCPP path (which never touches PostgreSQL) keeps answering and projections catch up afterwards.
 
 Rebuild (``csms replay``): a projection is written into its own PostgreSQL schema; replaying into an
-empty schema from offset 0 yields the same rows as the live one (tests/e2e/test_replay.py).
+empty schema from offset 0 yields the same rows as the live one (tests/e2e/test_stations_projection.py).
+A projection whose shape (its DDL and ``version``) differs from the one its rows were written with
+(``projection_shapes``) is dropped and rebuilt from offset 0 when it starts: a new release never
+serves rows an older one wrote differently.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Container, Sequence
 from dataclasses import dataclass
@@ -43,8 +47,17 @@ CREATE TABLE IF NOT EXISTS projection_offsets (
 )"""
 
 
+SHAPES_DDL = """
+CREATE TABLE IF NOT EXISTS projection_shapes (
+    projection text PRIMARY KEY,
+    shape text NOT NULL
+)"""
+
+
 class Projection(Protocol):
     name: str
+    # Bump when what ``apply`` writes changes while the DDL does not (the DDL is part of the shape).
+    version: int
 
     def topics(self) -> Sequence[str]: ...
 
@@ -139,6 +152,7 @@ class ProjectionRunner:
             isolation_level="read_committed",
         )
         try:
+            await self._check_shape(pool)
             async with pool.acquire() as conn:
                 await conn.execute(OFFSETS_DDL)
                 for statement in self.projection.ddl():
@@ -183,6 +197,28 @@ class ProjectionRunner:
                 await consumer.stop()
             pool.terminate()  # close() would wait on connections to a server that may be gone
 
+    async def _check_shape(self, pool: asyncpg.Pool) -> None:
+        """A projection whose shape (DDL, version) is not the one its rows were written with is
+        dropped and rebuilt from offset 0: old rows would not equal what a replay writes."""
+        shape = shape_of(self.projection)
+        async with pool.acquire() as conn:
+            await conn.execute(SHAPES_DDL)
+            stored = await conn.fetchval(
+                "SELECT shape FROM projection_shapes WHERE projection = $1", self.projection.name
+            )
+        if stored == shape:
+            return
+        if stored is not None:
+            log.warning("projection %s changed shape; rebuilding it from offset 0", self.projection.name)
+        await drop_projection(pool, self.projection)
+        async with pool.acquire() as conn:
+            await conn.execute(
+                """INSERT INTO projection_shapes (projection, shape) VALUES ($1, $2)
+                   ON CONFLICT (projection) DO UPDATE SET shape = $2""",
+                self.projection.name,
+                shape,
+            )
+
     @staticmethod
     async def _caught_up(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
         for tp, end in ends.items():
@@ -221,6 +257,12 @@ class ProjectionRunner:
                 ],
             )
         self.applied += len(records)
+
+
+def shape_of(projection: Projection) -> str:
+    """What a projection's rows depend on besides the log: its DDL and its version."""
+    text = "\n".join([str(projection.version), *projection.ddl()])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 async def drop_projection(pool: asyncpg.Pool, projection: Projection) -> None:
@@ -342,6 +384,7 @@ class TableProjection:
     """
 
     name: str
+    version: int = 1
     statements: Sequence[str] = ()
     table_names: Sequence[str] = ()
 

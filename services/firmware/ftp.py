@@ -18,6 +18,7 @@ from typing import Any
 
 from pyftpdlib.authorizers import AuthenticationFailed  # type: ignore[import-untyped]
 from pyftpdlib.handlers import DTPHandler, FTPHandler  # type: ignore[import-untyped]
+from pyftpdlib.ioloop import IOLoop  # type: ignore[import-untyped]
 from pyftpdlib.servers import FTPServer  # type: ignore[import-untyped]
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,9 @@ class FtpServer:
             def on_incomplete_file_received(self, file: str) -> None:
                 Path(file).unlink(missing_ok=True)  # an aborted or capped upload is not kept
 
-        self._server = FTPServer((host, port), Handler)
+        # Its own I/O loop: pyftpdlib's default is one per process, which a second server (another
+        # replica in the same process, as in the tests) would share and close with its own.
+        self._server = FTPServer((host, port), Handler, ioloop=IOLoop())
         self.port: int = self._server.socket.getsockname()[1]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="ftp", daemon=True)

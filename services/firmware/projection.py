@@ -92,6 +92,7 @@ ACTIVE = ["Sent", "Downloading", "Downloaded", "Installing", "Installed"]
 
 class FirmwareProjection(TableProjection):
     name = "firmware"
+    version = 2  # 2: the campaign policy carries offline_wait_s
     statements = DDL
     table_names = ["fw_diagnostics", "fw_campaign_stations", "fw_campaigns", "fw_images"]
 

@@ -10,7 +10,8 @@
 - HTTP (Range requests, for resumed downloads) and FTP serve images with per-campaign credentials and
   take diagnostics uploads with per-request credentials.
 
-One instance per deployment (ADR 0010): the driver's decisions assume it sees every campaign.
+Replicas share the frames (consumer group) and all serve files; only the holder of the
+``firmware-driver`` lease (``shared.lease``) drives campaigns, so an update is never sent twice.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from shared.config import Settings
 from shared.events.commands import CommandOutcome, OutcomeStatus
 from shared.events.topics import Topics
 from shared.kafka import ensure_topics, make_producer
+from shared.lease import Lease
 from shared.service import Inbound, Output, station_call
 from shared.tables import LogFollower
 
@@ -94,6 +96,8 @@ class FirmwareService:
             dataclasses.replace(settings, instance_id=f"{settings.instance_id}-firmware")
         )
         self._follower = LogFollower(settings.kafka_bootstrap, self.topic, self._apply)
+        # Only the holder drives campaigns and sends; every replica follows and serves files.
+        self.lease = Lease(settings, "firmware-driver")
         self._producer: AIOKafkaProducer | None = None
         self._http: web.AppRunner | None = None
         self._ftp: FtpServer | None = None
@@ -132,6 +136,7 @@ class FirmwareService:
         await self._producer.start()
         await self.commands.start()
         await self._follower.start()
+        await self.lease.start()
         await self._start_http()
         if s.files_ftp_port >= 0:
             self._ftp = FtpServer(
@@ -158,6 +163,7 @@ class FirmwareService:
         if self._http is not None:
             await self._http.cleanup()
         for step in (
+            self.lease.stop,
             self._follower.stop,
             self.commands.stop,
             *([self._producer.stop] if self._producer else []),
@@ -194,21 +200,26 @@ class FirmwareService:
         timeout_ms = int(self.settings.firmware_station_timeout * 1000)
         while not self._stopping.is_set():
             try:
-                await self._follower.wait_for_end(timeout=10)  # operator intents written meanwhile
-                events = decide.tick(
-                    self.state, self.clock(), timeout_ms, lambda s: self.commands.where(s) is not None
-                )
-                if events:
-                    await self.emit(events)
-                for event in events:
-                    if isinstance(event, StationDispatched):
-                        self._spawn(self._update_firmware(event))
-                    elif isinstance(event, DiagnosticsSent):
-                        self._spawn(self._get_diagnostics(event))
+                async with self.lease.held:
+                    if self.lease.holding:
+                        await self._tick(timeout_ms)
             except Exception:
                 log.exception("firmware driver tick failed; retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.settings.firmware_tick)
+
+    async def _tick(self, timeout_ms: int) -> None:
+        await self._follower.wait_for_end(timeout=10)  # operator intents (and a previous holder's events)
+        events = decide.tick(
+            self.state, self.clock(), timeout_ms, lambda s: self.commands.where(s) is not None
+        )
+        if events:
+            await self.emit(events)
+        for event in events:
+            if isinstance(event, StationDispatched):
+                self._spawn(self._update_firmware(event))
+            elif isinstance(event, DiagnosticsSent):
+                self._spawn(self._get_diagnostics(event))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)

@@ -73,6 +73,13 @@ class Topics:
             TopicSpec(self.sites, self.frame_partitions, compacted),
         ]
 
+    def lease(self, name: str) -> str:
+        """A one-partition topic whose consumer group elects one holder (``shared.lease``); no data."""
+        return f"{self.prefix}csms.lease.{name}"
+
+    def lease_spec(self, name: str) -> TopicSpec:
+        return TopicSpec(self.lease(name), 1, {"retention.ms": str(HOUR_MS)})
+
     def ephemeral_spec(self, name: str) -> TopicSpec:
         """Inbox topics: one partition (order), short retention (a reply is useless after minutes)."""
         return TopicSpec(name, 1, {"retention.ms": str(HOUR_MS)})

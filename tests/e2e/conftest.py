@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -20,7 +21,9 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.api.app import OperatorApi
@@ -36,7 +39,7 @@ from shared.config import Settings
 from shared.events.topics import Topics
 from shared.kafka import wait_for_kafka
 from shared.projection import DbTarget, connect_pool
-from shared.service import FrameServiceRunner, run_until
+from shared.service import FrameServiceRunner, Runner, run_until
 
 SPANS = InMemorySpanExporter()
 
@@ -47,6 +50,8 @@ class System:
     gateway: Gateway
     spans: InMemorySpanExporter
     api: OperatorApi
+    # What the services run in this process (to look inside one, e.g. who holds a lease).
+    runners: list[Runner]
 
     def station_url(self, station_id: str) -> str:
         return f"ws://127.0.0.1:{self.gateway.port}/ocpp/{station_id}"
@@ -108,12 +113,28 @@ async def system(settings: Settings) -> AsyncIterator[System]:
             await asyncio.sleep(0.1)
     api = OperatorApi(settings)
     await api.start()
-    yield System(settings, gateway, SPANS, api)
+    yield System(settings, gateway, SPANS, api, runners)
     await api.stop()
     stop.set()
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.wait_for(services, 15)
     await gateway.stop()
+    await delete_session_topics(settings)
+
+
+async def delete_session_topics(settings: Settings) -> None:
+    """The inboxes, replies and lease topics named after this session's gateway and instance ids:
+    nothing reads them after the session, and a long-lived local broker would pile them up."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        ours = [t for t in await admin.list_topics() if settings.gateway_id in t or settings.instance_id in t]
+        if ours:
+            await admin.delete_topics(ours)
+    except KafkaError as exc:  # leftovers are harmless: say so, do not fail the session
+        print(f"could not delete this session's topics: {exc}")
+    finally:
+        await admin.close()
 
 
 def topics(system: System) -> Topics:
@@ -139,18 +160,35 @@ async def eventually(predicate: Callable[[], bool], timeout: float = 15.0, what:
             await asyncio.sleep(0.05)
 
 
+# Test stations have ids unique to this session: their frames are all after this moment.
+SESSION_START_MS = int(time.time() * 1000) - 60_000
+
+
+async def frames_since_session_start(settings: Settings) -> AIOKafkaConsumer:
+    """A plain consumer of ``ocpp.frames`` positioned at this session's first frames: the log of a
+    long-lived local broker holds every earlier run's frames, which a test must not wade through."""
+    topic = Topics(settings.topic_prefix, settings.frame_partitions).frames
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False
+    )
+    await consumer.start()
+    partitions = [TopicPartition(topic, p) for p in range(settings.frame_partitions)]
+    consumer.assign(partitions)
+    found = await consumer.offsets_for_times(dict.fromkeys(partitions, SESSION_START_MS))
+    for tp in partitions:
+        at = found.get(tp)
+        if at is None:
+            await consumer.seek_to_end(tp)  # nothing written since: only what comes from now on
+        else:
+            consumer.seek(tp, at.offset)
+    return consumer
+
+
 async def read_frames(
     settings: Settings, station_id: str, until: Callable[[list[dict[str, Any]]], bool]
 ) -> list[dict[str, Any]]:
     """Every ``ocpp.frames`` record of one station, read with a plain consumer, until ``until`` holds."""
-    consumer = AIOKafkaConsumer(
-        Topics(settings.topic_prefix, settings.frame_partitions).frames,
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
+    consumer = await frames_since_session_start(settings)
     found: list[dict[str, Any]] = []
     try:
         async with asyncio.timeout(30):

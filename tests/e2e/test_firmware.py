@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ftplib
 import json
 import os
@@ -20,17 +21,19 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiokafka import AIOKafkaConsumer
 from ocpp.v16 import call, call_result
 
+from services.firmware import main as firmware
 from services.firmware.events import event_decoder
 from services.firmware.projection import FirmwareProjection
+from services.firmware.service import FirmwareService
 from services.firmware.state import State, evolve
 from services.simulator import firmware as sim_firmware
 from services.simulator.fleet import Fleet, FleetConfig
 from shared.projection import DbTarget, connect_pool, rebuild
+from shared.service import run_until
 from shared.tables import LogFollower
-from tests.e2e.conftest import Api, System, eventually, topics, unique_station
+from tests.e2e.conftest import Api, System, eventually, frames_since_session_start, topics, unique_station
 from tests.e2e.station import TestStation, now, station
 from tests.e2e.station import iso as iso_at
 
@@ -320,16 +323,9 @@ async def test_simulated_station_uploads_diagnostics_byte_identical(
 
 async def fleet_frames(system: System, station_ids: set[str], done: int) -> dict[str, list[dict[str, Any]]]:
     """The stations' ``ocpp.frames`` records, read with a plain consumer until ``done`` of them finished."""
-    consumer = AIOKafkaConsumer(
-        topics(system).frames,
-        bootstrap_servers=system.settings.kafka_bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
+    consumer = await frames_since_session_start(system.settings)
     frames: dict[str, list[dict[str, Any]]] = defaultdict(list)
     finished_stations: set[str] = set()
-    await consumer.start()
     try:
         async with asyncio.timeout(30):
             while len(finished_stations) < done:
@@ -649,3 +645,67 @@ async def test_state_and_read_models_rebuild_from_the_log(system: System, api: A
     run = state.campaigns[campaign["campaignId"]].stations[station_id]
     assert (run.step.value, run.reason) == (live["stations"][0]["state"], live["stations"][0]["reason"])
     assert state.campaigns[campaign["campaignId"]].status.value == live["status"] == "Completed"
+
+
+# -- replicas -----------------------------------------------------------------------------------------------
+
+
+async def update_all(api: Api, cps: list[TestStation], version: str) -> dict[str, Any]:
+    """One campaign over ``cps``; each station installs and boots with ``version``."""
+    img = await upload_image(api, image_bytes(version), f"fw-{version}.bin", version)
+    campaign = await new_campaign(
+        api, {"imageId": img["imageId"], "stations": [cp.id for cp in cps], "policy": {"batchSize": len(cps)}}
+    )
+    for cp in cps:
+        await received(cp, "UpdateFirmware")
+        for status in ("Downloading", "Downloaded", "Installing", "Installed"):
+            await fsn(cp, status)
+        await cp.call(
+            call.BootNotification(
+                charge_point_model="Sim-1", charge_point_vendor="Acme", firmware_version=version
+            )
+        )
+        cp.received.clear()
+    return await finished(api, campaign["campaignId"])
+
+
+async def test_a_second_replica_neither_duplicates_nor_stalls_campaigns(system: System, api: Api) -> None:
+    """Two firmware replicas: one drives (the lease holder), both follow frames and serve files; each
+    station is sent its update once; when a replica leaves, the campaigns go on."""
+    replica = firmware.runners(
+        dataclasses.replace(
+            system.settings,
+            instance_id=f"{system.settings.instance_id}-r2",
+            files_http_port=0,
+            files_ftp_port=0,
+            projections=False,
+        )
+    )
+    services = [r for r in [*system.runners, *replica] if isinstance(r, FirmwareService)]
+    stop = asyncio.Event()
+    running = asyncio.create_task(run_until(replica, stop))
+    try:
+        await eventually(lambda: sum(s.lease.holding for s in services) == 1, timeout=30, what="one driver")
+        ids = [unique_station("FW") for _ in range(3)]
+        async with contextlib.AsyncExitStack() as stack:
+            cps = [await stack.enter_async_context(fw_station(system, sid)) for sid in ids]
+            for cp in cps:
+                answer(cp, "UpdateFirmware", call_result.UpdateFirmware())
+            body = await update_all(api, cps, "5.0")
+            assert body["counts"]["Succeeded"] == 3
+            frames = await fleet_frames(system, set(ids), done=3)
+            for station_id, records in frames.items():
+                sent = [
+                    r for r in records if r.get("message_type") == 2 and r.get("action") == "UpdateFirmware"
+                ]
+                assert len(sent) == 1, (station_id, len(sent))
+            # The second replica leaves (holding the lease or not): the next campaign still runs.
+            stop.set()
+            await asyncio.wait_for(running, 30)
+            await eventually(lambda: services[0].lease.holding, timeout=30, what="the first replica drives")
+            body = await update_all(api, cps, "5.1")
+            assert body["counts"]["Succeeded"] == 3
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(running, 30)
