@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Container, Sequence
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -29,10 +29,10 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from shared.config import Settings
-from shared.events.envelope import Direction, FrameRecord, FramesRecord
+from shared.events.envelope import Direction, FrameRecord, FramesRecord, decode_frame_record
 from shared.events.topics import Topics
 from shared.ocpp.errors import OcppError
-from shared.ocpp.frames import Call, FrameError, parse_frame
+from shared.ocpp.frames import Call, Frame, FrameError, parse_frame
 from shared.ocpp.v16 import codec
 
 log = logging.getLogger(__name__)
@@ -307,6 +307,26 @@ def call_payload(
         return record, codec.decode_request(record.action, bytes(frame.payload))
     except (FrameError, OcppError):
         return None
+
+
+def frames_of(
+    batch: Sequence[ConsumerRecord], actions: Container[str]
+) -> Iterator[tuple[FrameRecord, Frame]]:
+    """The valid frames of ``actions`` (CALLs and the answers to them) in a batch, parsed; a frame the
+    gateway found invalid, or one without a message id, is skipped."""
+    for msg in batch:
+        record = decode_frame_record(msg.value)
+        if (
+            not isinstance(record, FrameRecord)
+            or record.action not in actions
+            or record.error_code is not None
+            or record.unique_id is None
+        ):
+            continue
+        try:
+            yield record, parse_frame(record.raw)
+        except FrameError:
+            continue
 
 
 def pending_calls_ddl(table: str) -> str:

@@ -119,24 +119,18 @@ def tick(
         finished: dict[str, Step] = {}
         for run in campaign.stations.values():
             last = run.last_activity_ms if run.last_activity_ms is not None else now_ms
+            reason = None
             if run.step in ACTIVE and now_ms - last > station_timeout_ms:
-                events.append(
-                    StationFinished(
-                        campaign_id=campaign.campaign_id,
-                        station_id=run.station_id,
-                        succeeded=False,
-                        reason=f"Timeout: no news for {(now_ms - last) // 1000}s (in {run.step.value})",
-                        at_ms=now_ms,
-                    )
-                )
-                finished[run.station_id] = Step.FAILED
+                reason = f"Timeout: no news for {(now_ms - last) // 1000}s (in {run.step.value})"
             elif run.step is Step.WAITING and now_ms > (run.waiting_until_ms or now_ms):
+                reason = f"Offline: not connected within {campaign.policy.offline_wait_s:g}s"
+            if reason is not None:
                 events.append(
                     StationFinished(
                         campaign_id=campaign.campaign_id,
                         station_id=run.station_id,
                         succeeded=False,
-                        reason=f"Offline: not connected within {campaign.policy.offline_wait_s:g}s",
+                        reason=reason,
                         at_ms=now_ms,
                     )
                 )

@@ -16,11 +16,12 @@ import msgspec
 from aiokafka import ConsumerRecord
 
 from services.locallists.plan import Send, apply
-from shared.events.envelope import Direction, FrameRecord, decode_frame_record
-from shared.ocpp.frames import Call, CallError, CallResult, FrameError, parse_frame
+from shared.events.envelope import Direction, FrameRecord
+from shared.ocpp.frames import Call, CallError, CallResult
 from shared.projection import (
     TableProjection,
     answered_call,
+    frames_of,
     ms_to_datetime,
     pending_calls_ddl,
     remember_call,
@@ -48,19 +49,7 @@ class LocalListsProjection(TableProjection):
     table_names = ["local_lists_held", "local_list_requests"]
 
     async def apply(self, conn: asyncpg.Connection, batch: Sequence[ConsumerRecord]) -> None:
-        for msg in batch:
-            record = decode_frame_record(msg.value)
-            if (
-                not isinstance(record, FrameRecord)
-                or record.action not in ACTIONS
-                or record.error_code is not None
-                or record.unique_id is None
-            ):
-                continue
-            try:
-                frame = parse_frame(record.raw)
-            except FrameError:
-                continue
+        for record, frame in frames_of(batch, ACTIONS):
             if isinstance(frame, Call) and record.direction is Direction.OUT:
                 await remember_call(conn, "local_list_requests", record, frame)
             elif isinstance(frame, CallResult | CallError) and record.direction is Direction.IN:

@@ -20,11 +20,12 @@ import asyncpg
 import msgspec
 from aiokafka import ConsumerRecord
 
-from shared.events.envelope import Direction, FrameRecord, decode_frame_record
-from shared.ocpp.frames import Call, CallError, CallResult, FrameError, parse_frame
+from shared.events.envelope import Direction, FrameRecord
+from shared.ocpp.frames import Call, CallError, CallResult
 from shared.projection import (
     TableProjection,
     answered_call,
+    frames_of,
     ms_to_datetime,
     pending_calls_ddl,
     remember_call,
@@ -89,19 +90,7 @@ class ChargingProfilesProjection(TableProjection):
     ]
 
     async def apply(self, conn: asyncpg.Connection, batch: Sequence[ConsumerRecord]) -> None:
-        for msg in batch:
-            record = decode_frame_record(msg.value)
-            if (
-                not isinstance(record, FrameRecord)
-                or record.action not in (*TRACKED, "StopTransaction")
-                or record.error_code is not None
-                or record.unique_id is None
-            ):
-                continue
-            try:
-                frame = parse_frame(record.raw)
-            except FrameError:
-                continue
+        for record, frame in frames_of(batch, (*TRACKED, "StopTransaction")):
             if isinstance(frame, Call):
                 await self._call(conn, record, frame)
             elif isinstance(frame, CallResult | CallError):
