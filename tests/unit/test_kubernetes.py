@@ -1,0 +1,79 @@
+"""deploy/kubernetes agrees with the code: a workload per service, settings that exist, default ports,
+one writer for the read models, shared storage where files are written and served."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from shared.cli import EXTRA, SERVICES
+from shared.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "kubernetes"
+
+
+def documents() -> list[dict[str, Any]]:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    docs = []
+    for name in kustomization["resources"]:
+        docs += [d for d in yaml.safe_load_all((K8S / name).read_text()) if d]
+    return docs
+
+
+def workloads() -> dict[str, dict[str, Any]]:
+    """Role (the `csms` argument) -> the workload that runs it."""
+    found = {}
+    for d in documents():
+        if d["kind"] in ("Deployment", "StatefulSet"):
+            [container] = d["spec"]["template"]["spec"]["containers"]
+            found[container["args"][0]] = d
+    return found
+
+
+def test_every_service_has_exactly_one_workload() -> None:
+    assert set(workloads()) == set(SERVICES) | set(EXTRA)
+
+
+def test_every_variable_is_a_setting() -> None:
+    known = set(re.findall(r'"(CSMS_[A-Z0-9_]+)"', (ROOT / "shared" / "config.py").read_text()))
+    used = set()
+    for d in documents():
+        if d["kind"] == "ConfigMap":
+            used |= set(d["data"])
+        if d["kind"] in ("Deployment", "StatefulSet", "Job"):
+            for c in d["spec"]["template"]["spec"]["containers"]:
+                used |= {e["name"] for e in c.get("env", [])}
+    assert used and used <= known, used - known
+
+
+def test_ports_are_the_defaults_and_read_models_have_one_writer() -> None:
+    defaults = Settings()
+    expected = {
+        "gateway": {defaults.gateway_port},
+        "api": {defaults.api_port},
+        "firmware": {defaults.files_http_port, defaults.files_ftp_port},
+    }
+    found = workloads()
+    for role, ports in expected.items():
+        [container] = found[role]["spec"]["template"]["spec"]["containers"]
+        assert {p["containerPort"] for p in container["ports"]} == ports
+    projections = found["projections"]["spec"]
+    assert projections["replicas"] == 1 and projections["strategy"]["type"] == "Recreate"
+    config = next(d for d in documents() if d["kind"] == "ConfigMap")
+    assert config["data"]["CSMS_PROJECTIONS"] == "off"  # so nothing else writes them
+    assert found["gateway"]["kind"] == "StatefulSet"  # stable pod names are gateway ids
+
+
+def test_files_are_shared_by_who_writes_and_who_serves_them() -> None:
+    found = workloads()
+    config = next(d for d in documents() if d["kind"] == "ConfigMap")
+    for role in ("api", "firmware"):
+        spec = found[role]["spec"]["template"]["spec"]
+        [container] = spec["containers"]
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"]}
+        assert claims["files"] == "csms-files" and mounts["files"] == config["data"]["CSMS_FILES_DIR"]
