@@ -7,7 +7,6 @@ the read model shows it, so a GET right after a POST finds what was created.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 import secrets
@@ -20,7 +19,7 @@ from typing import Any, Literal
 import msgspec
 from aiohttp import BodyPartReader, web
 
-from services.api.context import api_of
+from services.api.context import api_of, until_row
 from services.api.errors import ApiError, ok, query_int, read_body
 from services.api.stations import ensure_known, station_id_of
 from services.firmware.events import (
@@ -115,21 +114,6 @@ async def _write(request: web.Request, event: FirmwareEvent) -> None:
     await api.producer.send_and_wait(topic, encode_event(event), key=key_of(event))
 
 
-async def _until_row(request: web.Request, sql: str, *args: Any) -> Any:
-    """Wait (briefly) until the read model shows a write; read-your-writes for the caller."""
-    pool = await api_of(request).pool()
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(10):
-            while True:
-                row = await pool.fetchrow(sql, *args)
-                if row is not None:
-                    return row
-                await asyncio.sleep(0.05)
-    raise ApiError(
-        504, "NotYetVisible", "written, but the read model did not show it within 10s; retry the GET"
-    )
-
-
 def _storage(request: web.Request) -> LocalStorage:
     return LocalStorage(api_of(request).settings.files_dir)
 
@@ -207,7 +191,7 @@ async def post_image(request: web.Request) -> web.Response:
             at_ms=_now_ms(),
         ),
     )
-    row = await _until_row(request, "SELECT * FROM fw_images WHERE image_id = $1", image_id)
+    row = await until_row(request, "SELECT * FROM fw_images WHERE image_id = $1", image_id)
     return ok(_image_json(row), 201)
 
 
@@ -316,7 +300,7 @@ async def post_campaign(request: web.Request) -> web.Response:
             at_ms=_now_ms(),
         ),
     )
-    await _until_row(request, "SELECT 1 FROM fw_campaigns WHERE campaign_id = $1", campaign_id)
+    await until_row(request, "SELECT 1 FROM fw_campaigns WHERE campaign_id = $1", campaign_id)
     return ok(await _campaign_json(request, campaign_id), 201)
 
 
@@ -424,7 +408,7 @@ async def control_campaign(request: web.Request) -> web.Response:
     await _write(request, event)
     # The campaign may move on by itself meanwhile (e.g. complete): wait for "changed", not "= after".
     with contextlib.suppress(ApiError):
-        await _until_row(
+        await until_row(
             request,
             "SELECT 1 FROM fw_campaigns WHERE campaign_id = $1 AND updated_at >= to_timestamp($2 / 1000.0)",
             campaign_id,
@@ -487,7 +471,7 @@ async def post_diagnostics(request: web.Request) -> web.Response:
             at_ms=_now_ms(),
         ),
     )
-    row = await _until_row(request, "SELECT * FROM fw_diagnostics WHERE request_id = $1", request_id)
+    row = await until_row(request, "SELECT * FROM fw_diagnostics WHERE request_id = $1", request_id)
     return ok(_diagnostics_json(row), 202)
 
 

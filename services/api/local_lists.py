@@ -1,21 +1,23 @@
 """/api/v1/local-lists: which id tags belong on local authorization lists, and pushing them.
 
 Definitions are records on ``csms.locallists`` (compacted, key = scope ``all`` / ``site:<id>`` /
-``station:<id>``); a station's list is the union of the scopes that apply to it. Pushes run in this
-process (:class:`~services.locallists.pusher.LocalListPusher`): one station synchronously, or many as
-a background job whose progress is readable. What each station holds comes from the log
+``station:<id>``); a station's list is the union of the scopes that apply to it. A push to one
+station runs here, synchronously (:class:`~services.locallists.pusher.LocalListPusher`); a push to
+many is requested here and run by the locallists service, its progress read from
+``local_list_pushes`` by any API replica. What each station holds comes from the log
 (``local_lists_held``).
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 from aiohttp import web
 
-from services.api.context import api_of
+from services.api.context import api_of, until_row
 from services.api.errors import ApiError, ok, read_body
 from services.api.stations import MAX_ID, ensure_known, station_id_of
 from services.locallists.definitions import (
@@ -25,6 +27,7 @@ from services.locallists.definitions import (
     topic,
     topic_spec,
 )
+from services.locallists.jobs import SERVICE, PushRequested, succeeded
 from services.locallists.pusher import LocalListPusher
 from shared.events.envelope import encode
 from shared.kafka import ensure_topics
@@ -63,11 +66,11 @@ class LocalLists:
 
     async def start(self) -> None:
         s = self.api.settings
-        await ensure_topics(s.kafka_bootstrap, [topic_spec(self.api.topics)], s.replication_factor)
+        specs = [topic_spec(self.api.topics), self.api.topics.domain_spec(SERVICE)]
+        await ensure_topics(s.kafka_bootstrap, specs, s.replication_factor)
         await self.definitions.start()
 
     async def stop(self) -> None:
-        await self.pusher.stop()
         await self.definitions.stop()
 
 
@@ -166,7 +169,7 @@ async def push_station(request: web.Request) -> web.Response:
 
 
 async def post_push(request: web.Request) -> web.Response:
-    """Start a background push to many stations; 202 with the job to poll."""
+    """Request a background push to many stations (run by the locallists service); 202 to poll."""
     lists = _lists(request)
     body: PushPost = await read_body(request, PushPost)
     if body.station_ids is not None:
@@ -180,15 +183,42 @@ async def post_push(request: web.Request) -> web.Response:
         )
     if not stations:
         raise ApiError(422, "InvalidBody", "no station to push to")
-    job = lists.pusher.start_job(stations, body.update_type)
-    return ok(job.json(), 202)
+    push_id = uuid.uuid4().hex
+    requested = PushRequested(
+        push_id=push_id, station_ids=stations, force=body.update_type, at_ms=int(time.time() * 1000)
+    )
+    api = lists.api
+    await api.producer.send_and_wait(api.topics.domain(SERVICE), encode(requested), key=push_id.encode())
+    await until_row(request, "SELECT 1 FROM local_list_pushes WHERE push_id = $1", push_id)
+    return ok(await _push_json(request, push_id), 202)
+
+
+async def _push_json(request: web.Request, push_id: str) -> dict[str, Any] | None:
+    pool = await api_of(request).pool()
+    row = await pool.fetchrow("SELECT * FROM local_list_pushes WHERE push_id = $1", push_id)
+    if row is None:
+        return None
+    rows = await pool.fetch(
+        "SELECT result FROM local_list_push_results WHERE push_id = $1 ORDER BY station_id", push_id
+    )
+    results = [msgspec.json.decode(r["result"]) for r in rows]
+    return {
+        "pushId": push_id,
+        "total": row["total"],
+        "done": len(results),
+        "finished": row["finished_at"] is not None,
+        "succeeded": sum(succeeded(r) for r in results),
+        "requestedAt": row["requested_at"].isoformat(),
+        "finishedAt": row["finished_at"].isoformat() if row["finished_at"] else None,
+        "results": results,
+    }
 
 
 async def get_push(request: web.Request) -> web.Response:
-    job = _lists(request).pusher.jobs.get(request.match_info["pushId"])
+    job = await _push_json(request, request.match_info["pushId"])
     if job is None:
-        raise ApiError(404, "UnknownPush", "no such push (jobs live in the API instance that started them)")
-    return ok(job.json())
+        raise ApiError(404, "UnknownPush", "no such push")
+    return ok(job)
 
 
 ROUTES = [

@@ -1,11 +1,13 @@
-"""What the local-lists process runs: the read model of the list each station holds.
+"""What the local-lists process runs: background pushes (durable jobs, one runner at a time through
+a lease) and the read models of the lists stations hold and of the pushes.
 
-Pushing lists needs the operator's command path and runs in the operator API (``pusher.py``); the
-held-list read model is built here from ``ocpp.frames`` like any other projection.
+A push to one station is a request/response of the operator API (``pusher.py``); a push to many is
+requested by the API and run here (``jobs.py``).
 """
 
 from __future__ import annotations
 
+from services.locallists.jobs import LocalListPushesProjection, PushRunner
 from services.locallists.projection import LocalListsProjection
 from shared.config import Settings
 from shared.events.topics import Topics
@@ -14,9 +16,10 @@ from shared.service import Runner
 
 
 def projections(topics: Topics) -> list[Projection]:
-    return [LocalListsProjection(topics)]
+    return [LocalListsProjection(topics), LocalListPushesProjection(topics)]
 
 
 def runners(settings: Settings) -> list[Runner]:
     topics = Topics(settings.topic_prefix, settings.frame_partitions)
-    return list(projection_runners(projections(topics), settings))
+    read_models = projection_runners(projections(topics), settings) if settings.projections else []
+    return [PushRunner(settings), *read_models]

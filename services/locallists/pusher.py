@@ -4,18 +4,14 @@ The adapter around :func:`services.locallists.plan.plan`: it asks the station it
 (GetLocalListVersion), reads what the log says the station holds (the ``local_lists_held`` read
 model, or what this process pushed a moment ago), sends the planned SendLocalList requests through
 :class:`~shared.commands.CommandClient`, and falls back to a Full update after a VersionMismatch.
-Background pushes are jobs in this process's memory (progress through the API); what stations hold
-is in the log, so a push interrupted by a restart is simply run again.
+Background pushes to many stations are durable jobs run by the locallists service (``jobs.py``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,28 +27,6 @@ from shared.events.idtags import IdTagRecord
 from shared.tables import CompactedView
 
 log = logging.getLogger(__name__)
-
-CONCURRENCY = 8  # stations pushed at once by a background job
-
-
-@dataclass
-class Job:
-    push_id: str
-    station_ids: list[str]
-    force: UpdateType | None
-    results: list[dict[str, Any]] = field(default_factory=list)
-    finished: bool = False
-    task: asyncio.Task[None] | None = None
-
-    def json(self) -> dict[str, Any]:
-        return {
-            "pushId": self.push_id,
-            "total": len(self.station_ids),
-            "done": len(self.results),
-            "finished": self.finished,
-            "succeeded": sum(r["status"] in ("Accepted", "UpToDate") for r in self.results),
-            "results": self.results,
-        }
 
 
 def _int(value: str | None) -> int | None:
@@ -80,7 +54,6 @@ class LocalListPusher:
         self._clock = clock
         # What this process last saw a station accept: the read model may lag it by a moment.
         self._pushed: dict[str, Held] = {}
-        self.jobs: dict[str, Job] = {}
 
     def desired(self, station_id: str) -> dict[str, dict[str, Any]]:
         registration = self._registry.get(station_id)
@@ -183,30 +156,3 @@ class LocalListPusher:
             "listVersion": last.list_version,
             "messages": len(sent),
         }
-
-    def start_job(self, station_ids: list[str], force: UpdateType | None) -> Job:
-        job = Job(uuid.uuid4().hex, station_ids, force)
-        self.jobs[job.push_id] = job
-        job.task = asyncio.create_task(self._run(job), name=f"local-list-push:{job.push_id}")
-        return job
-
-    async def _run(self, job: Job) -> None:
-        limit = asyncio.Semaphore(CONCURRENCY)
-
-        async def one(station_id: str) -> None:
-            async with limit:
-                try:
-                    job.results.append(await self.push(station_id, job.force))
-                except Exception as exc:  # one station's failure must not end the job
-                    log.exception("local list push to %s failed", station_id)
-                    job.results.append({"stationId": station_id, "status": "Error", "detail": str(exc)})
-
-        try:
-            await asyncio.gather(*(one(s) for s in job.station_ids))
-        finally:
-            job.finished = True
-
-    async def stop(self) -> None:
-        for job in self.jobs.values():
-            if job.task is not None and not job.task.done():
-                job.task.cancel()

@@ -8,13 +8,16 @@ maximum lengths, and pushes to many stations in the background with visible prog
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from ocpp.v16 import call_result
 
+from services.api.app import OperatorApi
 from tests.e2e.conftest import Api, System, read_frames, unique_station
 from tests.e2e.station import TestStation, station
 
@@ -279,3 +282,26 @@ async def test_background_push_to_a_site_and_everyone(system: System, api: Api) 
     assert (await api.get("/api/v1/local-list-pushes/nope"))[0] == 404
     code, body = await api.put("/api/v1/local-lists/all", {"idTags": ["x" * 21]})
     assert code == 422 and body["error"]["field"] == "idTags[0]"
+
+
+async def test_a_background_push_is_visible_from_every_api_replica(system: System, api: Api) -> None:
+    """The push runs in the locallists service and its progress is in the read model: another API
+    replica than the one that was asked shows it too."""
+    station_id = unique_station()
+    assert (await api.put(f"/api/v1/stations/{station_id}", {}))[0] == 201
+    assert (await api.put(f"/api/v1/local-lists/stations/{station_id}", {"idTags": [new_tag("R")]}))[0] == 201
+    other = OperatorApi(
+        dataclasses.replace(system.settings, instance_id=f"{system.settings.instance_id}-api2")
+    )
+    await other.start()
+    try:
+        async with aiohttp.ClientSession() as session, station(system.station_url(station_id)) as cp:
+            FakeList(cp)
+            second = Api(session, f"http://127.0.0.1:{other.port}")
+            code, job = await api.post("/api/v1/local-list-pushes", {"stationIds": [station_id]})
+            assert code == 202 and job["total"] == 1
+            done = await second.until(f"/api/v1/local-list-pushes/{job['pushId']}", lambda j: j["finished"])
+            assert done["succeeded"] == 1 and done["results"][0]["stationId"] == station_id
+            assert done["finishedAt"] is not None
+    finally:
+        await other.stop()
