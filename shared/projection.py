@@ -32,7 +32,7 @@ from shared.config import Settings
 from shared.events.envelope import Direction, FrameRecord, FramesRecord, decode_frame_record
 from shared.events.topics import Topics
 from shared.ocpp.errors import OcppError
-from shared.ocpp.frames import Call, Frame, FrameError, parse_frame
+from shared.ocpp.frames import Call, CallError, CallResult, Frame, FrameError, parse_frame
 from shared.ocpp.v16 import codec
 
 log = logging.getLogger(__name__)
@@ -355,9 +355,10 @@ async def remember_call(conn: asyncpg.Connection, table: str, record: FrameRecor
 
 
 async def answered_call(
-    conn: asyncpg.Connection, table: str, record: FrameRecord
-) -> tuple[str, dict[str, Any]] | None:
-    """The (action, request) an answer replies to, paired by connection epoch and message id; removed."""
+    conn: asyncpg.Connection, table: str, record: FrameRecord, frame: CallResult | CallError
+) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
+    """(action, request, response) for an answer to a CALL kept in ``table`` (paired by connection
+    epoch and message id), which is removed; the response is {} for a CALLERROR."""
     row = await conn.fetchrow(
         f"""DELETE FROM {table} WHERE station_id = $1 AND epoch = $2 AND unique_id = $3
             RETURNING action, request""",
@@ -368,7 +369,12 @@ async def answered_call(
     if row is None:
         return None
     request = msgspec.json.decode(row["request"])
-    return row["action"], request if isinstance(request, dict) else {}
+    response = msgspec.json.decode(bytes(frame.payload)) if isinstance(frame, CallResult) else {}
+    return (
+        row["action"],
+        request if isinstance(request, dict) else {},
+        response if isinstance(response, dict) else {},
+    )
 
 
 @dataclass(frozen=True)

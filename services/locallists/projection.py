@@ -58,15 +58,11 @@ class LocalListsProjection(TableProjection):
     async def _answer(
         self, conn: asyncpg.Connection, record: FrameRecord, frame: CallResult | CallError
     ) -> None:
-        call = await answered_call(conn, "local_list_requests", record)
+        call = await answered_call(conn, "local_list_requests", record, frame)
         if call is None:
             return
-        action, request = call
+        action, request, response = call
         at = ms_to_datetime(record.at_ms)
-        response: dict[str, Any] = {}
-        if isinstance(frame, CallResult):
-            decoded = msgspec.json.decode(bytes(frame.payload))
-            response = decoded if isinstance(decoded, dict) else {}
         held = await conn.fetchrow(
             "SELECT list_version, entries FROM local_lists_held WHERE station_id = $1", record.station_id
         )

@@ -113,13 +113,10 @@ class ChargingProfilesProjection(TableProjection):
     async def _answer(
         self, conn: asyncpg.Connection, record: FrameRecord, frame: CallResult | CallError
     ) -> None:
-        call = await answered_call(conn, "sc_requests", record)
+        call = await answered_call(conn, "sc_requests", record, frame)
         if call is None:
             return
-        action, request = call
-        response: dict[str, Any] = (
-            msgspec.json.decode(bytes(frame.payload)) if isinstance(frame, CallResult) else {}
-        )
+        action, request, response = call
         at = ms_to_datetime(record.at_ms)
         if action == "StartTransaction":
             if isinstance(response.get("transactionId"), int):

@@ -95,6 +95,17 @@ async def fsn(cp: TestStation, status: str) -> None:
     )  # answered, not CALLERROR
 
 
+async def install(cp: TestStation, version: str) -> None:
+    """What a station does after UpdateFirmware when all goes well: the statuses, then it boots."""
+    for status in ("Downloading", "Downloaded", "Installing", "Installed"):
+        await fsn(cp, status)
+    await cp.call(
+        call.BootNotification(
+            charge_point_model="Sim-1", charge_point_vendor="Acme", firmware_version=version
+        )
+    )
+
+
 async def dsn(cp: TestStation, status: str) -> None:
     assert await cp.call(call.DiagnosticsStatusNotification(status=status)) is not None
 
@@ -201,13 +212,7 @@ async def test_a_silent_station_times_out_and_an_offline_one_waits(system: Syste
     async with fw_station(system, away) as cp:  # back online: the update goes out now
         answer(cp, "UpdateFirmware", call_result.UpdateFirmware())
         await received(cp, "UpdateFirmware")
-        for status in ("Downloading", "Downloaded", "Installing", "Installed"):
-            await fsn(cp, status)
-        await cp.call(
-            call.BootNotification(
-                charge_point_model="Sim-1", charge_point_vendor="Acme", firmware_version="2.2"
-            )
-        )
+        await install(cp, "2.2")
         body = await finished(api, back["campaignId"])
     assert body["stations"][0]["state"] == "Succeeded"
     never = await new_campaign(
@@ -658,13 +663,7 @@ async def update_all(api: Api, cps: list[TestStation], version: str) -> dict[str
     )
     for cp in cps:
         await received(cp, "UpdateFirmware")
-        for status in ("Downloading", "Downloaded", "Installing", "Installed"):
-            await fsn(cp, status)
-        await cp.call(
-            call.BootNotification(
-                charge_point_model="Sim-1", charge_point_vendor="Acme", firmware_version=version
-            )
-        )
+        await install(cp, version)
         cp.received.clear()
     return await finished(api, campaign["campaignId"])
 
