@@ -388,8 +388,9 @@ class SiteManager:
         for table in (state.applied, state.refused):
             for k in [k for k, v in table.items() if live.get(k) != v[0]]:
                 del table[k]
-        for k in [k for k in state.last_raised if k not in live]:
-            del state.last_raised[k]
+        for k in [k for k in (*state.last_raised, *state.drawing) if k not in live]:
+            state.last_raised.pop(k, None)
+            state.drawing.pop(k, None)
         refused = {d.key for d in demands if d.key in state.refused}
         managed = [d for d in demands if d.key not in refused]
         margin = MARGIN_AMPS if site.unit == "A" else MARGIN_AMPS * site.voltage * site.phases
