@@ -444,12 +444,13 @@ class SiteManager:
                     state.last_raised[change.key] = raised_at
             else:
                 log.warning(
-                    "site %s: %s connector %d refused limit %.1f %s: %s",
+                    "site %s: %s connector %d did not take limit %.1f %s (%s: %s)",
                     site.site_id,
                     change.key[0],
                     change.key[1],
                     change.limit,
                     site.unit,
+                    status,
                     reason,
                 )
                 state.refused[change.key] = (change.transaction_id, status, reason)

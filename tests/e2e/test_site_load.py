@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -73,8 +73,23 @@ async def start(cp: TestStation, id_tag: str) -> int:
     return int(result.transaction_id)
 
 
-async def test_ten_stations_share_a_grid_limit(system: System, api: Api) -> None:
-    site = f"site-{uuid.uuid4().hex[:8]}"
+@pytest.fixture
+async def sites(api: Api) -> AsyncIterator[Callable[[], str]]:
+    """New site ids, deleted after the test: a managed site would outlive it in the shared broker
+    (and `make run`'s allocator would go on managing the test's stations)."""
+    made: list[str] = []
+
+    def new() -> str:
+        made.append(f"site-{uuid.uuid4().hex[:8]}")
+        return made[-1]
+
+    yield new
+    for site in made:
+        await api.request("DELETE", f"/api/v1/sites/{site}")
+
+
+async def test_ten_stations_share_a_grid_limit(system: System, api: Api, sites: Callable[[], str]) -> None:
+    site = sites()
     ids = [unique_station("SITE") for _ in range(10)]
     refuser = ids[-1]
     for sid in ids:
@@ -164,10 +179,12 @@ async def test_sites_are_managed_through_the_api_with_clear_errors(system: Syste
     assert (await api.request("DELETE", f"/api/v1/sites/{site}"))[0] == 404
 
 
-async def test_a_restarted_allocator_continues_without_resending(system: System, api: Api) -> None:
+async def test_a_restarted_allocator_continues_without_resending(
+    system: System, api: Api, sites: Callable[[], str]
+) -> None:
     """A new allocator rebuilds the limits in force from smartcharging.events: it sends nothing that
     is already in force, and does not ask a station that refused again."""
-    site = f"site-{uuid.uuid4().hex[:8]}"
+    site = sites()
     ids = [unique_station("SITE") for _ in range(3)]
     refuser = ids[-1]
     for sid in ids:
@@ -201,8 +218,10 @@ async def test_a_restarted_allocator_continues_without_resending(system: System,
             await asyncio.wait_for(run, 30)
 
 
-async def test_a_station_moved_to_another_site_leaves_its_share_behind(system: System, api: Api) -> None:
-    first, second = f"site-{uuid.uuid4().hex[:8]}", f"site-{uuid.uuid4().hex[:8]}"
+async def test_a_station_moved_to_another_site_leaves_its_share_behind(
+    system: System, api: Api, sites: Callable[[], str]
+) -> None:
+    first, second = sites(), sites()
     ids = [unique_station("SITE") for _ in range(2)]
     for sid in ids:
         assert (await api.put(f"/api/v1/stations/{sid}", {"site": first}))[0] == 201
