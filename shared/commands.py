@@ -103,7 +103,10 @@ class CommandClient:
             await self._producer.send_and_wait(
                 self.topics.gateway_inbox(presence.gateway_id), encode(command), key=station_id.encode()
             )
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that arrives
+            # together with the answer; shield: a timeout must not cancel the shared future.
+            async with asyncio.timeout(timeout):
+                return await asyncio.shield(future)
         except TimeoutError:
             return CommandOutcome(
                 command_id=command_id,

@@ -70,8 +70,8 @@ class LogFollower:
         def done() -> bool:
             return all(self._positions.get(tp.partition, 0) >= end for tp, end in ends.items())
 
-        async with self._progress:
-            await asyncio.wait_for(self._progress.wait_for(done), timeout)
+        async with asyncio.timeout(timeout), self._progress:
+            await self._progress.wait_for(done)
 
     async def _partitions(self) -> set[int]:
         assert self._consumer is not None

@@ -192,7 +192,10 @@ class SimStation:
         self.metrics.calls += 1
         await self._flush()
         try:
-            result = await asyncio.wait_for(future, timeout)
+            # Not asyncio.wait_for: on 3.11 it returns the result instead of raising when the answer
+            # and a cancellation arrive together, and a cancelled scenario would go on charging.
+            async with asyncio.timeout(timeout):
+                result = await future
         except TimeoutError as exc:
             self.metrics.timeouts += 1
             raise CallFailed(f"{action}: no answer in {timeout:g}s") from exc
