@@ -68,9 +68,15 @@ def test_database_url(url: str) -> str:
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """This session's own topics (prefix), consumer groups (named after them) and PostgreSQL schema:
+    a session neither sees earlier sessions' logs, nor a running `make run`, nor leftover group
+    members; what it made is removed at its end."""
     base = Settings.from_env()
+    session = uuid.uuid4().hex[:8]
     return dataclasses.replace(
         base,
+        topic_prefix=f"{base.topic_prefix}t{session}.",
+        db_schema=f"{base.db_schema}_t{session}",
         database_url=test_database_url(base.database_url),
         gateway_port=0,
         gateway_id=f"test-{uuid.uuid4().hex[:8]}",
@@ -119,22 +125,27 @@ async def system(settings: Settings) -> AsyncIterator[System]:
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.wait_for(services, 15)
     await gateway.stop()
-    await delete_session_topics(settings)
+    await remove_session(settings)
 
 
-async def delete_session_topics(settings: Settings) -> None:
-    """The inboxes, replies and lease topics named after this session's gateway and instance ids:
-    nothing reads them after the session, and a long-lived local broker would pile them up."""
+async def remove_session(settings: Settings) -> None:
+    """Delete this session's topics and schema: a long-lived local broker and database would pile
+    them up (and the frames of every earlier session would slow every replay)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
-        ours = [t for t in await admin.list_topics() if settings.gateway_id in t or settings.instance_id in t]
+        ours = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
         if ours:
             await admin.delete_topics(ours)
     except KafkaError as exc:  # leftovers are harmless: say so, do not fail the session
         print(f"could not delete this session's topics: {exc}")
     finally:
         await admin.close()
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.db_schema}" CASCADE')
+    finally:
+        await conn.close()
 
 
 def topics(system: System) -> Topics:

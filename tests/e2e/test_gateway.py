@@ -268,6 +268,7 @@ async def test_sigterm_closes_stations_with_1001_and_exits_cleanly(system: Syste
         "CSMS_GATEWAY_PORT": str(port),
         "CSMS_GATEWAY_ID": f"{system.settings.gateway_id}-sig",
         "CSMS_KAFKA_BOOTSTRAP": system.settings.kafka_bootstrap,
+        "CSMS_TOPIC_PREFIX": system.settings.topic_prefix,
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "shared.cli", "gateway", env=env, stdout=asyncio.subprocess.PIPE
