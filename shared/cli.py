@@ -171,7 +171,7 @@ def _supervise(names: list[str]) -> int:
 
 def _topics(action: str, settings: Settings) -> None:
     from shared.events.topics import Topics
-    from shared.kafka import ensure_topics
+    from shared.kafka import connection, ensure_topics
 
     topics = Topics(settings.topic_prefix, settings.frame_partitions)
 
@@ -180,7 +180,7 @@ def _topics(action: str, settings: Settings) -> None:
             await ensure_topics(settings.kafka_bootstrap, topics.shared_specs(), settings.replication_factor)
         from aiokafka.admin import AIOKafkaAdminClient
 
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        admin = AIOKafkaAdminClient(**connection(), bootstrap_servers=settings.kafka_bootstrap)
         await admin.start()
         try:
             for name in sorted(await admin.list_topics()):
@@ -251,6 +251,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     settings = Settings.from_env()
+    from shared.kafka import configure
+
+    try:
+        configure(settings)
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.command in SERVICES or args.command in EXTRA:
         _serve(args.command, settings)
         return 0

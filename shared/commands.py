@@ -20,7 +20,7 @@ from shared.config import Settings
 from shared.events.commands import CommandOutcome, OutcomeStatus, SendCall, outcome_decoder
 from shared.events.envelope import Presence, encode, presence_decoder
 from shared.events.topics import Topics
-from shared.kafka import ensure_topics, make_producer, stop_reader
+from shared.kafka import connection, ensure_topics, make_producer, stop_reader
 from shared.tables import CompactedView
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,11 @@ class CommandClient:
         await self._producer.start()
         await self.presence.start()
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=5
+            **connection(),
+            bootstrap_servers=s.kafka_bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=5,
         )
         await self._consumer.start()
         tp = TopicPartition(self.replies_topic, 0)

@@ -77,6 +77,16 @@ class Settings:
     # PEM files: when both are set, the firmware file server speaks HTTPS (locations say https://).
     files_tls_cert: str = ""
     files_tls_key: str = ""
+    # Kafka connection security (shared.kafka.configure): PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL.
+    kafka_security_protocol: str = "PLAINTEXT"
+    # PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_* only).
+    kafka_sasl_mechanism: str = ""
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = ""
+    # PEM files: the CA that signed the brokers' certificates, and a client certificate (mutual TLS).
+    kafka_ssl_cafile: str = ""
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -117,4 +127,11 @@ class Settings:
             firmware_max_bytes=int(_env("CSMS_FIRMWARE_MAX_BYTES", str(base.firmware_max_bytes))),
             files_tls_cert=_env("CSMS_FILES_TLS_CERT", base.files_tls_cert),
             files_tls_key=_env("CSMS_FILES_TLS_KEY", base.files_tls_key),
+            kafka_security_protocol=_env("CSMS_KAFKA_SECURITY_PROTOCOL", base.kafka_security_protocol),
+            kafka_sasl_mechanism=_env("CSMS_KAFKA_SASL_MECHANISM", base.kafka_sasl_mechanism),
+            kafka_sasl_username=_env("CSMS_KAFKA_SASL_USERNAME", base.kafka_sasl_username),
+            kafka_sasl_password=_env("CSMS_KAFKA_SASL_PASSWORD", base.kafka_sasl_password),
+            kafka_ssl_cafile=_env("CSMS_KAFKA_SSL_CAFILE", base.kafka_ssl_cafile),
+            kafka_ssl_certfile=_env("CSMS_KAFKA_SSL_CERTFILE", base.kafka_ssl_certfile),
+            kafka_ssl_keyfile=_env("CSMS_KAFKA_SSL_KEYFILE", base.kafka_ssl_keyfile),
         )

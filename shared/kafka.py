@@ -2,6 +2,10 @@
 
 The producer is always idempotent with acks=all: the gateway's promise that a station was never told
 anything the log does not hold rests on it.
+
+How to reach the brokers (TLS, SASL) is process-wide: :func:`configure` sets it once from the
+settings at start, and every client this project builds takes :func:`connection` (the same brokers,
+the same credentials, whichever module opens the client).
 """
 
 from __future__ import annotations
@@ -10,20 +14,69 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 
+from shared.config import Settings
 from shared.events.topics import TopicSpec
 
 log = logging.getLogger(__name__)
 
 Headers = list[tuple[str, bytes]]
 
+PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+_connection: dict[str, Any] = {}
+
+
+def connection_options(settings: Settings) -> dict[str, Any]:
+    """aiokafka keyword arguments for the settings' security; ValueError for an inconsistent set."""
+    protocol = settings.kafka_security_protocol.upper()
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"CSMS_KAFKA_SECURITY_PROTOCOL must be one of {', '.join(PROTOCOLS)}")
+    options: dict[str, Any] = {}
+    if protocol == "PLAINTEXT":
+        return options
+    options["security_protocol"] = protocol
+    if protocol.startswith("SASL_"):
+        mechanism = settings.kafka_sasl_mechanism.upper()
+        if mechanism not in MECHANISMS or not settings.kafka_sasl_username:
+            raise ValueError(
+                f"{protocol} needs CSMS_KAFKA_SASL_MECHANISM ({', '.join(MECHANISMS)}) and a username"
+            )
+        options.update(
+            sasl_mechanism=mechanism,
+            sasl_plain_username=settings.kafka_sasl_username,
+            sasl_plain_password=settings.kafka_sasl_password,
+        )
+    if protocol.endswith("SSL"):
+        options["ssl_context"] = create_ssl_context(
+            cafile=settings.kafka_ssl_cafile or None,
+            certfile=settings.kafka_ssl_certfile or None,
+            keyfile=settings.kafka_ssl_keyfile or None,
+        )
+    return options
+
+
+def configure(settings: Settings) -> None:
+    """Use the settings' security for every Kafka client of this process from now on."""
+    _connection.clear()
+    _connection.update(connection_options(settings))
+
+
+def connection() -> dict[str, Any]:
+    """The process-wide security options, to pass to any aiokafka client."""
+    return dict(_connection)
+
 
 def make_producer(bootstrap: str, *, client_id: str, linger_ms: int = 1) -> AIOKafkaProducer:
     return AIOKafkaProducer(
+        **connection(),
         bootstrap_servers=bootstrap,
         client_id=client_id,
         acks="all",
@@ -45,6 +98,7 @@ def make_consumer(
     """A consumer that never auto-commits: services commit after their outputs are durable."""
     return AIOKafkaConsumer(
         *topics,
+        **connection(),
         bootstrap_servers=bootstrap,
         client_id=client_id,
         group_id=group_id,
@@ -66,7 +120,7 @@ async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], replication_
     (``CSMS_REPLICATION_FACTOR``).
     """
     wanted = list(specs)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+    admin = AIOKafkaAdminClient(**connection(), bootstrap_servers=bootstrap, request_timeout_ms=15_000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -96,7 +150,7 @@ async def wait_for_kafka(bootstrap: str, timeout: float = 60.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        admin = AIOKafkaAdminClient(**connection(), bootstrap_servers=bootstrap, request_timeout_ms=5000)
         try:
             await admin.start()
             await admin.describe_cluster()

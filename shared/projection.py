@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from shared.config import Settings
 from shared.events.envelope import Direction, FrameRecord, FramesRecord, decode_frame_record
 from shared.events.topics import Topics
+from shared.kafka import connection
 from shared.ocpp.errors import OcppError
 from shared.ocpp.frames import Call, CallError, CallResult, Frame, FrameError, parse_frame
 from shared.ocpp.v16 import codec
@@ -140,6 +141,7 @@ class ProjectionRunner:
     async def _run_once(self, until_caught_up: bool) -> None:
         pool = await connect_pool(self.target, private=True)
         consumer = AIOKafkaConsumer(
+            **connection(),
             bootstrap_servers=self.bootstrap,
             group_id=None,
             enable_auto_commit=False,

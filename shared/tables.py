@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from shared.kafka import stop_reader
+from shared.kafka import connection, stop_reader
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ class LogFollower:
 
     async def start(self, timeout: float = 60.0) -> None:
         self._consumer = AIOKafkaConsumer(
+            **connection(),
             bootstrap_servers=self._bootstrap,
             group_id=None,
             enable_auto_commit=False,

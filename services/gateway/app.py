@@ -33,7 +33,7 @@ from shared.events.envelope import (
     registration_decoder,
 )
 from shared.events.topics import Topics
-from shared.kafka import ensure_topics, make_producer
+from shared.kafka import connection, ensure_topics, make_producer
 from shared.security import PasswordVerifier
 from shared.tables import CompactedView
 
@@ -79,6 +79,7 @@ class Gateway:
         await self._producer.start()
         await self.registry.start()
         self._inbox = AIOKafkaConsumer(
+            **connection(),
             bootstrap_servers=s.kafka_bootstrap,
             group_id=None,
             enable_auto_commit=False,

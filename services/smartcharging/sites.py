@@ -50,7 +50,7 @@ from shared.events.envelope import (
 )
 from shared.events.sites import SiteRecord, site_decoder
 from shared.events.topics import Topics
-from shared.kafka import ensure_topics, make_consumer, make_producer, stop_reader
+from shared.kafka import connection, ensure_topics, make_consumer, make_producer, stop_reader
 from shared.ocpp.v16.messages import MeterValuesRequest
 from shared.projection import call_payload
 from shared.tables import CompactedView, LogFollower
@@ -278,6 +278,7 @@ class SiteManager:
     async def _start_meters(self) -> None:
         """MeterValues from now on (what cars draw now); no group: every allocator sees every site."""
         self._meters = AIOKafkaConsumer(
+            **connection(),
             bootstrap_servers=self.settings.kafka_bootstrap,
             group_id=None,
             enable_auto_commit=False,

@@ -37,7 +37,7 @@ from shared import telemetry
 from shared.commands import CommandClient
 from shared.config import Settings
 from shared.events.topics import Topics
-from shared.kafka import wait_for_kafka
+from shared.kafka import configure, wait_for_kafka
 from shared.projection import DbTarget, connect_pool
 from shared.service import FrameServiceRunner, Runner, run_until
 
@@ -96,6 +96,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="session")
 async def system(settings: Settings) -> AsyncIterator[System]:
     telemetry.install_provider("csms-tests", [SPANS])
+    configure(settings)  # a secured broker (CSMS_KAFKA_SECURITY_PROTOCOL, ...) works for the tests too
     try:
         await wait_for_kafka(settings.kafka_bootstrap, timeout=30)
     except TimeoutError as exc:
