@@ -17,6 +17,7 @@ LOG="$RUN/kafka.log"
 HOST="${CSMS_KAFKA_BOOTSTRAP%%:*}"
 PORT="${CSMS_KAFKA_BOOTSTRAP##*:}"
 CONTROLLER_PORT="${CSMS_KAFKA_CONTROLLER_PORT:-$((PORT + 1))}"
+SASL_PORT="${CSMS_KAFKA_SASL_PORT:-$((PORT + 2))}"
 PY="${PYTHON:-python3}"
 
 log() { echo "kafka: $*" >&2; }
@@ -71,7 +72,7 @@ start() {
   fi
   install
   mkdir -p "$DATA" "$RUN"
-  sed -e "s#@DATA@#$DATA#" -e "s#@PORT@#$PORT#" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#" \
+  sed -e "s#@DATA@#$DATA#" -e "s#@PORT@#$PORT#" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#" -e "s#@SASL_PORT@#$SASL_PORT#" \
     "$HERE/kafka/server.properties.in" > "$RUN/server.properties"
   local log4j="-Dlog4j2.configurationFile=$HERE/kafka/log4j2.properties"
   if [[ ! -f "$DATA/meta.properties" ]]; then
