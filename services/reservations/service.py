@@ -25,7 +25,7 @@ from shared.events.envelope import FrameRecord, encode
 from shared.events.idtags import IdTagRecord, id_tag_decoder
 from shared.events.topics import Topics
 from shared.kafka import make_producer
-from shared.reservations.events import SERVICE, ReservationEvent, decode_event
+from shared.reservations.events import SERVICE, ReservationEnded, ReservationEvent, decode_event
 from shared.reservations.state import State, evolve
 from shared.service import Inbound, Output
 from shared.tables import CompactedView, LogFollower
@@ -56,6 +56,8 @@ class ReservationsHandler:
         self._follower: LogFollower | None = None
         self._producer: AIOKafkaProducer | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        # Expiries decided (applied in memory) and not yet acknowledged by Kafka, oldest first.
+        self._unsent: list[ReservationEnded] = []
 
     async def start(self, topics: Topics, settings: Settings) -> None:
         self._topics = topics
@@ -112,15 +114,23 @@ class ReservationsHandler:
 
     async def expire_due(self) -> int:
         """Append ``ended(expired)`` for every open reservation past its expiryDate that this process
-        owns; applied in memory only once durable, so a failed append is retried by the next sweep."""
+        owns. Applied in memory at once, before any await: a StartTransaction decided meanwhile sees
+        it expired, so memory and log never tell different ends. A failed append stays queued and is
+        retried by the next sweep (the frame handler's outputs work the same way)."""
         assert self._producer is not None
-        due = [expire(r) for r in self.state.due(self._clock(), self.owned())]
-        for event in due:
+        for reservation in self.state.due(self._clock(), self.owned()):
+            event = expire(reservation)
+            evolve(self.state, event)
+            self._unsent.append(event)
+        sent = 0
+        while self._unsent:
+            event = self._unsent[0]
             await self._producer.send_and_wait(
                 self._topics.domain(SERVICE), encode(event), key=event.station_id.encode()
             )
-            evolve(self.state, event)
-        return len(due)
+            self._unsent.pop(0)
+            sent += 1
+        return sent
 
     async def _sweep(self) -> None:
         while True:
