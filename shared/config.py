@@ -67,6 +67,10 @@ class Settings:
     files_host: str = "127.0.0.1"
     files_http_port: int = 8081
     files_ftp_port: int = 2121
+    # FTP data connections: a port range "30000-30009" (empty: any port) and the address to announce
+    # in PASV replies (empty: the host's own), for FTP through a load balancer or NAT.
+    files_ftp_passive_ports: str = ""
+    files_ftp_masquerade: str = ""
     # How stations reach the file servers (a public host name behind NAT); default: host:port above.
     files_public_host: str = ""
     firmware_tick: float = 1.0
@@ -118,6 +122,8 @@ class Settings:
             files_host=_env("CSMS_FILES_HOST", base.files_host),
             files_http_port=int(_env("CSMS_FILES_HTTP_PORT", str(base.files_http_port))),
             files_ftp_port=int(_env("CSMS_FILES_FTP_PORT", str(base.files_ftp_port))),
+            files_ftp_passive_ports=_env("CSMS_FILES_FTP_PASSIVE_PORTS", base.files_ftp_passive_ports),
+            files_ftp_masquerade=_env("CSMS_FILES_FTP_MASQUERADE", base.files_ftp_masquerade),
             files_public_host=_env("CSMS_FILES_PUBLIC_HOST", base.files_public_host),
             firmware_tick=float(_env("CSMS_FIRMWARE_TICK", str(base.firmware_tick))),
             firmware_station_timeout=float(

@@ -85,9 +85,17 @@ class FtpServer:
         lookup: Callable[[str], Account | None],
         on_upload: Callable[[str, Path], None],
         max_upload_bytes: int,
+        *,
+        passive_ports: range | None = None,
+        masquerade_address: str | None = None,
     ) -> None:
-        """``on_upload(username, path)`` is called from the FTP thread when a file was received."""
+        """``on_upload(username, path)`` is called from the FTP thread when a file was received.
+
+        ``passive_ports`` and ``masquerade_address``: behind a load balancer or NAT (a Kubernetes
+        Service), data connections must use ports the Service exposes and the address clients reach.
+        """
         logging.getLogger("pyftpdlib").setLevel(logging.WARNING)
+        ports, masquerade = passive_ports, masquerade_address
 
         class Capped(DTPHandler):  # type: ignore[misc]
             """Stops an upload at the size limit (552), instead of storing first and judging after."""
@@ -106,6 +114,8 @@ class FtpServer:
             dtp_handler = Capped
             banner = "csms firmware"
             permit_foreign_addresses = False
+            passive_ports = list(ports) if ports is not None else None
+            masquerade_address = masquerade
 
             def on_file_received(self, file: str) -> None:
                 on_upload(self.username, Path(file))

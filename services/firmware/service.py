@@ -69,6 +69,20 @@ def iso_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def port_range(text: str) -> range | None:
+    """ "30000-30009" -> range(30000, 30010); "" -> None. A malformed range stops the start-up."""
+    if not text:
+        return None
+    low, _, high = text.partition("-")
+    try:
+        first, last = int(low), int(high or low)
+    except ValueError as exc:
+        raise ValueError(f"CSMS_FILES_FTP_PASSIVE_PORTS must look like 30000-30009, not {text!r}") from exc
+    if not 0 < first <= last < 65536:
+        raise ValueError(f"CSMS_FILES_FTP_PASSIVE_PORTS {text!r} is not a port range")
+    return range(first, last + 1)
+
+
 def describe(outcome: CommandOutcome) -> str | None:
     """None when the station answered with a CALLRESULT, else why the CALL did not work."""
     if outcome.status is OutcomeStatus.RESULT:
@@ -140,7 +154,13 @@ class FirmwareService:
         await self._start_http()
         if s.files_ftp_port >= 0:
             self._ftp = FtpServer(
-                s.files_host, s.files_ftp_port, self._ftp_account, self._ftp_uploaded, s.diagnostics_max_bytes
+                s.files_host,
+                s.files_ftp_port,
+                self._ftp_account,
+                self._ftp_uploaded,
+                s.diagnostics_max_bytes,
+                passive_ports=port_range(s.files_ftp_passive_ports),
+                masquerade_address=s.files_ftp_masquerade or None,
             )
             self.ftp_port = self._ftp.port
             self._ftp.start()

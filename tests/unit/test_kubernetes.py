@@ -60,7 +60,14 @@ def test_ports_are_the_defaults_and_read_models_have_one_writer() -> None:
     found = workloads()
     for role, ports in expected.items():
         [container] = found[role]["spec"]["template"]["spec"]["containers"]
-        assert {p["containerPort"] for p in container["ports"]} == ports
+        assert ports <= {p["containerPort"] for p in container["ports"]}
+    # FTP data ports: the configured passive range, in the pod and in the Service.
+    config = next(d for d in documents() if d["kind"] == "ConfigMap")
+    low, high = map(int, config["data"]["CSMS_FILES_FTP_PASSIVE_PORTS"].split("-"))
+    [container] = found["firmware"]["spec"]["template"]["spec"]["containers"]
+    assert set(range(low, high + 1)) <= {p["containerPort"] for p in container["ports"]}
+    files = next(d for d in documents() if d["kind"] == "Service" and d["metadata"]["name"] == "csms-files")
+    assert set(range(low, high + 1)) <= {p["port"] for p in files["spec"]["ports"]}
     projections = found["projections"]["spec"]
     assert projections["replicas"] == 1 and projections["strategy"]["type"] == "Recreate"
     config = next(d for d in documents() if d["kind"] == "ConfigMap")
