@@ -132,17 +132,27 @@ class StationConnection:
             if record.unique_id:
                 span.set_attribute("ocpp.message_id", record.unique_id)
             headers = telemetry.inject_headers()
-            await self.gateway.publish(encode(record), self.station_id, headers)
-            trace_context = trace.set_span_in_context(span)
+            awaited = call_event is not None and error is None
+            if awaited:
+                assert call_event is not None
+                # Waiting for the answer starts before the frame is published: a fast service's reply
+                # can reach this gateway before the publish's acknowledgement does.
+                self._pending[call_event.unique_id] = PendingStationCall(
+                    call_event.action,
+                    self.gateway.clock() + self.gateway.settings.service_reply_timeout,
+                    trace.set_span_in_context(span),
+                )
+            try:
+                await self.gateway.publish(encode(record), self.station_id, headers)
+            except BaseException:
+                if awaited:
+                    assert call_event is not None
+                    self._pending.pop(call_event.unique_id, None)
+                raise
         if call_event is not None:
             if error is not None:
                 self.session.reply_error(call_event.unique_id, error.code, error.description, error.details)
             else:
-                self._pending[call_event.unique_id] = PendingStationCall(
-                    call_event.action,
-                    self.gateway.clock() + self.gateway.settings.service_reply_timeout,
-                    trace_context,
-                )
                 self.gateway.watch(self)
         for event in events:
             await self._report_outcome(event)
