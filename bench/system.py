@@ -151,25 +151,11 @@ class SystemUnderTest:
 
 async def remove_run(prefix: str, schema: str) -> None:
     """Delete a benchmark run's topics (by prefix) and PostgreSQL schema."""
-    import asyncpg
-    from aiokafka.admin import AIOKafkaAdminClient
-
     from shared.config import Settings
+    from shared.teardown import remove_system
 
     settings = Settings.from_env()
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    try:
-        names = [t for t in await admin.list_topics() if t.startswith(prefix)]
-        if names:
-            await admin.delete_topics(names)
-    finally:
-        await admin.close()
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
+    await remove_system(settings.kafka_bootstrap, settings.database_url, prefix, schema)
 
 
 if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "cleanup":
