@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -21,8 +20,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -40,6 +38,7 @@ from shared.events.topics import Topics
 from shared.kafka import configure, wait_for_kafka
 from shared.projection import DbTarget, connect_pool
 from shared.service import FrameServiceRunner, Runner, run_until
+from shared.teardown import remove_system
 
 SPANS = InMemorySpanExporter()
 
@@ -132,21 +131,12 @@ async def system(settings: Settings) -> AsyncIterator[System]:
 async def remove_session(settings: Settings) -> None:
     """Delete this session's topics and schema: a long-lived local broker and database would pile
     them up (and the frames of every earlier session would slow every replay)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
     try:
-        ours = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
-        if ours:
-            await admin.delete_topics(ours)
+        await remove_system(
+            settings.kafka_bootstrap, settings.database_url, settings.topic_prefix, settings.db_schema
+        )
     except KafkaError as exc:  # leftovers are harmless: say so, do not fail the session
         print(f"could not delete this session's topics: {exc}")
-    finally:
-        await admin.close()
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.db_schema}" CASCADE')
-    finally:
-        await conn.close()
 
 
 def topics(system: System) -> Topics:
@@ -172,27 +162,17 @@ async def eventually(predicate: Callable[[], bool], timeout: float = 15.0, what:
             await asyncio.sleep(0.05)
 
 
-# Test stations have ids unique to this session: their frames are all after this moment.
-SESSION_START_MS = int(time.time() * 1000) - 60_000
-
-
-async def frames_since_session_start(settings: Settings) -> AIOKafkaConsumer:
-    """A plain consumer of ``ocpp.frames`` positioned at this session's first frames: the log of a
-    long-lived local broker holds every earlier run's frames, which a test must not wade through."""
-    topic = Topics(settings.topic_prefix, settings.frame_partitions).frames
+async def frames_consumer(settings: Settings) -> AIOKafkaConsumer:
+    """A started plain consumer of this session's ``ocpp.frames`` from its first record (the
+    session's topics are its own: nothing from earlier runs is in them)."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False
+        Topics(settings.topic_prefix, settings.frame_partitions).frames,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
     )
     await consumer.start()
-    partitions = [TopicPartition(topic, p) for p in range(settings.frame_partitions)]
-    consumer.assign(partitions)
-    found = await consumer.offsets_for_times(dict.fromkeys(partitions, SESSION_START_MS))
-    for tp in partitions:
-        at = found.get(tp)
-        if at is None:
-            await consumer.seek_to_end(tp)  # nothing written since: only what comes from now on
-        else:
-            consumer.seek(tp, at.offset)
     return consumer
 
 
@@ -200,7 +180,7 @@ async def read_frames(
     settings: Settings, station_id: str, until: Callable[[list[dict[str, Any]]], bool]
 ) -> list[dict[str, Any]]:
     """Every ``ocpp.frames`` record of one station, read with a plain consumer, until ``until`` holds."""
-    consumer = await frames_since_session_start(settings)
+    consumer = await frames_consumer(settings)
     found: list[dict[str, Any]] = []
     try:
         async with asyncio.timeout(30):

@@ -33,7 +33,7 @@ from services.simulator.fleet import Fleet, FleetConfig
 from shared.projection import DbTarget, connect_pool, rebuild
 from shared.service import run_until
 from shared.tables import LogFollower
-from tests.e2e.conftest import Api, System, eventually, frames_since_session_start, topics, unique_station
+from tests.e2e.conftest import Api, System, eventually, frames_consumer, topics, unique_station
 from tests.e2e.station import TestStation, now, station
 from tests.e2e.station import iso as iso_at
 
@@ -328,7 +328,7 @@ async def test_simulated_station_uploads_diagnostics_byte_identical(
 
 async def fleet_frames(system: System, station_ids: set[str], done: int) -> dict[str, list[dict[str, Any]]]:
     """The stations' ``ocpp.frames`` records, read with a plain consumer until ``done`` of them finished."""
-    consumer = await frames_since_session_start(system.settings)
+    consumer = await frames_consumer(system.settings)
     frames: dict[str, list[dict[str, Any]]] = defaultdict(list)
     finished_stations: set[str] = set()
     try:
