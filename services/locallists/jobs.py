@@ -154,15 +154,19 @@ class PushRunner:
         await self._producer.start()
         await self._follower.start()
         await self.lease.start()
+        caught_up = False  # with what a previous holder recorded, since this process took the lease
         try:
             while not self._stopping.is_set():
                 async with self.lease.held:
                     if self.lease.holding:
-                        await self._follower.wait_for_end(timeout=10)
+                        if not caught_up:
+                            await self._follower.wait_for_end(timeout=10)
+                            caught_up = True
                         for push in self.pushes.values():
                             if not push.finished and push.push_id not in self._running:
                                 self._start(pusher, push)
                     else:
+                        caught_up = False
                         self._cancel_all()  # the next holder continues them
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), 0.2)
