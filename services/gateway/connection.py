@@ -132,22 +132,20 @@ class StationConnection:
             if record.unique_id:
                 span.set_attribute("ocpp.message_id", record.unique_id)
             headers = telemetry.inject_headers()
-            awaited = call_event is not None and error is None
-            if awaited:
-                assert call_event is not None
+            awaited = call_event if error is None else None
+            if awaited is not None:
                 # Waiting for the answer starts before the frame is published: a fast service's reply
                 # can reach this gateway before the publish's acknowledgement does.
-                self._pending[call_event.unique_id] = PendingStationCall(
-                    call_event.action,
+                self._pending[awaited.unique_id] = PendingStationCall(
+                    awaited.action,
                     self.gateway.clock() + self.gateway.settings.service_reply_timeout,
                     trace.set_span_in_context(span),
                 )
             try:
                 await self.gateway.publish(encode(record), self.station_id, headers)
             except BaseException:
-                if awaited:
-                    assert call_event is not None
-                    self._pending.pop(call_event.unique_id, None)
+                if awaited is not None:
+                    self._pending.pop(awaited.unique_id, None)
                 raise
         if call_event is not None:
             if error is not None:
