@@ -295,10 +295,12 @@ class SiteManager:
             batches = await self._meters.getmany(timeout_ms=500)
             for records in batches.values():
                 for msg in records:
-                    if msg.key is not None and self._site_of(msg.key.decode()) in self._state:
-                        self._on_meter(msg.value)
+                    # The key is the station: frames of stations outside managed sites are not decoded.
+                    site_id = self._site_of(msg.key.decode()) if msg.key is not None else None
+                    if site_id is not None and site_id in self._state and site_id in self.sites:
+                        self._on_meter(site_id, msg.value)
 
-    def _on_meter(self, raw: bytes) -> None:
+    def _on_meter(self, site_id: str, raw: bytes) -> None:
         try:
             call = call_payload(decode_frame_record(raw), {"MeterValues"}, Direction.IN)
         except msgspec.ValidationError:
@@ -307,9 +309,6 @@ class SiteManager:
             return
         record, request = call
         assert isinstance(request, MeterValuesRequest)
-        site_id = self._site_of(record.station_id)
-        if site_id is None or site_id not in self.sites:
-            return
         site = self.sites[site_id][1]
         value = drawing(request, site.unit, site.voltage, site.phases)
         if value is None:
