@@ -96,14 +96,6 @@ class Campaign:
     # Batches up to this one had their failure rate accepted by an operator's resume (not re-checked).
     cleared_through: int = -1
 
-    def current_batch(self) -> int | None:
-        """The lowest batch with a station that is not finished; None when all are."""
-        open_batches = [r.batch for r in self.stations.values() if r.step not in TERMINAL | {Step.WAITING}]
-        return min(open_batches) if open_batches else None
-
-    def in_flight(self) -> int:
-        return sum(1 for r in self.stations.values() if r.step in ACTIVE)
-
 
 @dataclass
 class Image:
