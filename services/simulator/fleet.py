@@ -88,6 +88,7 @@ class Fleet:
         ]
         self._index = {st.station_id: i for i, st in enumerate(self.stations)}
         self._flushed: set[str] = set()
+        self._all_flushed = asyncio.Event()
         self._storm = asyncio.Event()
         self._stopping = asyncio.Event()
         self.ready = asyncio.Event()  # every station connected and announced (booted) once
@@ -103,11 +104,14 @@ class Fleet:
     def id_tag_for(self, st: SimStation) -> str:
         return self.config.id_tags[(self.config.first + self.index_of(st)) % len(self.config.id_tags)]
 
-    def reconnected(self, st: SimStation) -> bool:
-        return st.station_id in self._flushed
-
     def mark_flushed(self, st: SimStation) -> None:
         self._flushed.add(st.station_id)
+        if len(self._flushed) >= len(self.stations):
+            self._all_flushed.set()
+
+    def _unflushed(self) -> int:
+        """Stations of the offline scenario whose queued backlog the CSMS has not answered yet."""
+        return len(self.stations) - len(self._flushed) if self.config.scenario == "offline" else 0
 
     async def reconnect(self, st: SimStation) -> None:
         await st.connect()
@@ -227,6 +231,11 @@ class Fleet:
                 await asyncio.sleep(max(0.0, cfg.duration - cfg.storm_at))
             else:
                 await asyncio.sleep(cfg.duration)
+            if cfg.scenario == "offline":
+                # A station's backlog is part of its work: the run ends once every queue was
+                # answered (or STOP_GRACE passed: then `backlog_unflushed` says how many were not).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._all_flushed.wait(), STOP_GRACE)
             summary = self.summary()
             if load is not None:
                 load.cancel()
@@ -265,6 +274,7 @@ class Fleet:
             "config": config,
             "ramp_s": round(self.ramp_seconds, 2),
             "all_connected": self.ready.is_set(),
+            "backlog_unflushed": self._unflushed(),
             **self.metrics.summary(),
         }
 
@@ -289,6 +299,7 @@ def merge(summaries: list[dict[str, Any]], latencies: list[list[float]] | None =
     ):
         total[key] = round(sum(s[key] for s in summaries), 1)
     total["all_connected"] = all(s["all_connected"] for s in summaries)
+    total["backlog_unflushed"] = sum(s["backlog_unflushed"] for s in summaries)
     total["ramp_s"] = max(s["ramp_s"] for s in summaries)
     total["elapsed_s"] = max(s["elapsed_s"] for s in summaries)
     if latencies is not None:

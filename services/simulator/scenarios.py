@@ -80,19 +80,39 @@ async def mixed(st: SimStation, fleet: Fleet) -> None:
 async def offline_backlog(st: SimStation, fleet: Fleet) -> None:
     """Go offline once, charge while offline (queueing what a station must send), then flush.
 
-    On reconnect the queued StartTransaction is sent first; its transactionId is then used for the
+    The queue lives on the station (``st.offline``), not in this coroutine: a connection that drops
+    mid-flush resumes with what was not answered yet, as a real station keeps its queue across
+    reconnects. A queued StartTransaction is sent first; its transactionId is then used for the
     queued MeterValues and StopTransaction, exactly what a real station does (OCPP 1.6 4.9).
     """
     await announce(st, fleet)
-    if fleet.reconnected(st):
-        await heartbeats(st, fleet)
-        return
-    await asyncio.sleep(fleet.rng.uniform(0, 2))
-    await st.disconnect(1001)
+    if not st.offline.went_offline:
+        await asyncio.sleep(fleet.rng.uniform(0, 2))
+        st.offline.went_offline = True
+        st.offline.messages = backlog(fleet.id_tag_for(st), fleet.config.backlog_transactions, fleet)
+        await st.disconnect(1001)
+        await asyncio.sleep(fleet.config.offline_seconds)
+        await fleet.reconnect(st)
+        await announce(st, fleet)
+    while st.offline.messages:
+        action, payload = st.offline.messages[0]
+        if action != "StartTransaction":
+            tx = st.offline.transaction_id
+            payload = {**payload, "transactionId": tx if tx is not None else -1}
+        answer = await st.call(action, payload)
+        if action == "StartTransaction":
+            st.offline.transaction_id = int(answer["transactionId"])
+        st.offline.messages.pop(0)  # answered: the CSMS has it
+    fleet.mark_flushed(st)
+    await heartbeats(st, fleet)
+
+
+def backlog(id_tag: str, transactions: int, fleet: Fleet) -> list[tuple[str, dict[str, Any]]]:
+    """What a station queues while charging offline: start, a meter value and stop per session,
+    with the old timestamps, each session 800 Wh."""
     started = datetime.now(UTC) - timedelta(minutes=fleet.config.backlog_minutes)
-    id_tag = fleet.id_tag_for(st)
     queued: list[tuple[str, dict[str, Any]]] = []
-    for n in range(fleet.config.backlog_transactions):
+    for n in range(transactions):
         at = started + timedelta(minutes=n * 10)
         queued.append(
             (
@@ -120,18 +140,7 @@ async def offline_backlog(st: SimStation, fleet: Fleet) -> None:
                 {"meterStop": n * 1000 + 800, "timestamp": iso(at + timedelta(minutes=8)), "reason": "Local"},
             )
         )
-    await asyncio.sleep(fleet.config.offline_seconds)
-    await fleet.reconnect(st)
-    await announce(st, fleet)
-    tx: int | None = None
-    for action, payload in queued:
-        if action == "StartTransaction":
-            tx = int((await st.call(action, payload))["transactionId"])
-            continue
-        payload = {**payload, "transactionId": tx if tx is not None else -1}
-        await st.call(action, payload)
-    fleet.mark_flushed(st)
-    await heartbeats(st, fleet)
+    return queued
 
 
 SCENARIOS: dict[str, Scenario] = {

@@ -58,6 +58,9 @@ class Offline:
     """Messages a disconnected station queued, sent in order when it is back (OCPP 1.6 4.9)."""
 
     messages: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    went_offline: bool = False
+    # The id the CSMS gave the queued StartTransaction being flushed (for its MeterValues and stop).
+    transaction_id: int | None = None
 
 
 class SimStation:
