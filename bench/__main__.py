@@ -11,6 +11,7 @@ BENCHMARKS = {
     "connections": "bench.connections",
     "replay": "bench.replay",
     "composite": "bench.composite",
+    "soak": "bench.soak",
 }
 
 if __name__ == "__main__":
