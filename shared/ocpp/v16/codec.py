@@ -59,7 +59,11 @@ def _decode(decoders: Mapping[str, msgspec.json.Decoder[Any]], action: str, payl
         pass
     except msgspec.DecodeError:
         raise OcppError(ErrorCode.FORMATION_VIOLATION, "payload is not valid JSON") from None
-    raise diagnose(decoder.type, msgspec.json.decode(payload))
+    try:
+        value = msgspec.json.decode(payload)
+    except msgspec.ValidationError as exc:  # valid JSON no Python float holds, e.g. 1e400
+        raise OcppError(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, f"payload: {exc}") from None
+    raise diagnose(decoder.type, value)
 
 
 def diagnose(model: Any, value: Any) -> OcppError:

@@ -181,3 +181,13 @@ def test_generated_module_is_up_to_date() -> None:
     from tools.generate_ocpp16 import generate
 
     assert Path(messages.__file__).read_text() == generate(), "run: python -m tools.generate_ocpp16"
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400"])
+def test_a_number_no_float_holds_is_a_constraint_violation_not_a_crash(number: str) -> None:
+    """Valid JSON (RFC 8259 sets no range) that msgspec cannot read untyped: found by the network
+    fuzzer, it escaped as msgspec.ValidationError and closed the station's connection with 1011."""
+    payload = '{"connectorId":1,"idTag":"x","meterStart":' + number + ',"timestamp":"2026-01-01T00:00:00Z"}'
+    with pytest.raises(OcppError) as found:
+        codec.decode_request("StartTransaction", payload)
+    assert found.value.code == "PropertyConstraintViolation"
