@@ -71,6 +71,16 @@ INSERT_SAMPLE = """INSERT INTO meter_values (station_id, connector_id, transacti
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING"""
 
 
+DEFAULT_MEASURAND = "Energy.Active.Import.Register"
+# OCPP 1.6 section 4.10: a StopTransaction without a reason "SHOULD be assumed 'Local'".
+ASSUMED_STOP_REASON = "Local"
+
+
+def default_unit(measurand: str) -> str:
+    """ "Wh" if the measurand is an "Energy" type (1.6 section 7.43), else no unit (``''``)."""
+    return "Wh" if measurand.startswith("Energy.") else ""
+
+
 def samples(
     station_id: str,
     connector_id: int,
@@ -78,10 +88,13 @@ def samples(
     source: str,
     values: Sequence[MeterValue | TransactionData],
 ) -> list[tuple[object, ...]]:
-    """Rows for meter values, with the spec's defaults made explicit (1.6 section 7.45)."""
+    """Rows for meter values, with the spec's defaults made explicit and no others (1.6 section
+    7.43 SampledValue): context, format, measurand and location have defaults; phase has none (absent
+    = an overall value) and unit only for an Energy measurand ("Wh"). ``''`` stores "absent"."""
     rows: list[tuple[object, ...]] = []
     for mv in values:
         for sv in mv.sampled_value:
+            measurand = opt(sv.measurand) or DEFAULT_MEASURAND
             rows.append(
                 (
                     station_id,
@@ -89,11 +102,11 @@ def samples(
                     transaction_id,
                     source,
                     mv.timestamp,
-                    opt(sv.measurand) or "Energy.Active.Import.Register",
+                    measurand,
                     opt(sv.phase) or "",
                     opt(sv.location) or "Outlet",
                     opt(sv.context) or "Sample.Periodic",
-                    opt(sv.unit) or "Wh",
+                    opt(sv.unit) or default_unit(measurand),
                     opt(sv.format) or "Raw",
                     sv.value,
                 )
@@ -105,6 +118,7 @@ class TransactionsProjection(TableProjection):
     name = "transactions"
     statements = DDL
     table_names = ["meter_values", "unmatched_stops", "transactions"]
+    version = 2  # 2: unit only defaults for Energy measurands; an absent stop reason is 'Local'
 
     def topics(self) -> Sequence[str]:
         return [self._topics.domain(SERVICE), self._topics.frames]
@@ -135,10 +149,18 @@ class TransactionsProjection(TableProjection):
                     )
                 )
             elif e.known:
-                stopped.append((e.transaction_id, e.meter_stop, e.stopped_at, e.reason, e.id_tag, e.anomaly))
+                reason = e.reason or ASSUMED_STOP_REASON
+                stopped.append((e.transaction_id, e.meter_stop, e.stopped_at, reason, e.id_tag, e.anomaly))
             else:
                 unmatched.append(
-                    (e.station_id, e.transaction_id, e.meter_stop, e.stopped_at, e.reason, e.id_tag)
+                    (
+                        e.station_id,
+                        e.transaction_id,
+                        e.meter_stop,
+                        e.stopped_at,
+                        e.reason or ASSUMED_STOP_REASON,
+                        e.id_tag,
+                    )
                 )
         if started:
             await conn.executemany(
