@@ -1,6 +1,7 @@
 """POST /api/v1/stations/{stationId}/commands/{Action}: send a CALL, return the station's answer.
 
-Status codes (a contract): 200 ``{"response": ...}`` CALLRESULT; 502 the station answered CALLERROR;
+Status codes (a contract): 200 ``{"response": ...}`` CALLRESULT; 502 the station answered CALLERROR,
+or a CALLRESULT that is not a valid 1.6 response (``InvalidStationResponse``, never passed on as 200);
 504 no answer within the command timeout (``?timeout=`` seconds, default CSMS_COMMAND_TIMEOUT);
 409 not connected; 404 unknown station or not a Central System action; 422 not valid OCPP (with the
 violated field, or a charging profile that breaks the spec's rules); 503 the station's outgoing
@@ -58,6 +59,17 @@ def failure(outcome: CommandOutcome, station_id: str, timeout: float, **extra: A
             outcome.error_code or "GenericError",
             outcome.error_description,
             details=outcome.error_details or {},
+            **extra,
+        )
+    if outcome.status is OutcomeStatus.INVALID:
+        details = dict(outcome.error_details or {})
+        field = details.pop("field", None)
+        return error(
+            502,
+            "InvalidStationResponse",
+            outcome.error_description,
+            **({"field": field} if field else {}),
+            details={"ocppError": outcome.error_code, **details},
             **extra,
         )
     if outcome.status is OutcomeStatus.UNDELIVERABLE:

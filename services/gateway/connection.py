@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from opentelemetry import trace
@@ -52,6 +52,20 @@ def validate_station_call(action: str, payload: bytes) -> OcppError | None:
         return OcppError(ErrorCode.NOT_IMPLEMENTED, f"unknown action {action!r}")
     try:
         codec.decode_request(action, payload)
+    except OcppError as error:
+        return error
+    return None
+
+
+def validate_station_answer(action: str | None, payload: bytes) -> OcppError | None:
+    """Why a station's CALLRESULT is not a valid 1.6 response to our ``action`` CALL, or None.
+
+    Nobody downstream may take an invalid answer for a valid one: the operator API's contract
+    (the OpenAPI response schemas) and the projections rely on the response model."""
+    if action is None:
+        return None  # an answer to no CALL of ours: the session core reported it as unexpected
+    try:
+        codec.decode_response(action, payload)
     except OcppError as error:
         return error
     return None
@@ -108,6 +122,7 @@ class StationConnection:
             raw=text,
         )
         error: OcppError | None = None
+        invalid_answer: OcppError | None = None
         call_event: ocpp_session.CallReceived | None = None
         for event in events:
             if isinstance(event, ocpp_session.CallReceived):
@@ -118,6 +133,8 @@ class StationConnection:
                 record.message_type = 3 if isinstance(event, ocpp_session.ResultReceived) else 4
                 record.unique_id, record.action = event.unique_id, event.action
                 record.command_id = event.ref if isinstance(event.ref, str) else None
+                if isinstance(event, ocpp_session.ResultReceived):
+                    invalid_answer = validate_station_answer(event.action, bytes(event.payload))
             elif isinstance(event, ocpp_session.ProtocolViolation):
                 record.unique_id = event.unique_id
                 record.error_code, record.error_description = str(event.code), event.description
@@ -125,6 +142,9 @@ class StationConnection:
                 record.message_type, record.unique_id = event.message_type, event.unique_id
         if error is not None:
             record.error_code, record.error_description = str(error.code), error.description
+        if invalid_answer is not None:  # logged as received, marked: not to be applied as valid
+            record.error_code = str(invalid_answer.code)
+            record.error_description = f"invalid {record.action}Response: {invalid_answer.description}"
         with telemetry.span(
             _tracer, f"ocpp.receive {record.action or 'frame'}", kind=trace.SpanKind.SERVER
         ) as span:
@@ -153,19 +173,30 @@ class StationConnection:
             else:
                 self.gateway.watch(self)
         for event in events:
-            await self._report_outcome(event)
+            await self._report_outcome(event, invalid_answer)
         await self.flush()
 
-    async def _report_outcome(self, event: object) -> None:
+    async def _report_outcome(self, event: object, invalid_answer: OcppError | None = None) -> None:
         """Tell the operator who sent a command how it ended."""
-        if isinstance(event, ocpp_session.ResultReceived):
-            status, payload, err = OutcomeStatus.RESULT, event.payload, None
+        code: str | None = None
+        description = ""
+        details: dict[str, Any] | None = None
+        payload = NULL
+        if isinstance(event, ocpp_session.ResultReceived) and invalid_answer is not None:
+            status, code = OutcomeStatus.INVALID, str(invalid_answer.code)
+            description = (
+                f"the station's answer is not a valid {event.action}Response: {invalid_answer.description}"
+            )
+            details = {**invalid_answer.details, "response": msgspec.json.decode(bytes(event.payload))}
+        elif isinstance(event, ocpp_session.ResultReceived):
+            status, payload = OutcomeStatus.RESULT, event.payload
         elif isinstance(event, ocpp_session.ErrorReceived):
-            status, payload, err = OutcomeStatus.ERROR, NULL, event
+            status, code, description = OutcomeStatus.ERROR, event.error_code, event.error_description
+            details = msgspec.json.decode(bytes(event.error_details))
         elif isinstance(event, ocpp_session.CallTimedOut):
-            status, payload, err = OutcomeStatus.TIMEOUT, NULL, None
+            status = OutcomeStatus.TIMEOUT
         elif isinstance(event, ocpp_session.CallExpired):
-            status, payload, err = OutcomeStatus.EXPIRED, NULL, None
+            status = OutcomeStatus.EXPIRED
         else:
             return
         command = self._commands.pop(str(event.ref), None)
@@ -176,9 +207,9 @@ class StationConnection:
             station_id=self.station_id,
             status=status,
             payload=payload,
-            error_code=err.error_code if err else None,
-            error_description=err.error_description if err else "",
-            error_details=msgspec.json.decode(bytes(err.error_details)) if err else None,
+            error_code=code,
+            error_description=description,
+            error_details=details,
             at_ms=now_ms(),
         )
         await self.gateway.publish_nowait(command.reply_to, self.station_id, encode(outcome))

@@ -489,6 +489,8 @@ class SiteManager:
             return (None, "") if status == "Accepted" else ("rejected", f"station answered {status}")
         if outcome.status is OutcomeStatus.ERROR:
             return "rejected", f"CALLERROR {outcome.error_code}: {outcome.error_description}"
+        if outcome.status is OutcomeStatus.INVALID:
+            return "rejected", outcome.error_description
         return "unreachable", outcome.error_description or outcome.status.value
 
     async def _record(

@@ -58,17 +58,18 @@ DDL = [
 
 class StationCallsProjection(TableProjection):
     name = "station_calls"
+    version = 2  # 2: an invalid CALLRESULT is outcome 'invalid', not 'result'
     statements = DDL
     table_names = ["connector_availability", "station_configuration", "station_calls"]
 
     async def apply(self, conn: asyncpg.Connection, batch: Sequence[ConsumerRecord]) -> None:
         for msg in batch:
             record = decode_frame_record(msg.value)
-            if (
-                not isinstance(record, FrameRecord)
-                or record.error_code is not None
-                or record.unique_id is None
-            ):
+            if not isinstance(record, FrameRecord) or record.unique_id is None:
+                continue
+            if record.error_code is not None:
+                if record.direction is Direction.IN and record.message_type == 3:
+                    await self._invalid_answer(conn, record)
                 continue
             if record.direction is Direction.OUT and record.message_type == 2:
                 await self._sent(conn, record)
@@ -127,6 +128,28 @@ class StationCallsProjection(TableProjection):
                 frame.error_description,
                 at,
             )
+
+    async def _invalid_answer(self, conn: asyncpg.Connection, record: FrameRecord) -> None:
+        """A CALLRESULT the gateway found not to be a valid response: shown as such, with what the
+        station sent, and never applied (no configuration or availability effects)."""
+        try:
+            frame = parse_frame(record.raw)
+        except FrameError:
+            return
+        if not isinstance(frame, CallResult):
+            return
+        await conn.execute(
+            """UPDATE station_calls SET outcome = 'invalid', response = $4::jsonb, error_code = $5,
+                 error_description = $6, answered_at = $7
+               WHERE station_id = $1 AND epoch = $2 AND unique_id = $3 AND outcome IS NULL""",
+            record.station_id,
+            record.epoch,
+            record.unique_id,
+            bytes(frame.payload).decode(),
+            record.error_code,
+            record.error_description,
+            ms_to_datetime(record.at_ms),
+        )
 
     async def _effects(
         self, conn: asyncpg.Connection, station_id: str, action: str, request: Any, response: Any, at: Any

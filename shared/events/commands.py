@@ -54,6 +54,9 @@ inbox_decoder = msgspec.json.Decoder(InboxRecord)
 class OutcomeStatus(StrEnum):
     RESULT = "result"  # the station answered CALLRESULT
     ERROR = "error"  # the station answered CALLERROR
+    # The station answered a CALLRESULT that is not a valid 1.6 response of the action (error_code and
+    # error_description say why, error_details.response holds what it sent).
+    INVALID = "invalid"
     TIMEOUT = "timeout"  # the station did not answer within the call timeout
     UNDELIVERABLE = "undeliverable"  # not connected (anymore) to the gateway the command went to
     EXPIRED = "expired"  # still queued when the caller's deadline passed: never sent
