@@ -30,6 +30,30 @@ class NotConnected(Exception):
     """The station has no live connection (as far as presence knows)."""
 
 
+# A station that disconnected this recently is probably reconnecting: a command waits for the new
+# connection (within its deadline) instead of failing at once.
+RECONNECT_GRACE_MS = 5_000
+# OCPP 1.6 section 4.2: "While in pending state, the following Central System initiated messages are
+# not allowed: RemoteStartTransaction.req and RemoteStopTransaction.req".
+NOT_WHILE_PENDING = frozenset({"RemoteStartTransaction", "RemoteStopTransaction"})
+
+
+def refusal(presence: Presence, action: str) -> tuple[str, str] | None:
+    """(error code, why) when OCPP 1.6 section 4.2 forbids sending ``action`` to the station in its
+    registration status, else None: the one rule every sender of CALLs goes through."""
+    if presence.boot_status == "Rejected":
+        return "StationRejected", (
+            "the station's BootNotification was answered Rejected: while Rejected it does not answer "
+            "any Central System message (OCPP 1.6 section 4.2); it is sent nothing until it boots Accepted"
+        )
+    if presence.boot_status == "Pending" and action in NOT_WHILE_PENDING:
+        return "StationPending", (
+            f"the station's BootNotification was answered Pending: {action} is not allowed while "
+            "Pending (OCPP 1.6 section 4.2)"
+        )
+    return None
+
+
 class CommandClient:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -42,6 +66,9 @@ class CommandClient:
         self._consumer: AIOKafkaConsumer | None = None
         self._waiting: dict[str, asyncio.Future[CommandOutcome]] = {}
         self._task: asyncio.Task[None] | None = None
+        # Commands waiting for a reconnecting station's new connection, woken by any presence change.
+        self._presence_changes: dict[str, set[asyncio.Event]] = {}
+        self.presence.on_change(self._presence_changed)
 
     async def start(self) -> None:
         s = self.settings
@@ -81,16 +108,73 @@ class CommandClient:
     async def call(
         self, station_id: str, action: str, payload: bytes, *, timeout: float | None = None
     ) -> CommandOutcome:
-        """Send and wait; raises NotConnected, returns TIMEOUT when nothing came back in time."""
+        """Send to the station's newest connection and wait; raises NotConnected, returns TIMEOUT
+        when nothing came back in time and NOT_ALLOWED when section 4.2 forbids the CALL.
+
+        A command the gateway dropped unsent because its connection was replaced in the meantime
+        goes to the newer connection, as long as the deadline allows."""
         assert self._producer is not None
-        presence = self.where(station_id)
-        if presence is None:
-            # It may have connected a moment ago: read presence to the end of the log before saying no.
-            await self.presence.wait_for_end(timeout=10)
-            presence = self.where(station_id)
-        if presence is None:
-            raise NotConnected(station_id)
         timeout = self.settings.command_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        tried_epoch = -1
+        while True:
+            presence = await self._newest(station_id, tried_epoch, deadline)
+            if presence is None:
+                raise NotConnected(station_id)
+            refused = refusal(presence, action)
+            if refused is not None:
+                return CommandOutcome(
+                    command_id=uuid.uuid4().hex,
+                    station_id=station_id,
+                    status=OutcomeStatus.NOT_ALLOWED,
+                    error_code=refused[0],
+                    error_description=refused[1],
+                )
+            outcome = await self._send(presence, action, payload, deadline)
+            if outcome.status is OutcomeStatus.UNDELIVERABLE and outcome.never_sent:
+                tried_epoch = presence.epoch
+                if time.monotonic() < deadline:
+                    continue
+            return outcome
+
+    async def _newest(self, station_id: str, after_epoch: int, deadline: float) -> Presence | None:
+        """The station's connection newer than ``after_epoch``, read to the end of ``ocpp.presence``
+        (so a boot answered or a connection opened a moment ago counts); while it is reconnecting
+        (a command was dropped for a replaced connection, or it disconnected a moment ago), wait for
+        the new connection until ``deadline``. None: not connected."""
+        await self.presence.wait_for_end(timeout=max(0.1, min(10.0, deadline - time.monotonic())))
+        while True:
+            presence = self.presence.get(station_id)
+            if presence is not None and presence.connected and presence.epoch > after_epoch:
+                return presence
+            reconnecting = after_epoch >= 0 or (
+                presence is not None and time.time() * 1000 - presence.since_ms < RECONNECT_GRACE_MS
+            )
+            remaining = deadline - time.monotonic()
+            if not reconnecting or remaining <= 0:
+                return None
+            changed = asyncio.Event()
+            waiters = self._presence_changes.setdefault(station_id, set())
+            waiters.add(changed)
+            try:
+                async with asyncio.timeout(min(remaining, RECONNECT_GRACE_MS / 1000)):
+                    await changed.wait()
+            except TimeoutError:
+                return None
+            finally:
+                waiters.discard(changed)
+                if not waiters:
+                    self._presence_changes.pop(station_id, None)
+
+    def _presence_changed(self, station_id: str, _value: Presence | None) -> None:
+        for changed in self._presence_changes.get(station_id, ()):
+            changed.set()
+
+    async def _send(self, presence: Presence, action: str, payload: bytes, deadline: float) -> CommandOutcome:
+        """One SendCall to the gateway holding ``presence``'s connection, and its outcome."""
+        assert self._producer is not None
+        station_id = presence.station_id
+        timeout = max(0.0, deadline - time.monotonic())
         command_id = uuid.uuid4().hex
         future: asyncio.Future[CommandOutcome] = asyncio.get_running_loop().create_future()
         self._waiting[command_id] = future

@@ -3,7 +3,7 @@
 Status codes (a contract): 200 ``{"response": ...}`` CALLRESULT; 502 the station answered CALLERROR,
 or a CALLRESULT that is not a valid 1.6 response (``InvalidStationResponse``, never passed on as 200);
 504 no answer within the command timeout (``?timeout=`` seconds, default CSMS_COMMAND_TIMEOUT);
-409 not connected; 404 unknown station or not a Central System action; 422 not valid OCPP (with the
+409 not connected, or ``StationPending`` / ``StationRejected`` (not sent, OCPP 1.6 section 4.2); 404 unknown station or not a Central System action; 422 not valid OCPP (with the
 violated field, or a charging profile that breaks the spec's rules); 503 the station's outgoing
 queue is full.
 """
@@ -72,6 +72,8 @@ def failure(outcome: CommandOutcome, station_id: str, timeout: float, **extra: A
             details={"ocppError": outcome.error_code, **details},
             **extra,
         )
+    if outcome.status is OutcomeStatus.NOT_ALLOWED:
+        return error(409, outcome.error_code or "NotAllowed", outcome.error_description, **extra)
     if outcome.status is OutcomeStatus.UNDELIVERABLE:
         description = outcome.error_description or f"station {station_id!r} disconnected"
         return error(409, "NotConnected", description, **extra)

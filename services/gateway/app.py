@@ -289,6 +289,7 @@ class Gateway:
                 status=OutcomeStatus.UNDELIVERABLE,
                 error_description=dropped.reason,
                 at_ms=now_ms(),
+                never_sent=True,
             )
             await self.publish_nowait(item.reply_to, item.station_id, encode(outcome))
 

@@ -61,6 +61,10 @@ async def charge_once(st: SimStation, fleet: Fleet, connector_id: int) -> None:
 
 async def charging(st: SimStation, fleet: Fleet) -> None:
     await announce(st, fleet)
+    for connector_id, connector in st.connectors.items():
+        if connector.transaction_id is not None:  # its connection dropped mid-session: end it now
+            await st.stop_transaction(connector_id)
+            await st.status(connector_id, "Available")
     beat = asyncio.create_task(heartbeats(st, fleet))
     try:
         while True:

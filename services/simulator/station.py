@@ -51,6 +51,7 @@ class Connector:
     meter_wh: int = 0
     reserved_for: int | None = None
     started_at: datetime | None = None
+    stopping: bool = False  # a StopTransaction is in flight: do not send a second one
 
 
 @dataclass
@@ -325,10 +326,10 @@ class SimStation:
 
     async def stop_transaction(self, connector_id: int, reason: str = "Local") -> None:
         connector = self.connectors[connector_id]
-        if connector.transaction_id is None:
+        if connector.transaction_id is None or connector.stopping:
             return
         tx, id_tag = connector.transaction_id, connector.id_tag
-        connector.transaction_id, connector.id_tag, connector.status = None, None, "Finishing"
+        connector.status, connector.stopping = "Finishing", True
         payload: dict[str, Any] = {
             "transactionId": tx,
             "meterStop": connector.meter_wh,
@@ -339,7 +340,14 @@ class SimStation:
             payload["idTag"] = id_tag
         for profile_id in [p for p, v in self.profiles.items() if v.get("transactionId") == tx]:
             del self.profiles[profile_id]  # TxProfiles end with their transaction
-        await self.call("StopTransaction", payload)
+        try:
+            await self.call("StopTransaction", payload)
+        finally:
+            connector.stopping = False
+        # Only an answered stop ends the transaction here: a station keeps an unanswered one and
+        # sends it again when it is back (OCPP 1.6 section 4.10 and 4.9, queued messages).
+        if connector.transaction_id == tx:
+            connector.transaction_id, connector.id_tag = None, None
 
     def spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

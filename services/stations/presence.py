@@ -8,6 +8,8 @@ elsewhere).
 
 from __future__ import annotations
 
+import msgspec
+
 from shared.events.envelope import ConnectionClosed, ConnectionOpened, Presence
 
 
@@ -25,6 +27,7 @@ def evolve(
             connection_id=event.connection_id,
             epoch=offset,
             since_ms=event.at_ms,
+            boot_status=current.boot_status if current is not None else None,
         )
     if current is None or current.epoch != event.epoch or not current.connected:
         return None
@@ -35,4 +38,13 @@ def evolve(
         connection_id=event.connection_id,
         epoch=event.epoch,
         since_ms=event.at_ms,
+        boot_status=current.boot_status,
     )
+
+
+def booted(current: Presence | None, epoch: int, status: str) -> Presence | None:
+    """Presence after the CSMS answered a BootNotification on connection ``epoch`` with ``status``;
+    None when nothing changes (the answer belongs to an older connection, or the status is the same)."""
+    if current is None or current.epoch != epoch or current.boot_status == status:
+        return None
+    return msgspec.structs.replace(current, boot_status=status)

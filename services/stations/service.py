@@ -24,6 +24,7 @@ from shared.events.envelope import (
     registration_decoder,
 )
 from shared.events.topics import Topics
+from shared.ocpp.v16.messages import BootNotificationResponse
 from shared.service import Inbound, Output, answer, station_call
 from shared.tables import CompactedView
 
@@ -85,7 +86,15 @@ class StationsHandler:
                 registration=self.registration(frame.station_id),
                 auto_register=s.auto_register,
             )
-            return [answer(self._topics, frame, ROUTES[frame.action](request, ctx))]
+            response = ROUTES[frame.action](request, ctx)
+            # The registration status goes out before the answer: by the time the station reads its
+            # BootNotification.conf, a command sender that reads presence to the end sees it.
+            booted = (
+                self._booted(frame.station_id, frame.epoch, response.status)
+                if isinstance(response, BootNotificationResponse)
+                else []
+            )
+            return [*booted, answer(self._topics, frame, response)]
         return []
 
     def _auto_register(self, event: ConnectionOpened) -> list[Output]:
@@ -98,6 +107,14 @@ class StationsHandler:
         self._auto_registered.add(station_id)
         registration = StationRegistration(station_id=station_id, auto=True, at_ms=event.at_ms)
         return [Output(self._topics.stations, station_id.encode(), encode(registration))]
+
+    def _booted(self, station_id: str, epoch: int, status: str) -> list[Output]:
+        """Presence carries the registration status, for whoever sends the station CALLs (4.2)."""
+        new = presence.booted(self._presence.get(station_id), epoch, status)
+        if new is None:
+            return []
+        self._presence[station_id] = new
+        return [Output(self._topics.presence, station_id.encode(), encode(new))]
 
     def _on_connection(self, event: ConnectionOpened | ConnectionClosed, offset: int) -> list[Output]:
         outputs = self._auto_register(event) if isinstance(event, ConnectionOpened) else []

@@ -61,6 +61,9 @@ class OutcomeStatus(StrEnum):
     UNDELIVERABLE = "undeliverable"  # not connected (anymore) to the gateway the command went to
     EXPIRED = "expired"  # still queued when the caller's deadline passed: never sent
     REJECTED = "rejected"  # the station's outgoing queue was full
+    # Not sent: OCPP 1.6 section 4.2 forbids this CALL in the station's registration status
+    # (error_code StationPending / StationRejected says which).
+    NOT_ALLOWED = "not_allowed"
 
 
 class CommandOutcome(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -75,6 +78,9 @@ class CommandOutcome(msgspec.Struct, kw_only=True, omit_defaults=True):
     error_description: str = ""
     error_details: dict[str, Any] | None = None
     at_ms: int = 0
+    # UNDELIVERABLE only: the gateway never wrote the CALL to any socket (the addressed connection
+    # was gone or replaced), so sending it again to the newer connection cannot run it twice.
+    never_sent: bool = False
 
 
 outcome_decoder = msgspec.json.Decoder(CommandOutcome)

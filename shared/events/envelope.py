@@ -115,6 +115,10 @@ class Presence(msgspec.Struct, kw_only=True, omit_defaults=True):
     connection_id: str
     epoch: int
     since_ms: int
+    # The station's registration status: how the CSMS answered its last BootNotification (Accepted,
+    # Pending, Rejected), on any connection; None until it has booted. It outlives a connection: a
+    # station that reconnects without booting again is still in that state (OCPP 1.6 section 4.2).
+    boot_status: str | None = None
 
 
 presence_decoder = msgspec.json.Decoder(Presence)

@@ -23,3 +23,43 @@ def test_newest_connection_wins_over_a_late_close_of_the_old_one() -> None:
 def test_replayed_open_of_an_older_connection_changes_nothing() -> None:
     p = evolve(None, opened("gw-a", "c2"), offset=20)
     assert evolve(p, opened("gw-a", "c1"), offset=12) is None
+
+
+def test_registration_status_follows_the_boot_answer_and_outlives_the_connection() -> None:
+    from services.stations.presence import booted
+
+    p = evolve(None, opened("gw-a", "c1"), offset=10)
+    assert p is not None and p.boot_status is None
+    pending = booted(p, epoch=10, status="Pending")
+    assert pending is not None and pending.boot_status == "Pending"
+    assert booted(pending, epoch=10, status="Pending") is None  # nothing changes
+    assert booted(pending, epoch=9, status="Accepted") is None  # an answer on an older connection
+    gone = evolve(pending, closed("gw-a", "c1", epoch=10), offset=11)
+    assert gone is not None and gone.boot_status == "Pending"
+    back = evolve(gone, opened("gw-a", "c2"), offset=12)  # reconnects without booting (4.2)
+    assert back is not None and back.boot_status == "Pending"
+
+
+def test_the_one_section_4_2_rule_for_every_sender() -> None:
+    from shared.commands import refusal
+    from shared.events.envelope import Presence
+
+    def at(status: str | None) -> Presence:
+        return Presence(
+            station_id="CP1",
+            connected=True,
+            gateway_id="g",
+            connection_id="c",
+            epoch=1,
+            since_ms=0,
+            boot_status=status,
+        )
+
+    for action in ("RemoteStartTransaction", "RemoteStopTransaction"):
+        assert refusal(at("Pending"), action) is not None
+        assert refusal(at("Accepted"), action) is None
+        assert refusal(at(None), action) is None
+    assert refusal(at("Pending"), "GetConfiguration") is None
+    assert all(
+        refusal(at("Rejected"), a) is not None for a in ("GetConfiguration", "TriggerMessage", "Reset")
+    )
