@@ -21,6 +21,7 @@ from shared.events.commands import CommandOutcome, OutcomeStatus, SendCall, outc
 from shared.events.envelope import Presence, encode, presence_decoder
 from shared.events.topics import Topics
 from shared.kafka import connection, ensure_topics, make_producer, stop_reader
+from shared.ocpp.v16.registration import command_refusal
 from shared.tables import CompactedView
 
 log = logging.getLogger(__name__)
@@ -33,25 +34,6 @@ class NotConnected(Exception):
 # A station that disconnected this recently is probably reconnecting: a command waits for the new
 # connection (within its deadline) instead of failing at once.
 RECONNECT_GRACE_MS = 5_000
-# OCPP 1.6 section 4.2: "While in pending state, the following Central System initiated messages are
-# not allowed: RemoteStartTransaction.req and RemoteStopTransaction.req".
-NOT_WHILE_PENDING = frozenset({"RemoteStartTransaction", "RemoteStopTransaction"})
-
-
-def refusal(presence: Presence, action: str) -> tuple[str, str] | None:
-    """(error code, why) when OCPP 1.6 section 4.2 forbids sending ``action`` to the station in its
-    registration status, else None: the one rule every sender of CALLs goes through."""
-    if presence.boot_status == "Rejected":
-        return "StationRejected", (
-            "the station's BootNotification was answered Rejected: while Rejected it does not answer "
-            "any Central System message (OCPP 1.6 section 4.2); it is sent nothing until it boots Accepted"
-        )
-    if presence.boot_status == "Pending" and action in NOT_WHILE_PENDING:
-        return "StationPending", (
-            f"the station's BootNotification was answered Pending: {action} is not allowed while "
-            "Pending (OCPP 1.6 section 4.2)"
-        )
-    return None
 
 
 class CommandClient:
@@ -121,7 +103,7 @@ class CommandClient:
             presence = await self._newest(station_id, tried_epoch, deadline)
             if presence is None:
                 raise NotConnected(station_id)
-            refused = refusal(presence, action)
+            refused = command_refusal(presence.boot_status, action)
             if refused is not None:
                 return CommandOutcome(
                     command_id=uuid.uuid4().hex,

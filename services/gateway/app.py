@@ -28,8 +28,10 @@ from shared.events.envelope import (
     ConnectionClosed,
     ConnectionOpened,
     DeliveryDropped,
+    Presence,
     StationRegistration,
     encode,
+    presence_decoder,
     registration_decoder,
 )
 from shared.events.topics import Topics
@@ -59,6 +61,12 @@ class Gateway:
         self.registry: CompactedView[StationRegistration] = CompactedView(
             settings.kafka_bootstrap, self.topics.stations, registration_decoder.decode
         )
+        # The registration status of every station (ocpp.presence boot_status), and what this
+        # gateway itself relayed since: a boot answered on one connection holds on the next.
+        self.presence: CompactedView[Presence] = CompactedView(
+            settings.kafka_bootstrap, self.topics.presence, presence_decoder.decode
+        )
+        self._boot_answers: dict[str, str] = {}
         self.verifier = PasswordVerifier()
         self._producer: AIOKafkaProducer | None = None
         self._inbox: AIOKafkaConsumer | None = None
@@ -78,6 +86,7 @@ class Gateway:
         self._producer = make_producer(s.kafka_bootstrap, client_id=f"gateway-{self.gateway_id}")
         await self._producer.start()
         await self.registry.start()
+        await self.presence.start()
         self._inbox = AIOKafkaConsumer(
             **connection(),
             bootstrap_servers=s.kafka_bootstrap,
@@ -136,6 +145,7 @@ class Gateway:
         if self._inbox is not None:
             await self._inbox.stop()
         await self.registry.stop()
+        await self.presence.stop()
         if self._producer is not None:
             await self._producer.flush()
             await self._producer.stop()
@@ -292,6 +302,17 @@ class Gateway:
                 never_sent=True,
             )
             await self.publish_nowait(item.reply_to, item.station_id, encode(outcome))
+
+    def boot_status(self, station_id: str) -> str | None:
+        """How the station's last BootNotification was answered (None: it has not booted)."""
+        relayed = self._boot_answers.get(station_id)
+        if relayed is not None:
+            return relayed
+        presence = self.presence.get(station_id)
+        return presence.boot_status if presence is not None else None
+
+    def note_boot_answer(self, station_id: str, status: str) -> None:
+        self._boot_answers[station_id] = status
 
     def watch(self, conn: StationConnection) -> None:
         self._watched.add(conn)

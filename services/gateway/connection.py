@@ -32,6 +32,7 @@ from shared.ocpp import session as ocpp_session
 from shared.ocpp.errors import ErrorCode, OcppError
 from shared.ocpp.v16 import codec
 from shared.ocpp.v16.actions import ACTIONS, Initiator, spec_for
+from shared.ocpp.v16.registration import station_call_refusal
 
 if TYPE_CHECKING:
     from services.gateway.app import Gateway
@@ -129,6 +130,10 @@ class StationConnection:
                 call_event = event
                 record.message_type, record.unique_id, record.action = 2, event.unique_id, event.action
                 error = validate_station_call(event.action, bytes(event.payload))
+                if error is None:
+                    refused = station_call_refusal(self.gateway.boot_status(self.station_id), event.action)
+                    if refused is not None:
+                        error = OcppError(ErrorCode.SECURITY_ERROR, refused)
             elif isinstance(event, ocpp_session.ResultReceived | ocpp_session.ErrorReceived):
                 record.message_type = 3 if isinstance(event, ocpp_session.ResultReceived) else 4
                 record.unique_id, record.action = event.unique_id, event.action
@@ -229,6 +234,10 @@ class StationConnection:
             return
         ctx = telemetry.extract_headers(headers)
         with telemetry.span(_tracer, f"ocpp.reply {reply.action}", context=ctx):
+            if reply.error_code is None and reply.action == "BootNotification":
+                answer = msgspec.json.decode(bytes(reply.payload))
+                if isinstance(answer, dict) and isinstance(answer.get("status"), str):
+                    self.gateway.note_boot_answer(self.station_id, answer["status"])
             if reply.error_code is not None:
                 self.session.reply_error(
                     reply.unique_id, reply.error_code, reply.error_description, reply.error_details or {}

@@ -125,7 +125,10 @@ async def test_unknown_station_gets_404_when_auto_registration_is_off(system: Sy
 async def test_second_connection_replaces_the_first(system: System) -> None:
     station_id = unique_station()
     url = system.station_url(station_id)
-    async with connect(url, subprotocols=["ocpp1.6"]) as first:  # type: ignore[list-item]  # noqa: SIM117
+    async with connect(url, subprotocols=["ocpp1.6"]) as first:  # type: ignore[list-item]
+        # Booted on the first connection: its CALLs are served on the next one too (errata 3.8).
+        await first.send('[2,"boot","BootNotification",{"chargePointVendor":"v","chargePointModel":"m"}]')
+        assert json.loads(await asyncio.wait_for(first.recv(), 10))[:2] == [3, "boot"]
         async with connect(url, subprotocols=["ocpp1.6"]) as second:  # type: ignore[list-item]
             with pytest.raises(ConnectionClosed):
                 await asyncio.wait_for(first.recv(), 10)

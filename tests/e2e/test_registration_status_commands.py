@@ -12,9 +12,12 @@ command always reaches the station's newest connection (issue 11.3 and 11.8).
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
+from ocpp.exceptions import SecurityError
+from ocpp.v16 import call
 from websockets.asyncio.client import connect
 
 from shared.commands import CommandClient
@@ -115,3 +118,31 @@ async def test_a_command_dropped_for_a_replaced_connection_goes_to_the_newer_one
                 assert [action for action, _ in newer.received] == ["ClearCache"]
             finally:
                 listener.cancel()
+
+
+async def test_station_calls_before_the_station_is_accepted_get_security_error(
+    system: System, api: Api
+) -> None:
+    """OCPP-J errata 3.8: CALLs other than BootNotification before the Charge Point is accepted get
+    SecurityError (ADR 0013); once Accepted, also on a later connection without a new boot, they
+    are served; a Pending station may send what a TriggerMessage can ask for."""
+    station_id = unique_station()
+    url = system.station_url(station_id)
+    heartbeat = '[2,"hb","Heartbeat",{}]'
+    authorize = '[2,"au","Authorize",{"idTag":"T1"}]'
+    async with connect(url, subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+        for frame, message_id in ((heartbeat, "hb"), (authorize, "au")):
+            await ws.send(frame)
+            answer = json.loads(await ws.recv())
+            assert answer[:3] == [4, message_id, "SecurityError"], answer
+    # It was registered when it connected (auto-registration): now the operator makes it Pending.
+    assert (await api.put(f"/api/v1/stations/{station_id}", {"bootStatus": "Pending"}))[0] == 200
+    async with station(url, boot=False) as cp:
+        assert (await cp.boot()).status == "Pending"
+        await cp.call(call.Heartbeat())  # triggerable: served while Pending
+        with pytest.raises(SecurityError):
+            await cp.call(call.Authorize(id_tag="T1"), suppress=False)
+        assert (await api.put(f"/api/v1/stations/{station_id}", {"bootStatus": "Accepted"}))[0] == 200
+        assert (await cp.boot()).status == "Accepted"
+    async with station(url, boot=False) as cp:  # reconnects without booting: still accepted
+        assert (await cp.call(call.Authorize(id_tag="T1"))).id_tag_info["status"] == "Invalid"  # unknown tag

@@ -31,6 +31,12 @@ class FastService:
     def watch(self, conn: StationConnection) -> None:
         pass
 
+    def boot_status(self, station_id: str) -> str | None:
+        return "Accepted"  # a booted station: the registration rule lets its CALLs through
+
+    def note_boot_answer(self, station_id: str, status: str) -> None:
+        pass
+
     async def publish(self, value: bytes, station_id: str, headers: Any = None, topic: Any = None) -> None:
         record = json.loads(value)
         self.published.append(record)

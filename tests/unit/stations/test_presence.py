@@ -40,26 +40,28 @@ def test_registration_status_follows_the_boot_answer_and_outlives_the_connection
     assert back is not None and back.boot_status == "Pending"
 
 
-def test_the_one_section_4_2_rule_for_every_sender() -> None:
-    from shared.commands import refusal
-    from shared.events.envelope import Presence
-
-    def at(status: str | None) -> Presence:
-        return Presence(
-            station_id="CP1",
-            connected=True,
-            gateway_id="g",
-            connection_id="c",
-            epoch=1,
-            since_ms=0,
-            boot_status=status,
-        )
+def test_the_one_section_4_2_rule_for_every_sender_of_calls() -> None:
+    from shared.ocpp.v16.registration import command_refusal
 
     for action in ("RemoteStartTransaction", "RemoteStopTransaction"):
-        assert refusal(at("Pending"), action) is not None
-        assert refusal(at("Accepted"), action) is None
-        assert refusal(at(None), action) is None
-    assert refusal(at("Pending"), "GetConfiguration") is None
+        assert command_refusal("Pending", action) is not None
+        assert command_refusal("Accepted", action) is None
+        assert command_refusal(None, action) is None
+    assert command_refusal("Pending", "GetConfiguration") is None
     assert all(
-        refusal(at("Rejected"), a) is not None for a in ("GetConfiguration", "TriggerMessage", "Reset")
+        command_refusal("Rejected", a) is not None for a in ("GetConfiguration", "TriggerMessage", "Reset")
     )
+
+
+def test_what_a_station_may_send_before_it_is_accepted() -> None:
+    """OCPP-J errata 3.8 and OCPP 1.6 section 4.2."""
+    from shared.ocpp.v16.registration import station_call_refusal
+
+    for status in (None, "Pending", "Rejected", "Accepted"):
+        assert station_call_refusal(status, "BootNotification") is None
+    for action in ("StartTransaction", "Authorize", "DataTransfer", "Heartbeat", "StatusNotification"):
+        assert station_call_refusal(None, action) is not None
+        assert station_call_refusal("Rejected", action) is not None
+        assert station_call_refusal("Accepted", action) is None
+    assert station_call_refusal("Pending", "StatusNotification") is None  # may answer a TriggerMessage
+    assert station_call_refusal("Pending", "StartTransaction") is not None
