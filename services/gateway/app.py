@@ -12,13 +12,14 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import RecordMetadata
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from services.gateway.connection import StationConnection
 from services.gateway.handshake import Admission, Refusal, admit
@@ -27,6 +28,7 @@ from shared.events.commands import InboxRecord, SendCall, StationReply, inbox_de
 from shared.events.envelope import (
     ConnectionClosed,
     ConnectionOpened,
+    ConnectionRefused,
     DeliveryDropped,
     StationRegistration,
     encode,
@@ -40,6 +42,19 @@ from shared.tables import CompactedView
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "ocpp1.6"
+# RFC 6455 7.4.1 "protocol error": no OCPP version was agreed, so nothing else may follow (ADR 0019).
+NO_SUBPROTOCOL_CLOSE = 1002
+
+
+def select_subprotocol(connection: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+    """``ocpp1.6`` when offered; otherwise None, so the handshake completes without the header.
+
+    OCPP-J 1.6 section 3.2: a Central System that does not agree to one of the offered subprotocols
+    "MUST complete the WebSocket handshake with a response without a Sec-WebSocket-Protocol header and
+    then immediately close". websockets' default answers HTTP 400 instead; the close follows in
+    :meth:`Gateway._handle`. The same applies when nothing is offered (ADR 0019).
+    """
+    return Subprotocol(SUBPROTOCOL) if SUBPROTOCOL in offered else None
 
 
 def now_ms() -> int:
@@ -98,7 +113,8 @@ class Gateway:
             self._handle,
             s.gateway_host,
             s.gateway_port,
-            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            subprotocols=[Subprotocol(SUBPROTOCOL)],
+            select_subprotocol=select_subprotocol,
             process_request=self._process_request,
             compression=None,
             max_size=s.max_frame_bytes,
@@ -195,8 +211,11 @@ class Gateway:
     async def _handle(self, ws: ServerConnection) -> None:
         admission: Admission = ws.admission  # type: ignore[attr-defined]
         station_id = admission.station_id
-        connection_id = uuid.uuid4().hex
         remote = ws.remote_address
+        if ws.subprotocol is None:
+            await self._refuse_subprotocol(ws, station_id, remote)
+            return
+        connection_id = uuid.uuid4().hex
         opened = ConnectionOpened(
             station_id=station_id,
             gateway_id=self.gateway_id,
@@ -236,6 +255,29 @@ class Gateway:
             )
             await self.publish(encode(closed), station_id)
             log.info("station %s disconnected (epoch %s, code %s)", station_id, epoch, close_code)
+
+    async def _refuse_subprotocol(self, ws: ServerConnection, station_id: str, remote: object) -> None:
+        """Close an upgrade that agreed no subprotocol, and record the attempt with what was offered."""
+        assert ws.request is not None
+        offered = [
+            p.strip()
+            for value in ws.request.headers.get_all("Sec-WebSocket-Protocol")
+            for p in value.split(",")
+            if p.strip()
+        ]
+        reason = f"{SUBPROTOCOL} not offered"
+        refused = ConnectionRefused(
+            station_id=station_id,
+            gateway_id=self.gateway_id,
+            at_ms=now_ms(),
+            remote=f"{remote[0]}:{remote[1]}" if isinstance(remote, tuple) else None,
+            offered=offered,
+            code=NO_SUBPROTOCOL_CLOSE,
+            reason=reason,
+        )
+        log.warning("station %s offered subprotocols %s, not %s: closing", station_id, offered, SUBPROTOCOL)
+        await ws.close(NO_SUBPROTOCOL_CLOSE, reason)
+        await self.publish(encode(refused), station_id)
 
     # -- inbox: replies from services, commands from operators -------------------------------------
 
