@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -22,7 +23,8 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from services.gateway.connection import StationConnection
-from services.gateway.handshake import Admission, Refusal, admit
+from services.gateway.handshake import Admission, PasswordCheck, Refusal, finish_admit, pre_admit
+from services.gateway.throttle import FailureThrottle
 from shared.config import Settings
 from shared.events.commands import InboxRecord, SendCall, StationReply, inbox_decoder
 from shared.events.envelope import (
@@ -75,6 +77,13 @@ class Gateway:
             settings.kafka_bootstrap, self.topics.stations, registration_decoder.decode
         )
         self.verifier = PasswordVerifier()
+        self._hash_pool = ThreadPoolExecutor(settings.auth_hash_workers, thread_name_prefix="gateway-auth")
+        self._station_failures = FailureThrottle(
+            settings.auth_failures_per_station, settings.auth_failure_window
+        )
+        self._address_failures = FailureThrottle(
+            settings.auth_failures_per_address, settings.auth_failure_window
+        )
         self._producer: AIOKafkaProducer | None = None
         self._inbox: AIOKafkaConsumer | None = None
         self._server: Server | None = None
@@ -155,6 +164,7 @@ class Gateway:
         if self._producer is not None:
             await self._producer.flush()
             await self._producer.stop()
+        self._hash_pool.shutdown(wait=False, cancel_futures=True)
         self._stopped.set()
 
     async def wait_stopped(self) -> None:
@@ -183,21 +193,49 @@ class Gateway:
 
     # -- WebSocket ---------------------------------------------------------------------------------
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        decision = admit(
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        decision = pre_admit(
             request.path,
             request.headers.get("Authorization"),
             self._registration_for(request.path),
             auto_register=self.settings.auto_register,
-            verifier=self.verifier,
         )
+        if isinstance(decision, PasswordCheck):
+            remote = connection.remote_address
+            decision = await self._check_password(decision, str(remote[0]) if remote else "")
         if isinstance(decision, Refusal):
             response = connection.respond(decision.status, decision.reason + "\n")
             if decision.status == HTTPStatus.UNAUTHORIZED:
                 response.headers["WWW-Authenticate"] = 'Basic realm="ocpp", charset="UTF-8"'
+            if decision.retry_after is not None:
+                response.headers["Retry-After"] = str(decision.retry_after)
             return response
         connection.admission = decision  # type: ignore[attr-defined]
         return None
+
+    async def _check_password(self, check: PasswordCheck, address: str) -> Admission | Refusal:
+        """Verify off the loop; throttle failures per station and per address before hashing (ADR 0020)."""
+        if self.verifier.known(check.station_id, check.password, check.stored):
+            return finish_admit(check, True)
+        now = self.clock()
+        keys = ((self._station_failures, check.station_id), (self._address_failures, address))
+        for throttle, key in keys:
+            wait = throttle.retry_after(key, now)
+            if wait is not None:
+                log.warning(
+                    "station %s from %s: too many failed logins, retry in %ss",
+                    check.station_id,
+                    address,
+                    wait,
+                )
+                return Refusal(HTTPStatus.TOO_MANY_REQUESTS, "too many failed logins", wait)
+        ok = await self.verifier.verify_in(self._hash_pool, check.station_id, check.password, check.stored)
+        if ok:
+            self._station_failures.succeeded(check.station_id)
+        else:
+            for throttle, key in keys:
+                throttle.failed(key, self.clock())
+        return finish_admit(check, ok)
 
     def _registration_for(self, path: str) -> StationRegistration | None:
         from services.gateway.handshake import station_id_from_path
