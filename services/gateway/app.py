@@ -77,6 +77,8 @@ class Gateway:
             settings.kafka_bootstrap, self.topics.stations, registration_decoder.decode
         )
         self.verifier = PasswordVerifier()
+        # Upgrade requests being decided right now (admission control, ADR 0021).
+        self.handshaking = 0
         self._hash_pool = ThreadPoolExecutor(settings.auth_hash_workers, thread_name_prefix="gateway-auth")
         self._station_failures = FailureThrottle(
             settings.auth_failures_per_station, settings.auth_failure_window
@@ -194,6 +196,19 @@ class Gateway:
     # -- WebSocket ---------------------------------------------------------------------------------
 
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Admission control first (cheap, ADR 0021), then who the station is (ADR 0020)."""
+        s = self.settings
+        if self.handshaking >= s.gateway_max_handshakes or len(self.connections) >= s.gateway_max_connections:
+            response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "gateway busy, retry later\n")
+            response.headers["Retry-After"] = str(s.gateway_busy_retry_after)
+            return response
+        self.handshaking += 1
+        try:
+            return await self._admit(connection, request)
+        finally:
+            self.handshaking -= 1
+
+    async def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
         decision = pre_admit(
             request.path,
             request.headers.get("Authorization"),
