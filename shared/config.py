@@ -61,6 +61,18 @@ class Settings:
     max_frame_bytes: int = 65536
     ping_interval: float = 20.0
     ping_timeout: float = 20.0
+    # Admission control (ADR 0021): beyond this many open station connections, or this many upgrades
+    # being decided at once, new upgrades get HTTP 503 + Retry-After before the upgrade.
+    gateway_max_connections: int = 20_000
+    gateway_max_handshakes: int = 500
+    gateway_busy_retry_after: int = 10
+    # Station password checks (PBKDF2) run in a pool of this many threads, off the event loop.
+    auth_hash_workers: int = 2
+    # Failed password checks tolerated per station id / per source address within the window (s);
+    # beyond them: HTTP 429 with Retry-After (doubling from 1 s to 300 s) and no hashing (ADR 0020).
+    auth_failures_per_station: int = 5
+    auth_failures_per_address: int = 50
+    auth_failure_window: float = 60.0
     # Firmware images and diagnostics uploads (shared by the operator API and the firmware service).
     files_dir: str = "~/.cache/csms/files"
     # The firmware service's file servers for stations; port 0 = ephemeral (tests), FTP -1 = off.
@@ -118,6 +130,21 @@ class Settings:
             max_frame_bytes=int(_env("CSMS_MAX_FRAME_BYTES", str(base.max_frame_bytes))),
             ping_interval=float(_env("CSMS_PING_INTERVAL", str(base.ping_interval))),
             ping_timeout=float(_env("CSMS_PING_TIMEOUT", str(base.ping_timeout))),
+            gateway_max_connections=int(
+                _env("CSMS_GATEWAY_MAX_CONNECTIONS", str(base.gateway_max_connections))
+            ),
+            gateway_max_handshakes=int(_env("CSMS_GATEWAY_MAX_HANDSHAKES", str(base.gateway_max_handshakes))),
+            gateway_busy_retry_after=int(
+                _env("CSMS_GATEWAY_BUSY_RETRY_AFTER", str(base.gateway_busy_retry_after))
+            ),
+            auth_hash_workers=int(_env("CSMS_AUTH_HASH_WORKERS", str(base.auth_hash_workers))),
+            auth_failures_per_station=int(
+                _env("CSMS_AUTH_FAILURES_PER_STATION", str(base.auth_failures_per_station))
+            ),
+            auth_failures_per_address=int(
+                _env("CSMS_AUTH_FAILURES_PER_ADDRESS", str(base.auth_failures_per_address))
+            ),
+            auth_failure_window=float(_env("CSMS_AUTH_FAILURE_WINDOW", str(base.auth_failure_window))),
             files_dir=_env("CSMS_FILES_DIR", base.files_dir),
             files_host=_env("CSMS_FILES_HOST", base.files_host),
             files_http_port=int(_env("CSMS_FILES_HTTP_PORT", str(base.files_http_port))),

@@ -34,6 +34,11 @@ async def read_body(request: web.Request, kind: type[Any]) -> Any:
         raise ApiError(422, "InvalidBody", str(exc), **_field(str(exc))) from exc
     except msgspec.DecodeError as exc:
         raise ApiError(400, "MalformedJson", f"body is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        # msgspec recurses per nesting level: a body of thousands of `[` would otherwise be a 500.
+        raise ApiError(400, "MalformedJson", "body is not JSON: nested too deeply") from exc
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "MalformedJson", f"body is not UTF-8: {exc}") from exc
 
 
 def _field(message: str) -> dict[str, str]:

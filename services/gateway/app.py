@@ -12,21 +12,25 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import RecordMetadata
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from services.gateway.connection import StationConnection
-from services.gateway.handshake import Admission, Refusal, admit
+from services.gateway.handshake import Admission, PasswordCheck, Refusal, finish_admit, pre_admit
+from services.gateway.throttle import FailureThrottle
 from shared.config import Settings
 from shared.events.commands import InboxRecord, SendCall, StationReply, inbox_decoder
 from shared.events.envelope import (
     ConnectionClosed,
     ConnectionOpened,
+    ConnectionRefused,
     DeliveryDropped,
     Presence,
     StationRegistration,
@@ -42,6 +46,19 @@ from shared.tables import CompactedView
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "ocpp1.6"
+# RFC 6455 7.4.1 "protocol error": no OCPP version was agreed, so nothing else may follow (ADR 0019).
+NO_SUBPROTOCOL_CLOSE = 1002
+
+
+def select_subprotocol(connection: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+    """``ocpp1.6`` when offered; otherwise None, so the handshake completes without the header.
+
+    OCPP-J 1.6 section 3.2: a Central System that does not agree to one of the offered subprotocols
+    "MUST complete the WebSocket handshake with a response without a Sec-WebSocket-Protocol header and
+    then immediately close". websockets' default answers HTTP 400 instead; the close follows in
+    :meth:`Gateway._handle`. The same applies when nothing is offered (ADR 0019).
+    """
+    return Subprotocol(SUBPROTOCOL) if SUBPROTOCOL in offered else None
 
 
 def now_ms() -> int:
@@ -68,6 +85,15 @@ class Gateway:
         )
         self._boot_answers: dict[str, str] = {}
         self.verifier = PasswordVerifier()
+        # Upgrade requests being decided right now (admission control, ADR 0021).
+        self.handshaking = 0
+        self._hash_pool = ThreadPoolExecutor(settings.auth_hash_workers, thread_name_prefix="gateway-auth")
+        self._station_failures = FailureThrottle(
+            settings.auth_failures_per_station, settings.auth_failure_window
+        )
+        self._address_failures = FailureThrottle(
+            settings.auth_failures_per_address, settings.auth_failure_window
+        )
         self._producer: AIOKafkaProducer | None = None
         self._inbox: AIOKafkaConsumer | None = None
         self._server: Server | None = None
@@ -107,7 +133,8 @@ class Gateway:
             self._handle,
             s.gateway_host,
             s.gateway_port,
-            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            subprotocols=[Subprotocol(SUBPROTOCOL)],
+            select_subprotocol=select_subprotocol,
             process_request=self._process_request,
             compression=None,
             max_size=s.max_frame_bytes,
@@ -149,6 +176,7 @@ class Gateway:
         if self._producer is not None:
             await self._producer.flush()
             await self._producer.stop()
+        self._hash_pool.shutdown(wait=False, cancel_futures=True)
         self._stopped.set()
 
     async def wait_stopped(self) -> None:
@@ -177,21 +205,62 @@ class Gateway:
 
     # -- WebSocket ---------------------------------------------------------------------------------
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        decision = admit(
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Admission control first (cheap, ADR 0021), then who the station is (ADR 0020)."""
+        s = self.settings
+        if self.handshaking >= s.gateway_max_handshakes or len(self.connections) >= s.gateway_max_connections:
+            response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "gateway busy, retry later\n")
+            response.headers["Retry-After"] = str(s.gateway_busy_retry_after)
+            return response
+        self.handshaking += 1
+        try:
+            return await self._admit(connection, request)
+        finally:
+            self.handshaking -= 1
+
+    async def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
+        decision = pre_admit(
             request.path,
             request.headers.get("Authorization"),
             self._registration_for(request.path),
             auto_register=self.settings.auto_register,
-            verifier=self.verifier,
         )
+        if isinstance(decision, PasswordCheck):
+            remote = connection.remote_address
+            decision = await self._check_password(decision, str(remote[0]) if remote else "")
         if isinstance(decision, Refusal):
             response = connection.respond(decision.status, decision.reason + "\n")
             if decision.status == HTTPStatus.UNAUTHORIZED:
                 response.headers["WWW-Authenticate"] = 'Basic realm="ocpp", charset="UTF-8"'
+            if decision.retry_after is not None:
+                response.headers["Retry-After"] = str(decision.retry_after)
             return response
         connection.admission = decision  # type: ignore[attr-defined]
         return None
+
+    async def _check_password(self, check: PasswordCheck, address: str) -> Admission | Refusal:
+        """Verify off the loop; throttle failures per station and per address before hashing (ADR 0020)."""
+        if self.verifier.known(check.station_id, check.password, check.stored):
+            return finish_admit(check, True)
+        now = self.clock()
+        keys = ((self._station_failures, check.station_id), (self._address_failures, address))
+        for throttle, key in keys:
+            wait = throttle.retry_after(key, now)
+            if wait is not None:
+                log.warning(
+                    "station %s from %s: too many failed logins, retry in %ss",
+                    check.station_id,
+                    address,
+                    wait,
+                )
+                return Refusal(HTTPStatus.TOO_MANY_REQUESTS, "too many failed logins", wait)
+        ok = await self.verifier.verify_in(self._hash_pool, check.station_id, check.password, check.stored)
+        if ok:
+            self._station_failures.succeeded(check.station_id)
+        else:
+            for throttle, key in keys:
+                throttle.failed(key, self.clock())
+        return finish_admit(check, ok)
 
     def _registration_for(self, path: str) -> StationRegistration | None:
         from services.gateway.handshake import station_id_from_path
@@ -205,8 +274,11 @@ class Gateway:
     async def _handle(self, ws: ServerConnection) -> None:
         admission: Admission = ws.admission  # type: ignore[attr-defined]
         station_id = admission.station_id
-        connection_id = uuid.uuid4().hex
         remote = ws.remote_address
+        if ws.subprotocol is None:
+            await self._refuse_subprotocol(ws, station_id, remote)
+            return
+        connection_id = uuid.uuid4().hex
         opened = ConnectionOpened(
             station_id=station_id,
             gateway_id=self.gateway_id,
@@ -246,6 +318,29 @@ class Gateway:
             )
             await self.publish(encode(closed), station_id)
             log.info("station %s disconnected (epoch %s, code %s)", station_id, epoch, close_code)
+
+    async def _refuse_subprotocol(self, ws: ServerConnection, station_id: str, remote: object) -> None:
+        """Close an upgrade that agreed no subprotocol, and record the attempt with what was offered."""
+        assert ws.request is not None
+        offered = [
+            p.strip()
+            for value in ws.request.headers.get_all("Sec-WebSocket-Protocol")
+            for p in value.split(",")
+            if p.strip()
+        ]
+        reason = f"{SUBPROTOCOL} not offered"
+        refused = ConnectionRefused(
+            station_id=station_id,
+            gateway_id=self.gateway_id,
+            at_ms=now_ms(),
+            remote=f"{remote[0]}:{remote[1]}" if isinstance(remote, tuple) else None,
+            offered=offered,
+            code=NO_SUBPROTOCOL_CLOSE,
+            reason=reason,
+        )
+        log.warning("station %s offered subprotocols %s, not %s: closing", station_id, offered, SUBPROTOCOL)
+        await ws.close(NO_SUBPROTOCOL_CLOSE, reason)
+        await self.publish(encode(refused), station_id)
 
     # -- inbox: replies from services, commands from operators -------------------------------------
 

@@ -22,6 +22,7 @@ MAX_IDENTITY_LENGTH = 64
 class Refusal:
     status: HTTPStatus
     reason: str
+    retry_after: int | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,15 @@ def basic_credentials(header: str | None) -> tuple[str, str] | None:
     return (user, password) if sep else None
 
 
+@dataclass(frozen=True)
+class PasswordCheck:
+    """Everything but the (costly) hash is decided: the caller verifies off the event loop."""
+
+    station_id: str
+    password: str
+    stored: str
+
+
 def admit(
     path: str,
     authorization: str | None,
@@ -65,6 +75,26 @@ def admit(
     auto_register: bool,
     verifier: PasswordVerifier,
 ) -> Admission | Refusal:
+    """:func:`pre_admit` with the password verified inline (tests, tools); the gateway hashes in a pool."""
+    decision = pre_admit(path, authorization, registration, auto_register=auto_register)
+    if not isinstance(decision, PasswordCheck):
+        return decision
+    return finish_admit(decision, verifier.verify(decision.station_id, decision.password, decision.stored))
+
+
+def finish_admit(check: PasswordCheck, verified: bool) -> Admission | Refusal:
+    if not verified:
+        return Refusal(HTTPStatus.UNAUTHORIZED, "invalid credentials")
+    return Admission(check.station_id, authenticated=True)
+
+
+def pre_admit(
+    path: str,
+    authorization: str | None,
+    registration: StationRegistration | None,
+    *,
+    auto_register: bool,
+) -> Admission | Refusal | PasswordCheck:
     """Decide the upgrade. ``registration`` is the operator's record for the station, if any.
 
     - A path that names no station: 404.
@@ -89,6 +119,6 @@ def admit(
     if credentials is None:
         return Refusal(HTTPStatus.UNAUTHORIZED, "HTTP Basic authentication required")
     user, password = credentials
-    if user != station_id or not verifier.verify(station_id, password, registration.password_hash):
+    if user != station_id:
         return Refusal(HTTPStatus.UNAUTHORIZED, "invalid credentials")
-    return Admission(station_id, authenticated=True)
+    return PasswordCheck(station_id, password, registration.password_hash)

@@ -83,7 +83,20 @@ class DeliveryDropped(msgspec.Struct, tag="dropped", tag_field="type", kw_only=T
     reason: str
 
 
-FramesRecord = FrameRecord | ConnectionOpened | ConnectionClosed | DeliveryDropped
+class ConnectionRefused(msgspec.Struct, tag="refused", tag_field="type", kw_only=True, omit_defaults=True):
+    """An upgrade completed without an agreed subprotocol and closed at once (OCPP-J 1.6 3.2, ADR 0019)."""
+
+    v: int = 1
+    station_id: str
+    gateway_id: str
+    at_ms: int
+    remote: str | None = None
+    offered: list[str] = []
+    code: int
+    reason: str
+
+
+FramesRecord = FrameRecord | ConnectionOpened | ConnectionClosed | DeliveryDropped | ConnectionRefused
 
 _frames_decoder = msgspec.json.Decoder(FramesRecord)
 _encoder = msgspec.json.Encoder()

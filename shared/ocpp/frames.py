@@ -9,6 +9,7 @@ an existing call with the same unique identifier, unique identifier too long" as
 | what is wrong | code | answered with message id |
 |---|---|---|
 | not JSON, not UTF-8 | FormationViolation | recovered id if the text starts like a frame, else ``-1`` |
+| nested deeper than the decoder's recursion limit | FormationViolation | recovered id, else ``-1`` |
 | JSON but not an array, or an empty one | FormationViolation | ``-1`` |
 | message type not an integer | FormationViolation | the id when readable, else ``-1`` |
 | message type not 2/3/4 | not an error: ignored (4.1.3), returned as UnknownMessageType | — |
@@ -108,7 +109,33 @@ def _payload(raw: msgspec.Raw, unique_id: str, message_type: int, what: str) -> 
 
 
 def parse_frame(data: str | bytes) -> Frame:
-    """Parse one WebSocket text message; raises :class:`FrameError` when it is not OCPP-J."""
+    """Parse one WebSocket text message; raises :class:`FrameError` when it is not OCPP-J.
+
+    FrameError is the only exception: msgspec raises RecursionError on deep nesting (a few
+    thousand ``[``) and UnicodeDecodeError on invalid UTF-8 bytes, both of which would otherwise
+    escape and drop the connection with 1011 before the frame is logged (OCPP-J 4.2.3: the content
+    "does not meet the requirements for a proper message", so it gets a CALLERROR).
+    """
+    try:
+        return _parse(data)
+    except RecursionError:
+        raise FrameError(
+            ErrorCode.FORMATION_VIOLATION, "message is nested too deeply", _recover_id(data), None
+        ) from None
+    except UnicodeDecodeError:
+        raise FrameError(
+            ErrorCode.FORMATION_VIOLATION, "message is not valid UTF-8", _recover_id(data), None
+        ) from None
+
+
+def _recover_id(data: str | bytes) -> str:
+    """The id of a frame that cannot be decoded, when its text starts like ``[2, "abc", ...``."""
+    text = data if isinstance(data, str) else data.decode("utf-8", "replace")
+    match = _ID_PREFIX.match(text)
+    return match.group(1) if match else UNKNOWN_ID
+
+
+def _parse(data: str | bytes) -> Frame:
     try:
         elements = _elements.decode(data)
     except msgspec.ValidationError:  # a subclass of DecodeError: valid JSON, wrong shape
@@ -116,13 +143,8 @@ def parse_frame(data: str | bytes) -> Frame:
             ErrorCode.FORMATION_VIOLATION, "message is not a JSON array", UNKNOWN_ID, None
         ) from None
     except msgspec.DecodeError:
-        text = data if isinstance(data, str) else data.decode("utf-8", "replace")
-        match = _ID_PREFIX.match(text)
         raise FrameError(
-            ErrorCode.FORMATION_VIOLATION,
-            "message is not valid JSON",
-            match.group(1) if match else UNKNOWN_ID,
-            None,
+            ErrorCode.FORMATION_VIOLATION, "message is not valid JSON", _recover_id(data), None
         ) from None
     if not elements:
         raise FrameError(ErrorCode.FORMATION_VIOLATION, "message is an empty array", UNKNOWN_ID, None)

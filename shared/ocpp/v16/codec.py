@@ -54,16 +54,22 @@ def _decode(decoders: Mapping[str, msgspec.json.Decoder[Any]], action: str, payl
     if decoder is None:
         raise OcppError(ErrorCode.NOT_IMPLEMENTED, f"unknown action {action!r}")
     try:
-        return decoder.decode(payload)
-    except msgspec.ValidationError:
-        pass
+        try:
+            return decoder.decode(payload)
+        except msgspec.ValidationError:
+            # The typed decoder may stop early; the untyped one reads it all, nesting included.
+            try:
+                untyped = msgspec.json.decode(payload)
+            except msgspec.ValidationError as exc:  # valid JSON no Python float holds, e.g. 1e400
+                raise OcppError(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, f"payload: {exc}") from None
     except msgspec.DecodeError:
         raise OcppError(ErrorCode.FORMATION_VIOLATION, "payload is not valid JSON") from None
-    try:
-        value = msgspec.json.decode(payload)
-    except msgspec.ValidationError as exc:  # valid JSON no Python float holds, e.g. 1e400
-        raise OcppError(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, f"payload: {exc}") from None
-    raise diagnose(decoder.type, value)
+    except RecursionError:
+        # msgspec's decoder recurses per nesting level; a few thousand `[` exhaust the stack.
+        raise OcppError(ErrorCode.FORMATION_VIOLATION, "payload is nested too deeply") from None
+    except UnicodeDecodeError:
+        raise OcppError(ErrorCode.FORMATION_VIOLATION, "payload is not valid UTF-8") from None
+    raise diagnose(decoder.type, untyped)
 
 
 def diagnose(model: Any, value: Any) -> OcppError:
