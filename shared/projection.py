@@ -148,6 +148,7 @@ class ProjectionRunner:
         self._positions: dict[TopicPartition, int] = {}
         self.applied = 0  # records applied since start, for progress and benchmarks
         self.dead_lettered = 0  # records refused since start (each also logged as an error)
+        self.outages = 0  # times the runner lost PostgreSQL or Kafka and started over
 
     def stop(self) -> None:
         self._stopping.set()
@@ -163,6 +164,7 @@ class ProjectionRunner:
                 # A record's own fault never gets here (``_apply`` dead-letters it), so anything
                 # else is an outage of PostgreSQL or Kafka: wait, reconnect, resume from the
                 # stored offsets. Nothing may end the process (ADR 0018).
+                self.outages += 1
                 if not is_transient(exc):
                     log.exception("projection %s failed; restarting it", self.projection.name)
                 log.warning(
