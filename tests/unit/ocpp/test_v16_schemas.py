@@ -62,7 +62,9 @@ def from_schema(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
             return st.datetimes(timezones=offsets | st.just(UTC)).map(
                 lambda d: d.isoformat().replace("+00:00", "Z")
             )
-        return st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=schema.get("maxLength", 60))
+        return st.text(
+            st.characters(codec="utf-8", exclude_characters="\x00"), max_size=schema.get("maxLength", 60)
+        )
     if kind == "integer":
         return st.integers(-(2**31), 2**31 - 1)
     if kind == "number" and "multipleOf" in schema:
