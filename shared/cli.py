@@ -122,10 +122,14 @@ def projections(settings: Settings) -> list[Projection]:
 
 
 def _replay(settings: Settings, schema: str) -> None:
+    from shared.events.topics import Topics
     from shared.projection import DbTarget, rebuild
 
     target = DbTarget(settings.database_url, schema)
-    for r in asyncio.run(rebuild(projections(settings), settings.kafka_bootstrap, target)):
+    dead_letters = Topics(settings.topic_prefix, settings.frame_partitions).dead_letters
+    for r in asyncio.run(
+        rebuild(projections(settings), settings.kafka_bootstrap, target, dead_letters=dead_letters)
+    ):
         print(
             f"replayed {r.projection}: {r.records} records in {r.seconds:.1f}s into schema {schema}",
             flush=True,

@@ -5,6 +5,9 @@ Each projection writes its rows and the Kafka offsets it consumed in ONE transac
 a redelivered record is never applied twice, and a crash between Kafka and PostgreSQL loses nothing.
 When PostgreSQL is unavailable the runner waits and retries from the last stored offsets, so the
 OCPP path (which never touches PostgreSQL) keeps answering and projections catch up afterwards.
+A record PostgreSQL refuses (shared/dberrors.py: poison, not an outage) is not retried forever: the
+batch is re-applied record by record in savepoints, the bad record goes to the dead-letter topic with
+the reason, and the rest are applied (ADR 0018).
 
 Rebuild (``csms replay``): a projection is written into its own PostgreSQL schema; replaying into an
 empty schema from offset 0 yields the same rows as the live one (tests/e2e/test_stations_projection.py).
@@ -29,9 +32,11 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from shared.config import Settings
+from shared.dberrors import is_poison, is_transient
+from shared.events.deadletters import DeadLetter, encode_dead_letter
 from shared.events.envelope import Direction, FrameRecord, FramesRecord, decode_frame_record
 from shared.events.topics import Topics
-from shared.kafka import connection
+from shared.kafka import connection, ensure_topics, make_producer
 from shared.ocpp.errors import OcppError
 from shared.ocpp.frames import Call, CallError, CallResult, Frame, FrameError, parse_frame
 from shared.ocpp.v16 import codec
@@ -108,14 +113,42 @@ async def connect_pool(
     return pool
 
 
+def dead_letter(projection: str, record: ConsumerRecord, exc: BaseException) -> DeadLetter:
+    """What the dead-letter topic keeps of a record ``projection`` could not apply."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    return DeadLetter(
+        projection=projection,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        error=f"{type(exc).__name__}: {exc}",
+        sqlstate=sqlstate if isinstance(sqlstate, str) else None,
+        timestamp_ms=record.timestamp,
+        key=record.key,
+        value=record.value,
+    )
+
+
 class ProjectionRunner:
-    def __init__(self, projection: Projection, bootstrap: str, target: DbTarget) -> None:
+    def __init__(
+        self,
+        projection: Projection,
+        bootstrap: str,
+        target: DbTarget,
+        *,
+        dead_letters: str | None = None,
+        replication_factor: int = 1,
+    ) -> None:
         self.projection = projection
         self.bootstrap = bootstrap
         self.target = target
+        self.dead_letters = dead_letters or Topics().dead_letters
+        self.replication_factor = replication_factor
         self._stopping = asyncio.Event()
         self._positions: dict[TopicPartition, int] = {}
         self.applied = 0  # records applied since start, for progress and benchmarks
+        self.dead_lettered = 0  # records refused since start (each also logged as an error)
+        self.outages = 0  # times the runner lost PostgreSQL or Kafka and started over
 
     def stop(self) -> None:
         self._stopping.set()
@@ -127,7 +160,13 @@ class ProjectionRunner:
             try:
                 await self._run_once(until_caught_up)
                 return
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except Exception as exc:
+                # A record's own fault never gets here (``_apply`` dead-letters it), so anything
+                # else is an outage of PostgreSQL or Kafka: wait, reconnect, resume from the
+                # stored offsets. Nothing may end the process (ADR 0018).
+                self.outages += 1
+                if not is_transient(exc):
+                    log.exception("projection %s failed; restarting it", self.projection.name)
                 log.warning(
                     "projection %s: database unavailable (%s); retrying in %.1fs",
                     self.projection.name,
@@ -246,19 +285,84 @@ class ProjectionRunner:
 
     async def _apply(self, pool: asyncpg.Pool, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         records = [r for rs in batches.values() for r in rs]
-        async with pool.acquire() as conn, conn.transaction():
-            await self.projection.apply(conn, records)
-            await conn.executemany(
-                """INSERT INTO projection_offsets (projection, topic, partition, next_offset)
-                   VALUES ($1, $2, $3, $4)
-                   ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset""",
-                [
-                    (self.projection.name, tp.topic, tp.partition, rs[-1].offset + 1)
-                    for tp, rs in batches.items()
-                    if rs
-                ],
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                await self.projection.apply(conn, records)
+                await self._store_offsets(conn, batches)
+        except Exception as exc:
+            if not is_poison(exc):
+                raise
+            log.warning(
+                "projection %s: a record of a batch of %d was refused (%s); applying them one by one",
+                self.projection.name,
+                len(records),
+                exc,
             )
+            await self._apply_one_by_one(pool, batches, records)
         self.applied += len(records)
+
+    async def _apply_one_by_one(
+        self,
+        pool: asyncpg.Pool,
+        batches: dict[TopicPartition, list[ConsumerRecord]],
+        records: list[ConsumerRecord],
+    ) -> None:
+        """Apply each record in its own savepoint; those PostgreSQL refuses are dead-lettered (sent
+        and acknowledged before the offsets commit, so none is lost; a crash in between sends it
+        again: readers deduplicate by source topic, partition and offset)."""
+        letters: list[DeadLetter] = []
+        async with pool.acquire() as conn, conn.transaction():
+            for record in records:
+                try:
+                    async with conn.transaction():
+                        await self.projection.apply(conn, [record])
+                except Exception as exc:
+                    if not is_poison(exc):
+                        raise
+                    letters.append(dead_letter(self.projection.name, record, exc))
+            if letters:
+                await self._publish(letters)
+            await self._store_offsets(conn, batches)
+        for letter in letters:
+            # The alert: an operator must look at it (csms.deadletters holds the record).
+            log.error(
+                "projection %s: dead-lettered %s[%d]@%d: %s",
+                letter.projection,
+                letter.topic,
+                letter.partition,
+                letter.offset,
+                letter.error,
+            )
+        self.dead_lettered += len(letters)
+
+    async def _publish(self, letters: Sequence[DeadLetter]) -> None:
+        """Dead letters are rare: a producer per poisoned batch costs nothing in the steady state."""
+        await ensure_topics(
+            self.bootstrap, [Topics().dead_letter_spec(self.dead_letters)], self.replication_factor
+        )
+        producer = make_producer(self.bootstrap, client_id=f"deadletters-{self.projection.name}")
+        await producer.start()
+        try:
+            for letter in letters:
+                await producer.send_and_wait(
+                    self.dead_letters, encode_dead_letter(letter), key=self.projection.name.encode()
+                )
+        finally:
+            await producer.stop()
+
+    async def _store_offsets(
+        self, conn: asyncpg.Connection, batches: dict[TopicPartition, list[ConsumerRecord]]
+    ) -> None:
+        await conn.executemany(
+            """INSERT INTO projection_offsets (projection, topic, partition, next_offset)
+               VALUES ($1, $2, $3, $4)
+               ON CONFLICT (projection, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset""",
+            [
+                (self.projection.name, tp.topic, tp.partition, rs[-1].offset + 1)
+                for tp, rs in batches.items()
+                if rs
+            ],
+        )
 
 
 def shape_of(projection: Projection) -> str:
@@ -386,14 +490,16 @@ class Rebuilt:
     seconds: float
 
 
-async def rebuild(projections: Sequence[Projection], bootstrap: str, target: DbTarget) -> list[Rebuilt]:
+async def rebuild(
+    projections: Sequence[Projection], bootstrap: str, target: DbTarget, *, dead_letters: str | None = None
+) -> list[Rebuilt]:
     """Drop each projection and replay it from offset 0 into ``target`` (``csms replay``)."""
     results: list[Rebuilt] = []
     pool = await connect_pool(target)
     try:
         for projection in projections:
             await drop_projection(pool, projection)
-            runner = ProjectionRunner(projection, bootstrap, target)
+            runner = ProjectionRunner(projection, bootstrap, target, dead_letters=dead_letters)
             started = asyncio.get_running_loop().time()
             await runner.run(until_caught_up=True)
             elapsed = asyncio.get_running_loop().time() - started
@@ -432,4 +538,14 @@ class TableProjection:
 def projection_runners(projections: Sequence[Projection], settings: Settings) -> list[ProjectionRunner]:
     """One runner per projection, writing into the configured database and schema."""
     target = DbTarget(settings.database_url, settings.db_schema)
-    return [ProjectionRunner(p, settings.kafka_bootstrap, target) for p in projections]
+    topics = Topics(settings.topic_prefix, settings.frame_partitions)
+    return [
+        ProjectionRunner(
+            p,
+            settings.kafka_bootstrap,
+            target,
+            dead_letters=topics.dead_letters,
+            replication_factor=settings.replication_factor,
+        )
+        for p in projections
+    ]

@@ -28,10 +28,11 @@ from services.api import (
     transactions,
 )
 from services.api.context import API
-from services.api.errors import ApiError, error, ok
+from services.api.errors import ApiError, check_no_nul, error, ok
 from services.api.openapi import document
 from shared.commands import CommandClient
 from shared.config import Settings
+from shared.dberrors import is_transient
 from shared.events.envelope import StationRegistration, registration_decoder
 from shared.events.idtags import IdTagRecord, id_tag_decoder
 from shared.events.sites import SiteRecord, site_decoder
@@ -103,7 +104,9 @@ class OperatorApi:
         if self._pool is None:
             try:
                 self._pool = await connect_pool(DbTarget(self.settings.database_url, self.settings.db_schema))
-            except (OSError, asyncpg.PostgresError) as exc:
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
                 raise ApiError(503, "DatabaseUnavailable", f"read models unavailable: {exc}") from exc
         return self._pool
 
@@ -125,6 +128,7 @@ class OperatorApi:
     @web.middleware
     async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
+            check_no_nul(request)
             return await handler(request)
         except ApiError as exc:
             return error(exc.status, exc.code, exc.description, **exc.extra)
@@ -134,8 +138,11 @@ class OperatorApi:
                     exc.status, exc.reason.replace(" ", ""), f"{request.method} {request.path}: {exc.reason}"
                 )
             raise
-        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
-            return error(503, "DatabaseUnavailable", f"read models unavailable: {exc}")
+        except Exception as exc:
+            # An outage of the read models' database (shared/dberrors.py) is a 503, never a 500.
+            if not is_transient(exc):
+                raise
+            return error(503, "DatabaseUnavailable", f"read models unavailable: {type(exc).__name__}: {exc}")
 
     async def _openapi(self, request: web.Request) -> web.Response:
         return ok(document())

@@ -25,11 +25,18 @@ class ApiError(Exception):
         self.status, self.code, self.description, self.extra = status, code, description, extra
 
 
+NUL = "\x00"
+
+
 async def read_body(request: web.Request, kind: type[Any]) -> Any:
-    """The request body decoded into ``kind``; 400 when it is not JSON, 422 when it does not fit."""
+    """The request body decoded into ``kind``; 400 when it is not JSON, 422 when it does not fit.
+
+    A string holding U+0000 is refused (422, ``field``): no PostgreSQL text can hold it, and once on
+    a compacted topic it would poison every read model that stores it (ADR 0017).
+    """
     raw = await request.read()
     try:
-        return msgspec.json.decode(raw or b"{}", type=kind)
+        decoded = msgspec.json.decode(raw or b"{}", type=kind)
     except msgspec.ValidationError as exc:
         raise ApiError(422, "InvalidBody", str(exc), **_field(str(exc))) from exc
     except msgspec.DecodeError as exc:
@@ -39,6 +46,39 @@ async def read_body(request: web.Request, kind: type[Any]) -> Any:
         raise ApiError(400, "MalformedJson", "body is not JSON: nested too deeply") from exc
     except UnicodeDecodeError as exc:
         raise ApiError(400, "MalformedJson", f"body is not UTF-8: {exc}") from exc
+    # JSON text cannot hold a raw NUL inside a string, only the escape: look closer only then.
+    if b"\\u0000" in raw:
+        path = nul_path(msgspec.json.decode(raw))
+        if path is not None:
+            raise ApiError(422, "InvalidBody", f"{path or 'body'}: must not contain U+0000", field=path)
+    return decoded
+
+
+def nul_path(value: Any, path: str = "") -> str | None:
+    """The path (``site``, ``limits[0].stationId``) of the first string or key holding U+0000."""
+    if isinstance(value, str):
+        return path if NUL in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if NUL in key:
+                return here
+            found = nul_path(item, here)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = nul_path(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
+def check_no_nul(request: web.Request) -> None:
+    """Path and query parameters with U+0000 (``%00``) are refused with 400 before any handler."""
+    for name, value in [*request.match_info.items(), *request.query.items()]:
+        if NUL in name or NUL in value:
+            raise ApiError(400, "InvalidParameter", f"{name!r}: must not contain U+0000", field=name)
 
 
 def _field(message: str) -> dict[str, str]:

@@ -49,6 +49,11 @@ class Topics:
         """Compacted operator-defined sites (grid limit, per-station limits), key = site id."""
         return f"{self.prefix}csms.sites"
 
+    @property
+    def dead_letters(self) -> str:
+        """Records a projection could not apply, with the reason (shared/events/deadletters.py)."""
+        return f"{self.prefix}csms.deadletters"
+
     def gateway_inbox(self, gateway_id: str) -> str:
         """Replies and commands for the stations one gateway holds; only that gateway reads it."""
         return f"{self.prefix}csms.gateway.{gateway_id}"
@@ -71,7 +76,13 @@ class Topics:
             TopicSpec(self.stations, self.frame_partitions, compacted),
             TopicSpec(self.id_tags, self.frame_partitions, compacted),
             TopicSpec(self.sites, self.frame_partitions, compacted),
+            self.dead_letter_spec(self.dead_letters),
         ]
+
+    @staticmethod
+    def dead_letter_spec(name: str) -> TopicSpec:
+        """One partition (dead letters are rare), kept forever: each is an unresolved incident."""
+        return TopicSpec(name, 1, {"retention.ms": "-1", "retention.bytes": "-1"})
 
     def lease(self, name: str) -> str:
         """A one-partition topic whose consumer group elects one holder (``shared.lease``); no data."""

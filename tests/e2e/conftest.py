@@ -67,6 +67,10 @@ def test_database_url(url: str) -> str:
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return session_settings(tmp_path_factory)
+
+
+def session_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """This session's own topics (prefix), consumer groups (named after them) and PostgreSQL schema:
     a session neither sees earlier sessions' logs, nor a running `make run`, nor leftover group
     members; what it made is removed at its end."""

@@ -10,7 +10,12 @@ violation by structure (never by parsing error text):
 | a property the model does not have (additionalProperties false) | FormationViolation |
 | a required property missing; an array shorter or longer than allowed | OccurenceConstraintViolation |
 | a value of the wrong JSON type (``"connectorId": "1"``) | TypeConstraintViolation |
-| a value out of the allowed set or range (enum, length, date-time) | PropertyConstraintViolation |
+| a value out of the allowed set or range (enum, length, date-time, int32) | PropertyConstraintViolation |
+| a string containing U+0000 (no PostgreSQL text can hold it; ADR 0017) | PropertyConstraintViolation |
+
+msgspec has no "no NUL" string constraint, so after a typed decode succeeds a payload whose raw text
+holds the escape ``\\u0000`` is walked once more; the raw text cannot hold a literal NUL (JSON forbids
+control characters in strings), so the search is exact and costs nothing on the normal path.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ _responses: Mapping[str, msgspec.json.Decoder[Any]] = {
 }
 _encoder = msgspec.json.Encoder()
 _INT64 = (-(2**63), 2**63 - 1)
+NUL = "\x00"
+_NUL_ESCAPE = b"\\u0000"
 
 
 def decode_request(action: str, payload: bytes | str) -> Any:
@@ -55,13 +62,21 @@ def _decode(decoders: Mapping[str, msgspec.json.Decoder[Any]], action: str, payl
         raise OcppError(ErrorCode.NOT_IMPLEMENTED, f"unknown action {action!r}")
     try:
         try:
-            return decoder.decode(payload)
+            decoded = decoder.decode(payload)
         except msgspec.ValidationError:
             # The typed decoder may stop early; the untyped one reads it all, nesting included.
             try:
                 untyped = msgspec.json.decode(payload)
             except msgspec.ValidationError as exc:  # valid JSON no Python float holds, e.g. 1e400
                 raise OcppError(ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, f"payload: {exc}") from None
+        else:
+            if _NUL_ESCAPE not in (payload.encode() if isinstance(payload, str) else payload):
+                return decoded
+            # Perhaps only an escaped backslash before "u0000": then the walk finds nothing.
+            found = _check(mi.type_info(decoder.type), msgspec.json.decode(payload), "")
+            if found is None:
+                return decoded
+            raise _error(found)
     except msgspec.DecodeError:
         raise OcppError(ErrorCode.FORMATION_VIOLATION, "payload is not valid JSON") from None
     except RecursionError:
@@ -76,13 +91,17 @@ def diagnose(model: Any, value: Any) -> OcppError:
     """Explain why ``value`` (untyped JSON) does not fit ``model``."""
     found = _check(mi.type_info(model), value, "")
     if found is not None:
-        code, path, what = found
-        return OcppError(code, f"{path or 'payload'}: {what}", {"field": path} if path else {})
+        return _error(found)
     # msgspec and the walk disagree: report it rather than guess.
     return OcppError(ErrorCode.FORMATION_VIOLATION, "payload does not match the message structure")
 
 
 Finding = tuple[ErrorCode, str, str]
+
+
+def _error(found: Finding) -> OcppError:
+    code, path, what = found
+    return OcppError(code, f"{path or 'payload'}: {what}", {"field": path} if path else {})
 
 
 def _join(path: str, name: str) -> str:
@@ -134,6 +153,8 @@ def _check(t: mi.Type, value: Any, path: str) -> Finding | None:
             return ErrorCode.TYPE_CONSTRAINT_VIOLATION, path, "must be a string"
         if t.max_length is not None and len(value) > t.max_length:
             return ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, path, f"longer than {t.max_length} characters"
+        if NUL in value:
+            return ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, path, "must not contain U+0000"
         return None
     if isinstance(t, mi.DateTimeType):
         if not isinstance(value, str):
@@ -148,8 +169,10 @@ def _check(t: mi.Type, value: Any, path: str) -> Finding | None:
     if isinstance(t, mi.IntType):
         if not isinstance(value, int) or isinstance(value, bool):
             return ErrorCode.TYPE_CONSTRAINT_VIOLATION, path, "must be an integer"
-        if not _INT64[0] <= value <= _INT64[1]:
-            return ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, path, "integer out of range"
+        low = _INT64[0] if t.ge is None else t.ge
+        high = _INT64[1] if t.le is None else t.le
+        if not low <= value <= high:
+            return ErrorCode.PROPERTY_CONSTRAINT_VIOLATION, path, f"integer out of range [{low}, {high}]"
         return None
     if isinstance(t, mi.Metadata):
         found = _check(t.type, value, path)

@@ -11,7 +11,9 @@ from decimal import Decimal
 
 from msgspec import UnsetType
 
-# OCPP-J "integer" ids (transactionId, reservationId, ...) are int32 on real stations.
+# OCPP-J "integer" ids (transactionId, reservationId, connectorId, ...) are int32 on real stations and
+# in the read models (PostgreSQL int); ADR 0017.
+INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
 
 DECIMAL_MULTIPLE_OF = "decimal_multiple_of"  # key in Meta(extra=...) read by the codec's diagnosis

@@ -3,7 +3,8 @@
 Conventions: snake_case attributes with the schema's camelCase wire names; optional fields default to
 ``UNSET`` and are omitted when encoding (the schemas forbid null); unknown properties are rejected
 (additionalProperties false); enumerations are ``Literal``; date-times must carry a time zone
-(RFC 3339, as the schemas' ``date-time`` format requires). ``number`` fields are floats; where the
+(RFC 3339, as the schemas' ``date-time`` format requires). ``integer`` fields are int32 (``Int32``)
+except the meter readings ``meterStart``/``meterStop`` (int64), ADR 0017. ``number`` fields are floats; where the
 schema says ``multipleOf`` (``limit``, ``minChargingRate``: 0.1) the check runs on the decimal text
 (shared/ocpp/v16/constraints.py).
 """
@@ -16,9 +17,10 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from shared.ocpp.v16.constraints import DECIMAL_MULTIPLE_OF, check_multiple
+from shared.ocpp.v16.constraints import DECIMAL_MULTIPLE_OF, INT32_MAX, INT32_MIN, check_multiple
 
 DateTime = Annotated[datetime, Meta(tz=True)]
+Int32 = Annotated[int, Meta(ge=INT32_MIN, le=INT32_MAX)]
 
 
 class Message(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, rename="camel"):
@@ -62,13 +64,13 @@ class BootNotificationResponse(Message):
 
     status: Literal["Accepted", "Pending", "Rejected"]
     current_time: DateTime
-    interval: int
+    interval: Int32
 
 
 class ChangeAvailabilityRequest(Message):
     """ChangeAvailability.json"""
 
-    connector_id: int
+    connector_id: Int32
     type: Literal["Inoperative", "Operative"]
 
 
@@ -165,9 +167,9 @@ class MeterValue(Message):
 class MeterValuesRequest(Message):
     """MeterValues.json"""
 
-    connector_id: int
+    connector_id: Int32
     meter_value: Annotated[list[MeterValue], Meta(min_length=1)]
-    transaction_id: int | UnsetType = msgspec.field(default=UNSET)
+    transaction_id: Int32 | UnsetType = msgspec.field(default=UNSET)
 
 
 class MeterValuesResponse(Message):
@@ -176,9 +178,9 @@ class MeterValuesResponse(Message):
 
 
 class ChargingSchedulePeriod(Message):
-    start_period: int
+    start_period: Int32
     limit: Annotated[float, Meta(extra={DECIMAL_MULTIPLE_OF: "0.1"})]
-    number_phases: int | UnsetType = msgspec.field(default=UNSET)
+    number_phases: Int32 | UnsetType = msgspec.field(default=UNSET)
 
     def __post_init__(self) -> None:
         check_multiple(self.limit, "0.1", "limit")
@@ -187,7 +189,7 @@ class ChargingSchedulePeriod(Message):
 class ChargingSchedule(Message):
     charging_rate_unit: Literal["A", "W"]
     charging_schedule_period: list[ChargingSchedulePeriod]
-    duration: int | UnsetType = msgspec.field(default=UNSET)
+    duration: Int32 | UnsetType = msgspec.field(default=UNSET)
     start_schedule: DateTime | UnsetType = msgspec.field(default=UNSET)
     min_charging_rate: Annotated[float, Meta(extra={DECIMAL_MULTIPLE_OF: "0.1"})] | UnsetType = msgspec.field(default=UNSET)
 
@@ -196,12 +198,12 @@ class ChargingSchedule(Message):
 
 
 class ChargingProfile(Message):
-    charging_profile_id: int
-    stack_level: int
+    charging_profile_id: Int32
+    stack_level: Int32
     charging_profile_purpose: Literal["ChargePointMaxProfile", "TxDefaultProfile", "TxProfile"]
     charging_profile_kind: Literal["Absolute", "Recurring", "Relative"]
     charging_schedule: ChargingSchedule
-    transaction_id: int | UnsetType = msgspec.field(default=UNSET)
+    transaction_id: Int32 | UnsetType = msgspec.field(default=UNSET)
     recurrency_kind: Literal["Daily", "Weekly"] | UnsetType = msgspec.field(default=UNSET)
     valid_from: DateTime | UnsetType = msgspec.field(default=UNSET)
     valid_to: DateTime | UnsetType = msgspec.field(default=UNSET)
@@ -211,7 +213,7 @@ class RemoteStartTransactionRequest(Message):
     """RemoteStartTransaction.json"""
 
     id_tag: Annotated[str, Meta(max_length=20)]
-    connector_id: int | UnsetType = msgspec.field(default=UNSET)
+    connector_id: Int32 | UnsetType = msgspec.field(default=UNSET)
     charging_profile: ChargingProfile | UnsetType = msgspec.field(default=UNSET)
 
 
@@ -224,7 +226,7 @@ class RemoteStartTransactionResponse(Message):
 class RemoteStopTransactionRequest(Message):
     """RemoteStopTransaction.json"""
 
-    transaction_id: int
+    transaction_id: Int32
 
 
 class RemoteStopTransactionResponse(Message):
@@ -248,24 +250,24 @@ class ResetResponse(Message):
 class StartTransactionRequest(Message):
     """StartTransaction.json"""
 
-    connector_id: int
+    connector_id: Int32
     id_tag: Annotated[str, Meta(max_length=20)]
     meter_start: int
     timestamp: DateTime
-    reservation_id: int | UnsetType = msgspec.field(default=UNSET)
+    reservation_id: Int32 | UnsetType = msgspec.field(default=UNSET)
 
 
 class StartTransactionResponse(Message):
     """StartTransactionResponse.json"""
 
     id_tag_info: IdTagInfo
-    transaction_id: int
+    transaction_id: Int32
 
 
 class StatusNotificationRequest(Message):
     """StatusNotification.json"""
 
-    connector_id: int
+    connector_id: Int32
     error_code: Literal["ConnectorLockFailure", "EVCommunicationError", "GroundFailure", "HighTemperature", "InternalError", "LocalListConflict", "NoError", "OtherError", "OverCurrentFailure", "PowerMeterFailure", "PowerSwitchFailure", "ReaderFailure", "ResetFailure", "UnderVoltage", "OverVoltage", "WeakSignal"]
     status: Literal["Available", "Preparing", "Charging", "SuspendedEVSE", "SuspendedEV", "Finishing", "Reserved", "Unavailable", "Faulted"]
     info: Annotated[str, Meta(max_length=50)] | UnsetType = msgspec.field(default=UNSET)
@@ -289,7 +291,7 @@ class StopTransactionRequest(Message):
 
     meter_stop: int
     timestamp: DateTime
-    transaction_id: int
+    transaction_id: Int32
     id_tag: Annotated[str, Meta(max_length=20)] | UnsetType = msgspec.field(default=UNSET)
     reason: Literal["EmergencyStop", "EVDisconnected", "HardReset", "Local", "Other", "PowerLoss", "Reboot", "Remote", "SoftReset", "UnlockCommand", "DeAuthorized"] | UnsetType = msgspec.field(default=UNSET)
     transaction_data: list[TransactionData] | UnsetType = msgspec.field(default=UNSET)
@@ -304,7 +306,7 @@ class StopTransactionResponse(Message):
 class UnlockConnectorRequest(Message):
     """UnlockConnector.json"""
 
-    connector_id: int
+    connector_id: Int32
 
 
 class UnlockConnectorResponse(Message):
@@ -317,8 +319,8 @@ class GetDiagnosticsRequest(Message):
     """GetDiagnostics.json"""
 
     location: str
-    retries: int | UnsetType = msgspec.field(default=UNSET)
-    retry_interval: int | UnsetType = msgspec.field(default=UNSET)
+    retries: Int32 | UnsetType = msgspec.field(default=UNSET)
+    retry_interval: Int32 | UnsetType = msgspec.field(default=UNSET)
     start_time: DateTime | UnsetType = msgspec.field(default=UNSET)
     stop_time: DateTime | UnsetType = msgspec.field(default=UNSET)
 
@@ -356,8 +358,8 @@ class UpdateFirmwareRequest(Message):
 
     location: str
     retrieve_date: DateTime
-    retries: int | UnsetType = msgspec.field(default=UNSET)
-    retry_interval: int | UnsetType = msgspec.field(default=UNSET)
+    retries: Int32 | UnsetType = msgspec.field(default=UNSET)
+    retry_interval: Int32 | UnsetType = msgspec.field(default=UNSET)
 
 
 class UpdateFirmwareResponse(Message):
@@ -373,7 +375,7 @@ class GetLocalListVersionRequest(Message):
 class GetLocalListVersionResponse(Message):
     """GetLocalListVersionResponse.json"""
 
-    list_version: int
+    list_version: Int32
 
 
 class AuthorizationData(Message):
@@ -384,7 +386,7 @@ class AuthorizationData(Message):
 class SendLocalListRequest(Message):
     """SendLocalList.json"""
 
-    list_version: int
+    list_version: Int32
     update_type: Literal["Differential", "Full"]
     local_authorization_list: list[AuthorizationData] | UnsetType = msgspec.field(default=UNSET)
 
@@ -398,7 +400,7 @@ class SendLocalListResponse(Message):
 class CancelReservationRequest(Message):
     """CancelReservation.json"""
 
-    reservation_id: int
+    reservation_id: Int32
 
 
 class CancelReservationResponse(Message):
@@ -410,10 +412,10 @@ class CancelReservationResponse(Message):
 class ReserveNowRequest(Message):
     """ReserveNow.json"""
 
-    connector_id: int
+    connector_id: Int32
     expiry_date: DateTime
     id_tag: Annotated[str, Meta(max_length=20)]
-    reservation_id: int
+    reservation_id: Int32
     parent_id_tag: Annotated[str, Meta(max_length=20)] | UnsetType = msgspec.field(default=UNSET)
 
 
@@ -426,10 +428,10 @@ class ReserveNowResponse(Message):
 class ClearChargingProfileRequest(Message):
     """ClearChargingProfile.json"""
 
-    id: int | UnsetType = msgspec.field(default=UNSET)
-    connector_id: int | UnsetType = msgspec.field(default=UNSET)
+    id: Int32 | UnsetType = msgspec.field(default=UNSET)
+    connector_id: Int32 | UnsetType = msgspec.field(default=UNSET)
     charging_profile_purpose: Literal["ChargePointMaxProfile", "TxDefaultProfile", "TxProfile"] | UnsetType = msgspec.field(default=UNSET)
-    stack_level: int | UnsetType = msgspec.field(default=UNSET)
+    stack_level: Int32 | UnsetType = msgspec.field(default=UNSET)
 
 
 class ClearChargingProfileResponse(Message):
@@ -441,8 +443,8 @@ class ClearChargingProfileResponse(Message):
 class GetCompositeScheduleRequest(Message):
     """GetCompositeSchedule.json"""
 
-    connector_id: int
-    duration: int
+    connector_id: Int32
+    duration: Int32
     charging_rate_unit: Literal["A", "W"] | UnsetType = msgspec.field(default=UNSET)
 
 
@@ -450,7 +452,7 @@ class GetCompositeScheduleResponse(Message):
     """GetCompositeScheduleResponse.json"""
 
     status: Literal["Accepted", "Rejected"]
-    connector_id: int | UnsetType = msgspec.field(default=UNSET)
+    connector_id: Int32 | UnsetType = msgspec.field(default=UNSET)
     schedule_start: DateTime | UnsetType = msgspec.field(default=UNSET)
     charging_schedule: ChargingSchedule | UnsetType = msgspec.field(default=UNSET)
 
@@ -458,7 +460,7 @@ class GetCompositeScheduleResponse(Message):
 class SetChargingProfileRequest(Message):
     """SetChargingProfile.json"""
 
-    connector_id: int
+    connector_id: Int32
     cs_charging_profiles: ChargingProfile
 
 
@@ -472,7 +474,7 @@ class TriggerMessageRequest(Message):
     """TriggerMessage.json"""
 
     requested_message: Literal["BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification", "Heartbeat", "MeterValues", "StatusNotification"]
-    connector_id: int | UnsetType = msgspec.field(default=UNSET)
+    connector_id: Int32 | UnsetType = msgspec.field(default=UNSET)
 
 
 class TriggerMessageResponse(Message):

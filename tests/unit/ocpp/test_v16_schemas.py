@@ -9,6 +9,8 @@ format checker that really checks date-time, must give the same verdict on every
 
 Known, deliberate difference: integers outside the int64 range are rejected by the codec
 (PropertyConstraintViolation); OCPP integers are 32-bit in practice, so generation is bounded to int32.
+Likewise integers outside int32 (except meterStart/meterStop) and strings with U+0000 (ADR 0017):
+generation has neither.
 """
 
 from __future__ import annotations
@@ -60,7 +62,9 @@ def from_schema(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
             return st.datetimes(timezones=offsets | st.just(UTC)).map(
                 lambda d: d.isoformat().replace("+00:00", "Z")
             )
-        return st.text(max_size=schema.get("maxLength", 60))
+        return st.text(
+            st.characters(codec="utf-8", exclude_characters="\x00"), max_size=schema.get("maxLength", 60)
+        )
     if kind == "integer":
         return st.integers(-(2**31), 2**31 - 1)
     if kind == "number" and "multipleOf" in schema:
