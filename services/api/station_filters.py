@@ -17,12 +17,12 @@ from services.api.paging import PAGING, invalid, reject_unknown
 from shared.events.envelope import StationRegistration
 from shared.ocpp.v16.messages import StatusNotificationRequest
 
-BOOT_STATUSES = ("Accepted", "Pending", "Rejected")  # BootNotification.conf RegistrationStatus
+BOOT_STATUSES = ("Accepted", "Pending", "Rejected")  # RegistrationStatus, OCPP 1.6 §7.38
 CONNECTOR_STATUSES: tuple[str, ...] = typing.get_args(
     typing.get_type_hints(StatusNotificationRequest)["status"]
 )
 
-# query parameter -> (the BootNotification.req field it matches, its wire name, CiString length)
+# query parameter -> (the BootNotification.req field it matches, §6.3; its CiString length)
 BOOT_FIELDS = {
     "vendor": ("chargePointVendor", 20),
     "model": ("chargePointModel", 20),
