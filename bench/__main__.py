@@ -11,6 +11,7 @@ BENCHMARKS = {
     "connections": "bench.connections",
     "replay": "bench.replay",
     "composite": "bench.composite",
+    "list_paging": "bench.list_paging",
 }
 
 if __name__ == "__main__":
