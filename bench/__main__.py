@@ -12,6 +12,7 @@ BENCHMARKS = {
     "replay": "bench.replay",
     "composite": "bench.composite",
     "soak": "bench.soak",
+    "list_paging": "bench.list_paging",
 }
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ import msgspec
 from aiohttp import BodyPartReader, web
 
 from services.api.context import api_of, until_row
-from services.api.errors import ApiError, ok, query_int, read_body
+from services.api.errors import ApiError, ok, read_body
+from services.api.paging import PAGING, newest_first, page_of, reject_unknown, split
 from services.api.stations import ensure_known, station_id_of
 from services.firmware.events import (
     CampaignAborted,
@@ -196,9 +197,18 @@ async def post_image(request: web.Request) -> web.Response:
 
 
 async def list_images(request: web.Request) -> web.Response:
+    """Images, newest first, paged (ADR 0016)."""
+    reject_unknown(request.query, PAGING)
+    page = page_of(request, "images", (datetime, str))
     pool = await api_of(request).pool()
-    rows = await pool.fetch("SELECT * FROM fw_images ORDER BY created_at DESC, image_id")
-    return ok({"images": [_image_json(r) for r in rows]})
+    after = f"WHERE {newest_first('created_at', 'image_id', 2)}" if page.after else ""
+    found = await pool.fetch(
+        f"SELECT * FROM fw_images {after} ORDER BY created_at DESC, image_id LIMIT $1",
+        page.limit + 1,
+        *(page.after or ()),
+    )
+    rows, cursor = split(page, found, lambda r: (r["created_at"], r["image_id"]))
+    return ok({"images": [_image_json(r) for r in rows], "next": cursor})
 
 
 async def get_image(request: web.Request) -> web.Response:
@@ -356,12 +366,19 @@ async def get_campaign(request: web.Request) -> web.Response:
 
 
 async def list_campaigns(request: web.Request) -> web.Response:
+    """Campaigns, newest first, paged (ADR 0016); the station count only for the page's rows."""
+    reject_unknown(request.query, PAGING)
+    page = page_of(request, "campaigns", (datetime, str))
     pool = await api_of(request).pool()
-    rows = await pool.fetch(
-        """SELECT c.campaign_id, c.image_id, c.status, c.created_at, count(s.station_id) AS stations
-           FROM fw_campaigns c LEFT JOIN fw_campaign_stations s USING (campaign_id)
-           GROUP BY c.campaign_id ORDER BY c.created_at DESC, c.campaign_id"""
+    after = f"WHERE {newest_first('c.created_at', 'c.campaign_id', 2)}" if page.after else ""
+    found = await pool.fetch(
+        f"""SELECT c.campaign_id, c.image_id, c.status, c.created_at,
+                   (SELECT count(*) FROM fw_campaign_stations s WHERE s.campaign_id = c.campaign_id) AS stations
+            FROM fw_campaigns c {after} ORDER BY c.created_at DESC, c.campaign_id LIMIT $1""",
+        page.limit + 1,
+        *(page.after or ()),
     )
+    rows, cursor = split(page, found, lambda r: (r["created_at"], r["campaign_id"]))
     return ok(
         {
             "campaigns": [
@@ -373,7 +390,8 @@ async def list_campaigns(request: web.Request) -> web.Response:
                     "createdAt": r["created_at"].isoformat(),
                 }
                 for r in rows
-            ]
+            ],
+            "next": cursor,
         }
     )
 
@@ -476,19 +494,21 @@ async def post_diagnostics(request: web.Request) -> web.Response:
 
 
 async def list_diagnostics(request: web.Request) -> web.Response:
-    """Diagnostics requests, newest first; ``?stationId=`` narrows to one station."""
-    limit = query_int(request, "limit", 100)
-    if not 1 <= limit <= 1000:
-        raise ApiError(400, "InvalidQuery", "limit must be in 1..1000")
+    """Diagnostics requests, newest first, paged (ADR 0016); ``?stationId=`` narrows to one station."""
+    reject_unknown(request.query, ("stationId", *PAGING))
+    page = page_of(request, "diagnostics", (datetime, str))
     station_id = request.query.get("stationId")
     pool = await api_of(request).pool()
-    rows = await pool.fetch(
-        """SELECT * FROM fw_diagnostics WHERE ($1::text IS NULL OR station_id = $1)
+    after = f"AND {newest_first('requested_at', 'request_id', 3)}" if page.after else ""
+    found = await pool.fetch(
+        f"""SELECT * FROM fw_diagnostics WHERE ($1::text IS NULL OR station_id = $1) {after}
            ORDER BY requested_at DESC, request_id LIMIT $2""",
         station_id,
-        limit,
+        page.limit + 1,
+        *(page.after or ()),
     )
-    return ok({"diagnostics": [_diagnostics_json(r) for r in rows]})
+    rows, cursor = split(page, found, lambda r: (r["requested_at"], r["request_id"]))
+    return ok({"diagnostics": [_diagnostics_json(r) for r in rows], "next": cursor})
 
 
 async def _diagnostics_row(request: web.Request) -> Any:

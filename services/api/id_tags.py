@@ -11,6 +11,7 @@ from aiohttp import web
 
 from services.api.context import api_of
 from services.api.errors import ApiError, ok, read_body
+from services.api.paging import PAGING, in_memory, page_of, reject_unknown
 from shared.events.envelope import encode
 from shared.events.idtags import IdTagRecord, IdTagStatus
 
@@ -68,7 +69,11 @@ async def get_id_tag(request: web.Request) -> web.Response:
 
 
 async def list_id_tags(request: web.Request) -> web.Response:
-    return ok({"idTags": [id_tag_json(r) for _, r in sorted(api_of(request).id_tags.items())]})
+    """A page of id tags in id order (ADR 0016)."""
+    reject_unknown(request.query, PAGING)
+    tags = api_of(request).id_tags
+    shown, cursor = in_memory(page_of(request, "idTags", (str,)), tags.keys())
+    return ok({"idTags": [id_tag_json(r) for r in map(tags.get, shown) if r is not None], "next": cursor})
 
 
 async def delete_id_tag(request: web.Request) -> web.Response:

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from services.api.context import api_of, until_row
 from services.api.errors import ApiError, ok, read_body
+from services.api.paging import PAGING, Page, in_memory, page_of, reject_unknown, split
 from services.api.stations import MAX_ID, ensure_known, station_id_of
 from services.locallists.definitions import (
     LocalListDefinition,
@@ -27,7 +28,7 @@ from services.locallists.definitions import (
     topic,
     topic_spec,
 )
-from services.locallists.jobs import SERVICE, PushRequested, succeeded
+from services.locallists.jobs import SERVICE, SUCCEEDED, PushRequested
 from services.locallists.pusher import LocalListPusher
 from shared.events.envelope import encode
 from shared.kafka import ensure_topics
@@ -127,7 +128,12 @@ async def delete_local_list(request: web.Request) -> web.Response:
 
 
 async def list_local_lists(request: web.Request) -> web.Response:
-    return ok({"localLists": [definition_json(d) for _, d in sorted(_lists(request).definitions.items())]})
+    """A page of local list definitions in scope order (ADR 0016)."""
+    reject_unknown(request.query, PAGING)
+    definitions = _lists(request).definitions
+    shown, cursor = in_memory(page_of(request, "localLists", (str,)), definitions.keys())
+    listed = [definition_json(d) for d in map(definitions.get, shown) if d is not None]
+    return ok({"localLists": listed, "next": cursor})
 
 
 async def get_station_local_list(request: web.Request) -> web.Response:
@@ -190,32 +196,52 @@ async def post_push(request: web.Request) -> web.Response:
     api = lists.api
     await api.producer.send_and_wait(api.topics.domain(SERVICE), encode(requested), key=push_id.encode())
     await until_row(request, "SELECT 1 FROM local_list_pushes WHERE push_id = $1", push_id)
-    return ok(await _push_json(request, push_id), 202)
+    return ok(await _push_json(request, push_id, Page("pushResults", 100, None)), 202)
 
 
-async def _push_json(request: web.Request, push_id: str) -> dict[str, Any] | None:
+async def _push_json(request: web.Request, push_id: str, page: Page) -> dict[str, Any] | None:
+    """The push with one page of its per-station ``results`` (station order, ADR 0016); the counts
+    are over all of them, counted by the database."""
     pool = await api_of(request).pool()
-    row = await pool.fetchrow("SELECT * FROM local_list_pushes WHERE push_id = $1", push_id)
+    row = await pool.fetchrow(
+        """SELECT p.total, p.requested_at, p.finished_at,
+                  (SELECT count(*) FROM local_list_push_results r WHERE r.push_id = p.push_id) AS done,
+                  (SELECT count(*) FROM local_list_push_results r
+                   WHERE r.push_id = p.push_id AND r.status = ANY($2::text[])) AS succeeded
+           FROM local_list_pushes p WHERE p.push_id = $1""",
+        push_id,
+        list(SUCCEEDED),
+    )
     if row is None:
         return None
-    rows = await pool.fetch(
-        "SELECT result FROM local_list_push_results WHERE push_id = $1 ORDER BY station_id", push_id
+    found = await pool.fetch(
+        """SELECT station_id, result FROM local_list_push_results
+           WHERE push_id = $1 AND ($2::text IS NULL OR station_id > $2) ORDER BY station_id LIMIT $3""",
+        push_id,
+        page.after[0] if page.after else None,
+        page.limit + 1,
     )
-    results = [msgspec.json.decode(r["result"]) for r in rows]
+    rows, cursor = split(page, found, lambda r: (r["station_id"],))
     return {
         "pushId": push_id,
         "total": row["total"],
-        "done": len(results),
+        "done": row["done"],
         "finished": row["finished_at"] is not None,
-        "succeeded": sum(succeeded(r) for r in results),
+        "succeeded": row["succeeded"],
         "requestedAt": row["requested_at"].isoformat(),
         "finishedAt": row["finished_at"].isoformat() if row["finished_at"] else None,
-        "results": results,
+        "results": [msgspec.json.decode(r["result"]) for r in rows],
+        "next": cursor,
     }
 
 
+def _results_page(request: web.Request) -> Page:
+    reject_unknown(request.query, PAGING)
+    return page_of(request, "pushResults", (str,))
+
+
 async def get_push(request: web.Request) -> web.Response:
-    job = await _push_json(request, request.match_info["pushId"])
+    job = await _push_json(request, request.match_info["pushId"], _results_page(request))
     if job is None:
         raise ApiError(404, "UnknownPush", "no such push")
     return ok(job)

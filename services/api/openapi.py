@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from services.api import firmware, local_lists, reservations
+from services.api import firmware, local_lists, paging, reservations, station_filters
 from services.api.id_tags import IdTagPut
 from services.api.sites import SitePut
 from services.api.stations import StationPut
@@ -36,6 +36,37 @@ def _param(name: str, where: str = "path", schema: dict[str, Any] | None = None)
 
 
 OBJECT = {"type": "object"}
+
+
+# Every paged list (ADR 0016): path -> the response's array field.
+PAGED = {
+    "/api/v1/stations": "stations",
+    "/api/v1/stations/{stationId}/calls": "calls",
+    "/api/v1/id-tags": "idTags",
+    "/api/v1/sites": "sites",
+    "/api/v1/transactions": "transactions",
+    "/api/v1/reservations": "reservations",
+    "/api/v1/local-lists": "localLists",
+    "/api/v1/local-list-pushes/{pushId}": "results",
+    "/api/v1/firmware": "images",
+    "/api/v1/firmware-campaigns": "campaigns",
+    "/api/v1/diagnostics": "diagnostics",
+}
+
+
+def _paged(paths: dict[str, Any]) -> None:
+    """``limit``/``cursor`` (and the stations filters) and the ``next`` field on every paged list."""
+    for path, items in PAGED.items():
+        get = paths[path]["get"]
+        paths[path]["parameters"] = [p for p in paths[path].get("parameters", []) if p["name"] != "limit"]
+        names = {p["name"] for p in paths[path].get("parameters", [])}
+        extra = station_filters.openapi_parameters() if path == "/api/v1/stations" else []
+        get["parameters"] = [
+            *(p for p in get.get("parameters", []) if p["name"] not in ("limit", "cursor")),
+            *(p for p in [*extra, *paging.openapi_parameters()] if p["name"] not in names),
+        ]
+        get["responses"]["200"] = _json(paging.openapi_list(items), "one page, in the list's order")
+        get["responses"]["400"] = _error("bad query parameter (`field` names it), e.g. a bad cursor")
 
 
 @functools.cache
@@ -176,6 +207,7 @@ def document() -> dict[str, Any]:
         module_paths, module_components = module.openapi(REF)
         paths.update(module_paths)
         components.update(module_components)
+    _paged(paths)
     n = len(commands)
     for i, action in enumerate(commands):
         paths[f"/api/v1/stations/{{stationId}}/commands/{action}"] = {

@@ -15,7 +15,8 @@ from aiohttp import web
 
 from services.api.commands import command_timeout, failure
 from services.api.context import api_of
-from services.api.errors import ApiError, ok, query_int, read_body
+from services.api.errors import ApiError, ok, read_body
+from services.api.paging import PAGING, page_of, reject_unknown, split
 from services.api.stations import MAX_ID, ensure_known
 from shared.commands import NotConnected
 from shared.events.commands import CommandOutcome, OutcomeStatus
@@ -121,8 +122,10 @@ async def get_reservation(request: web.Request) -> web.Response:
 
 
 async def list_reservations(request: web.Request) -> web.Response:
-    """``?stationId=``, ``?status=`` (see STATUSES), ``?limit=`` (default 100, at most 1000); newest first."""
+    """``?stationId=``, ``?status=`` (see STATUSES); newest first, paged (ADR 0016)."""
     q = request.query
+    reject_unknown(q, ("stationId", "status", *PAGING))
+    page = page_of(request, "reservations", (int,))
     where: list[str] = []
     args: list[object] = []
     if "stationId" in q:
@@ -130,17 +133,22 @@ async def list_reservations(request: web.Request) -> web.Response:
         where.append(f"station_id = ${len(args)}")
     if "status" in q:
         if q["status"] not in STATUSES:
-            raise ApiError(400, "InvalidQuery", f"status must be one of {', '.join(STATUSES)}")
+            raise ApiError(
+                400, "InvalidQuery", f"status must be one of {', '.join(STATUSES)}", field="status"
+            )
         args.append(q["status"])
         where.append(f"status = ${len(args)}")
-    args.append(max(1, min(1000, query_int(request, "limit", 100))))
+    if page.after is not None:
+        args.append(page.after[0])
+        where.append(f"reservation_id < ${len(args)}")
+    args.append(page.limit + 1)
     sql = "SELECT * FROM reservations"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += f" ORDER BY reservation_id DESC LIMIT ${len(args)}"
     pool = await api_of(request).pool()
-    rows = await pool.fetch(sql, *args)
-    return ok({"reservations": [reservation_json(r) for r in rows]})
+    rows, cursor = split(page, await pool.fetch(sql, *args), lambda r: (r["reservation_id"],))
+    return ok({"reservations": [reservation_json(r) for r in rows], "next": cursor})
 
 
 def reservation_json(r: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from services.api.context import api_of
 from services.api.errors import ApiError, ok, read_body
+from services.api.paging import PAGING, in_memory, page_of, reject_unknown
 from shared.events.envelope import encode
 from shared.events.sites import SiteRecord
 
@@ -86,7 +87,11 @@ async def put_site(request: web.Request) -> web.Response:
 
 
 async def list_sites(request: web.Request) -> web.Response:
-    return ok({"sites": [site_json(r) for _, r in sorted(api_of(request).sites.items())]})
+    """A page of sites in id order (ADR 0016)."""
+    reject_unknown(request.query, PAGING)
+    sites = api_of(request).sites
+    shown, cursor = in_memory(page_of(request, "sites", (str,)), sites.keys())
+    return ok({"sites": [site_json(r) for r in map(sites.get, shown) if r is not None], "next": cursor})
 
 
 async def get_site(request: web.Request) -> web.Response:

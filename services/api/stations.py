@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import heapq
 import time
 from typing import Any, Literal
 
@@ -9,7 +11,9 @@ import msgspec
 from aiohttp import web
 
 from services.api.context import api_of
-from services.api.errors import ApiError, ok, query_int, read_body
+from services.api.errors import ApiError, ok, read_body
+from services.api.paging import PAGING, page_of, reject_unknown, split, split_keys
+from services.api.station_filters import station_query
 from shared.events.envelope import StationRegistration, encode
 from shared.security import hash_password
 
@@ -73,30 +77,20 @@ async def delete_station(request: web.Request) -> web.Response:
 
 STATION_SQL = """SELECT station_id, boot, boot_status, boot_at, last_seen, site FROM stations"""
 
+CONNECTORS_SQL = """SELECT c.station_id, c.connector_id, c.status, c.error_code, c.info, c.vendor_id,
+       c.vendor_error_code, c.status_at, coalesce(a.availability, 'Operative') AS availability
+FROM connectors c LEFT JOIN connector_availability a USING (station_id, connector_id)
+WHERE c.station_id = ANY($1::text[]) ORDER BY c.station_id, c.connector_id"""
 
-async def _view(request: web.Request, row: Any, station_id: str) -> dict[str, Any]:
-    api = api_of(request)
-    pool = await api.pool()
-    connectors = await pool.fetch(
-        """SELECT connector_id, status, error_code, info, vendor_id, vendor_error_code, status_at
-           FROM connectors WHERE station_id = $1 ORDER BY connector_id""",
-        station_id,
-    )
-    availability = {
-        r["connector_id"]: r["availability"]
-        for r in await pool.fetch(
-            "SELECT connector_id, availability FROM connector_availability WHERE station_id = $1", station_id
-        )
-    }
-    presence = api.commands.where(station_id)
-    return {
-        "stationId": station_id,
-        "connected": presence is not None,
-        "boot": msgspec.json.decode(row["boot"]) if row is not None and row["boot"] else None,
-        "bootStatus": row["boot_status"] if row is not None else None,
-        "lastSeen": row["last_seen"].isoformat() if row is not None and row["last_seen"] else None,
-        "registration": registration_json(api.registry.get(station_id)),
-        "connectors": [
+
+async def _connectors(request: web.Request, station_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The connectors of many stations in one query (a list page must not query per station)."""
+    by_station: dict[str, list[dict[str, Any]]] = {s: [] for s in station_ids}
+    if not station_ids:
+        return by_station
+    pool = await api_of(request).pool()
+    for c in await pool.fetch(CONNECTORS_SQL, station_ids):
+        by_station[c["station_id"]].append(
             {
                 "connectorId": c["connector_id"],
                 "status": c["status"],
@@ -105,10 +99,24 @@ async def _view(request: web.Request, row: Any, station_id: str) -> dict[str, An
                 "vendorId": c["vendor_id"],
                 "vendorErrorCode": c["vendor_error_code"],
                 "statusAt": c["status_at"].isoformat(),
-                "availability": availability.get(c["connector_id"], "Operative"),
+                "availability": c["availability"],
             }
-            for c in connectors
-        ],
+        )
+    return by_station
+
+
+def _view(
+    request: web.Request, row: Any, station_id: str, connectors: list[dict[str, Any]]
+) -> dict[str, Any]:
+    api = api_of(request)
+    return {
+        "stationId": station_id,
+        "connected": api.commands.where(station_id) is not None,
+        "boot": msgspec.json.decode(row["boot"]) if row is not None and row["boot"] else None,
+        "bootStatus": row["boot_status"] if row is not None else None,
+        "lastSeen": row["last_seen"].isoformat() if row is not None and row["last_seen"] else None,
+        "registration": registration_json(api.registry.get(station_id)),
+        "connectors": connectors,
     }
 
 
@@ -144,15 +152,38 @@ async def known_station(request: web.Request, station_id: str) -> Any:
 async def get_station(request: web.Request) -> web.Response:
     station_id = station_id_of(request)
     row = await known_station(request, station_id)
-    return ok(await _view(request, row, station_id))
+    connectors = await _connectors(request, [station_id])
+    return ok(_view(request, row, station_id, connectors[station_id]))
 
 
 async def list_stations(request: web.Request) -> web.Response:
+    """A page of stations in station id order, filtered (ADR 0016): one query for the page's rows,
+    one for their connectors, whatever the page size and however many stations there are."""
     api = api_of(request)
+    query = station_query(request.query)
+    page = page_of(request, "stations", (str,))
+    sql, args = query.sql(page.after[0] if page.after else None, page.limit + 1)
     pool = await api.pool()
-    rows = {r["station_id"]: r for r in await pool.fetch(STATION_SQL + " ORDER BY station_id")}
-    ids = sorted(set(rows) | {k for k, _ in api.registry.items()})
-    return ok({"stations": [await _view(request, rows.get(i), i) for i in ids]})
+    rows = {r["station_id"]: r for r in await pool.fetch(sql, *args)}
+    ids = list(rows)
+    if query.registry_applies():
+        # Registered a moment ago, not yet in the read model: the registry says so (read-your-writes).
+        registered = (s for s, reg in api.registry.items() if s not in rows and query.admits(reg))
+        after = page.after[0] if page.after else None
+        ids = sorted(
+            {*ids, *heapq.nsmallest(page.limit + 1, (s for s in registered if after is None or s > after))}
+        )
+    shown, cursor = split_keys(page, ids[: page.limit + 1])
+    missing = [s for s in shown if s not in rows]
+    if missing:  # rare: the projection lags the registry; one more query, for those only
+        rows.update(
+            {
+                r["station_id"]: r
+                for r in await pool.fetch(STATION_SQL + " WHERE station_id = ANY($1::text[])", missing)
+            }
+        )
+    connectors = await _connectors(request, shown)
+    return ok({"stations": [_view(request, rows.get(s), s, connectors[s]) for s in shown], "next": cursor})
 
 
 async def get_configuration(request: web.Request) -> web.Response:
@@ -180,18 +211,24 @@ async def get_configuration(request: web.Request) -> web.Response:
 
 
 async def get_calls(request: web.Request) -> web.Response:
-    """The newest CALLs sent to the station and how they ended (``?limit=``, default 50)."""
+    """The newest CALLs sent to the station and how they ended (``?limit=`` default 50, at most 500;
+    ``?cursor=``: older ones, ADR 0016)."""
     station_id = station_id_of(request)
+    reject_unknown(request.query, PAGING)
+    page = page_of(request, "calls", (dt.datetime, int, str), default=50, maximum=500)
     await known_station(request, station_id)
-    limit = max(1, min(500, query_int(request, "limit", 50)))
     pool = await api_of(request).pool()
-    rows = await pool.fetch(
-        """SELECT unique_id, action, command_id, request, sent_at, outcome, response, error_code,
+    older = "AND (sent_at, epoch, unique_id) < ($3, $4, $5)" if page.after else ""
+    found = await pool.fetch(
+        f"""SELECT unique_id, epoch, action, command_id, request, sent_at, outcome, response, error_code,
                   error_description, answered_at
-           FROM station_calls WHERE station_id = $1 ORDER BY sent_at DESC LIMIT $2""",
+           FROM station_calls WHERE station_id = $1 {older}
+           ORDER BY sent_at DESC, epoch DESC, unique_id DESC LIMIT $2""",
         station_id,
-        limit,
+        page.limit + 1,
+        *(page.after or ()),
     )
+    rows, cursor = split(page, found, lambda r: (r["sent_at"], r["epoch"], r["unique_id"]))
     return ok(
         {
             "stationId": station_id,
@@ -210,5 +247,6 @@ async def get_calls(request: web.Request) -> web.Response:
                 }
                 for r in rows
             ],
+            "next": cursor,
         }
     )

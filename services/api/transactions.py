@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from aiohttp import web
 
 from services.api.context import api_of
-from services.api.errors import ApiError, ok, query_int
+from services.api.errors import ApiError, ok
+from services.api.paging import PAGING, page_of, reject_unknown, split
 from shared.ocpp.v16.constraints import INT32_MAX
 
 # Energy of a running transaction: the newest Energy.Active.Import.Register reading (Wh or kWh).
@@ -45,8 +47,10 @@ def transaction_json(r: Any) -> dict[str, Any]:
 
 
 async def list_transactions(request: web.Request) -> web.Response:
-    """``?stationId=`` and ``?active=true|false`` filter; ``?limit=`` (default 100, at most 1000)."""
+    """``?stationId=`` and ``?active=true|false`` filter; newest first, paged (ADR 0016)."""
     q = request.query
+    reject_unknown(q, ("stationId", "active", *PAGING))
+    page = page_of(request, "transactions", (dt.datetime, int))
     where: list[str] = []
     args: list[object] = []
     if "stationId" in q:
@@ -54,14 +58,17 @@ async def list_transactions(request: web.Request) -> web.Response:
         where.append(f"t.station_id = ${len(args)}")
     if "active" in q:
         if q["active"] not in ("true", "false"):
-            raise ApiError(400, "InvalidQuery", "active must be true or false")
+            raise ApiError(400, "InvalidQuery", "active must be true or false", field="active")
         where.append("t.stopped_at IS NULL" if q["active"] == "true" else "t.stopped_at IS NOT NULL")
-    limit = max(1, min(1000, query_int(request, "limit", 100)))
-    args.append(limit)
+    if page.after is not None:
+        args.extend(page.after)
+        where.append(f"(t.started_at, t.transaction_id) < (${len(args) - 1}, ${len(args)})")
+    args.append(page.limit + 1)
     sql = SELECT + (" WHERE " + " AND ".join(where) if where else "")
     sql += f" ORDER BY t.started_at DESC, t.transaction_id DESC LIMIT ${len(args)}"
-    rows = await (await api_of(request).pool()).fetch(sql, *args)
-    return ok({"transactions": [transaction_json(r) for r in rows]})
+    found = await (await api_of(request).pool()).fetch(sql, *args)
+    rows, cursor = split(page, found, lambda r: (r["started_at"], r["transaction_id"]))
+    return ok({"transactions": [transaction_json(r) for r in rows], "next": cursor})
 
 
 async def get_transaction(request: web.Request) -> web.Response:

@@ -85,6 +85,8 @@ DDL = [
         updated_at timestamptz NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS fw_diagnostics_station ON fw_diagnostics (station_id, requested_at)",
+    # GET /api/v1/diagnostics pages by (requested_at DESC, request_id) (ADR 0016).
+    "CREATE INDEX IF NOT EXISTS fw_diagnostics_recent ON fw_diagnostics (requested_at DESC, request_id)",
 ]
 
 ACTIVE = ["Sent", "Downloading", "Downloaded", "Installing", "Installed"]

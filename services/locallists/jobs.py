@@ -95,8 +95,11 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+SUCCEEDED = ("Accepted", "UpToDate")  # the station holds the list (UpToDate: nothing had to be sent)
+
+
 def succeeded(result: dict[str, Any]) -> bool:
-    return result.get("status") in ("Accepted", "UpToDate")
+    return result.get("status") in SUCCEEDED
 
 
 class PushRunner:

@@ -56,6 +56,13 @@ DDL = [
         status_at timestamptz NOT NULL,
         PRIMARY KEY (station_id, connector_id)
     )""",
+    # The list filters of GET /api/v1/stations (ADR 0016), each walked in station id order.
+    "CREATE INDEX IF NOT EXISTS stations_site ON stations (site, station_id)",
+    "CREATE INDEX IF NOT EXISTS stations_boot_status ON stations (boot_status, station_id)",
+    "CREATE INDEX IF NOT EXISTS stations_vendor ON stations ((boot ->> 'chargePointVendor'), station_id)",
+    "CREATE INDEX IF NOT EXISTS stations_model ON stations ((boot ->> 'chargePointModel'), station_id)",
+    "CREATE INDEX IF NOT EXISTS stations_firmware ON stations ((boot ->> 'firmwareVersion'), station_id)",
+    "CREATE INDEX IF NOT EXISTS connectors_status ON connectors (status, station_id)",
 ]
 
 

@@ -38,6 +38,8 @@ DDL = [
         anomaly text
     )""",
     "CREATE INDEX IF NOT EXISTS transactions_station ON transactions (station_id, started_at)",
+    # GET /api/v1/transactions pages newest first by (started_at, transaction_id) (ADR 0016).
+    "CREATE INDEX IF NOT EXISTS transactions_recent ON transactions (started_at, transaction_id)",
     """CREATE TABLE IF NOT EXISTS unmatched_stops (
         station_id text NOT NULL,
         transaction_id int NOT NULL,

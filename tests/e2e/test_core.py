@@ -54,7 +54,7 @@ async def test_cold_boot_auto_registers_and_projects_boot_details(system: System
     ]
     assert body["lastSeen"] is not None
     listed = await api.until(
-        "/api/v1/stations", lambda b: any(s["stationId"] == station_id for s in b["stations"])
+        "/api/v1/stations?limit=1000", lambda b: any(s["stationId"] == station_id for s in b["stations"])
     )
     assert listed["stations"]
     await api.until(f"/api/v1/stations/{station_id}", lambda b: b["connected"] is False)
