@@ -294,6 +294,7 @@ def merge(summaries: list[dict[str, Any]], latencies: list[list[float]] | None =
         "results",
         "errors",
         "timeouts",
+        "lost",
         "answered_csms_calls",
         "calls_per_s",
     ):
