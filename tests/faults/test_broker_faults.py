@@ -21,6 +21,7 @@ pytestmark = pytest.mark.faults
 
 async def test_one_broker_killed(tmp_path: Path, cluster: Cluster) -> None:  # noqa: F811
     system = make_system(tmp_path, cluster.bootstrap, replication=3, log_timeout=10.0)
+    await system.create_topics()
     with system.running():
         async with load(system) as current:
             await current.results_grow(100)
@@ -37,6 +38,7 @@ async def test_one_broker_killed(tmp_path: Path, cluster: Cluster) -> None:  # n
 
 async def test_two_brokers_killed(tmp_path: Path, cluster: Cluster) -> None:  # noqa: F811
     system = make_system(tmp_path, cluster.bootstrap, replication=3, log_timeout=10.0)
+    await system.create_topics()
     with system.running():
         async with load(system) as current:
             await current.results_grow(100)

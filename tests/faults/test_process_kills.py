@@ -25,6 +25,7 @@ pytestmark = pytest.mark.faults
 )
 async def test_kill_9_and_restart(tmp_path: Path, victim: str, answered_by_it: str) -> None:
     system = make_system(tmp_path)
+    await system.create_topics()
     with system.running():
         async with load(system) as current:
             await current.results_grow(100)

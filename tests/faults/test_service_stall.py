@@ -16,6 +16,7 @@ pytestmark = pytest.mark.faults
 
 async def test_sigstop_past_the_reply_timeout(tmp_path: Path) -> None:
     system = make_system(tmp_path)
+    await system.create_topics()
     with system.running():
         async with load(system) as current:
             await current.results_grow(100)
