@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHON := $(CURDIR)/$(PY)
 
-.PHONY: help run test infra stop status lint venv bench
+.PHONY: help run test test-faults infra stop status lint venv bench
 
 help:
 	@echo "make run    - start Kafka + PostgreSQL and every service (Ctrl-C stops)"
@@ -35,6 +35,11 @@ run: infra
 
 test: infra
 	@source deploy/local/env.sh && $(PY) -m pytest $(PYTEST_ARGS)
+
+# Fault injection under load (tests/faults, ~minutes): the system as processes on the shared broker,
+# and on a 3-node cluster of its own (kafka.sh --nodes 3, stopped at the end).
+test-faults: infra
+	@source deploy/local/env.sh && $(PY) -m pytest -m faults -s -p no:cacheprovider $(or $(PYTEST_ARGS),tests/faults)
 
 lint: venv
 	$(VENV)/bin/ruff check shared services tests tools bench deploy

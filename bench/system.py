@@ -87,17 +87,22 @@ class SystemUnderTest:
             capture_output=True,
         )
         for name in self.services:
-            log = (self.log_dir / f"{self.run_id}-{name}.log").open("wb")
-            self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "shared.cli", name],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=raise_fd_limit if name == "gateway" else None,
-            )
+            self.spawn(name)
         self._wait_port(self.gateway_port)
         if "api" in self.services:
             self._wait_port(self.api_port)
+
+    def spawn(self, name: str) -> subprocess.Popen[bytes]:
+        """Start ``csms <name>`` (again: fault tests restart what they killed); its log is appended."""
+        log = (self.log_dir / f"{self.run_id}-{name}.log").open("ab")
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", "shared.cli", name],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=raise_fd_limit if name == "gateway" else None,
+        )
+        return self.processes[name]
 
     def _wait_port(self, port: int, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

@@ -55,6 +55,10 @@ class Settings:
     # How long the gateway waits for a service to answer a station's CALL before answering
     # InternalError itself (the station retries transaction messages later).
     service_reply_timeout: float = 20.0
+    # How long the gateway waits for Kafka to acknowledge a frame (acks=all) before it gives up on
+    # it: a station CALL it cannot log gets InternalError instead of a hang (docs/reliability.md).
+    # A station's CALL is answered within service_reply_timeout + log_timeout at worst.
+    log_timeout: float = 5.0
     # How long a CALL sent to a station may stay unanswered (OCPP-J leaves it to the implementation).
     station_call_timeout: float = 30.0
     command_timeout: float = 15.0
@@ -125,6 +129,7 @@ class Settings:
             heartbeat_interval=int(_env("CSMS_HEARTBEAT_INTERVAL", str(base.heartbeat_interval))),
             boot_retry_interval=int(_env("CSMS_BOOT_RETRY_INTERVAL", str(base.boot_retry_interval))),
             service_reply_timeout=float(_env("CSMS_SERVICE_REPLY_TIMEOUT", str(base.service_reply_timeout))),
+            log_timeout=float(_env("CSMS_LOG_TIMEOUT", str(base.log_timeout))),
             station_call_timeout=float(_env("CSMS_STATION_CALL_TIMEOUT", str(base.station_call_timeout))),
             command_timeout=float(_env("CSMS_COMMAND_TIMEOUT", str(base.command_timeout))),
             max_frame_bytes=int(_env("CSMS_MAX_FRAME_BYTES", str(base.max_frame_bytes))),

@@ -3,7 +3,23 @@
 #   kafka.sh install | start | stop | status | reset
 # Jars are cached in $CSMS_CACHE/kafka/<version>/libs (outside the repo, survives fresh clones);
 # broker data lives in $CSMS_CACHE/kafka/<version>/data. Idempotent: start twice, stop twice are fine.
+#
+# `--nodes 3` (or CSMS_KAFKA_NODES=3) is a separate 3-node KRaft cluster for fault tests, with ports
+# (client 19092/19192/19292, controller +1), data and pid files of its own under
+# $CSMS_CACHE/kafka/<version>/cluster3/nodeN: it never touches the single broker above.
+#   kafka.sh start|stop|status|reset --nodes 3   start also (re)starts any node that is not running
+#   kafka.sh kill --nodes 3 --node N             SIGKILL node N (fault tests); start brings it back
+# Clients bootstrap with 127.0.0.1:19092,127.0.0.1:19192,127.0.0.1:19292 (`kafka.sh bootstrap --nodes 3`).
 set -euo pipefail
+ACTION="${1:-}"; shift || true
+NODES="${CSMS_KAFKA_NODES:-1}"; NODE=""
+while (( $# )); do
+  case "$1" in
+    --nodes) NODES="$2"; shift 2 ;;
+    --node) NODE="$2"; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=env.sh
 source "$HERE/env.sh"
@@ -112,11 +128,117 @@ status() {
 
 reset() { stop; rm -rf "$DATA" "$RUN"; log "data wiped"; }
 
-case "${1:-}" in
+# -- the 3-node cluster (fault tests) -------------------------------------------------------------
+CLUSTER="$HOME_DIR/cluster$NODES"
+CLUSTER_BASE_PORT="${CSMS_KAFKA_CLUSTER_PORT:-19092}"
+node_port() { echo $((CLUSTER_BASE_PORT + 100 * ($1 - 1))); }
+node_dir() { echo "$CLUSTER/node$1"; }
+node_pid() {
+  local f; f="$(node_dir "$1")/kafka.pid"
+  [[ -f "$f" ]] || return 1
+  local pid; pid="$(cat "$f")"
+  kill -0 "$pid" 2>/dev/null && grep -q kafka.Kafka "/proc/$pid/cmdline" 2>/dev/null && echo "$pid"
+}
+cluster_bootstrap() {
+  local i out=""
+  for i in $(seq 1 "$NODES"); do out="${out:+$out,}127.0.0.1:$(node_port "$i")"; done
+  echo "$out"
+}
+
+cluster_start() {
+  install
+  local i voters="" started=() t0=$SECONDS log4j="-Dlog4j2.configurationFile=$HERE/kafka/log4j2.properties"
+  for i in $(seq 1 "$NODES"); do voters="${voters:+$voters,}$i@127.0.0.1:$(( $(node_port "$i") + 1 ))"; done
+  local cluster_id=""
+  [[ -f "$CLUSTER/cluster.id" ]] && cluster_id="$(cat "$CLUSTER/cluster.id")"
+  if [[ -z "$cluster_id" ]]; then
+    mkdir -p "$CLUSTER"
+    cluster_id="$("$PY" -c 'import base64,os;print(base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=").replace("-","A"))')"
+    echo "$cluster_id" > "$CLUSTER/cluster.id"
+  fi
+  for i in $(seq 1 "$NODES"); do
+    local dir port; dir="$(node_dir "$i")"; port="$(node_port "$i")"
+    if node_pid "$i" >/dev/null; then continue; fi
+    if port_open "$port"; then log "port $port is in use by something that is not node $i"; return 1; fi
+    mkdir -p "$dir/data"
+    sed -e "s#@DATA@#$dir/data#" -e "s#@PORT@#$port#" -e "s#@CONTROLLER_PORT@#$((port + 1))#" \
+      -e "s#@NODE@#$i#" -e "s#@VOTERS@#$voters#" "$HERE/kafka/cluster.properties.in" > "$dir/server.properties"
+    # Formatted once; a node that comes back after a crash keeps its data (never re-formatted).
+    if [[ ! -f "$dir/data/meta.properties" ]]; then
+      java -Xmx128m "$log4j" -cp "$LIBS/*" kafka.tools.StorageTool format \
+        -t "$cluster_id" -c "$dir/server.properties" >/dev/null
+    fi
+    log "starting node $i on 127.0.0.1:$port (log: $dir/kafka.log)"
+    nohup java -Xms128m -Xmx384m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:TieredStopAtLevel=1 \
+      -XX:CICompilerCount=1 -XX:ParallelGCThreads=1 -XX:ConcGCThreads=1 \
+      -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true "$log4j" -Dkafka.logs.dir="$dir" \
+      -cp "$LIBS/*" kafka.Kafka "$dir/server.properties" > "$dir/kafka.log" 2>&1 < /dev/null &
+    echo $! > "$dir/kafka.pid"
+    started+=("$i")
+  done
+  (( ${#started[@]} )) || { log "cluster of $NODES already running ($(cluster_bootstrap))"; return 0; }
+  # Ready when every node is registered: a lone first node waits for a quorum of voters.
+  local deadline=$((SECONDS + 120))
+  until "$PY" "$HERE/kafka_ready.py" "$(cluster_bootstrap)" "$NODES" 2>/dev/null; do
+    if (( SECONDS > deadline )); then log "cluster not ready after 120s; see $CLUSTER/node*/kafka.log"; return 1; fi
+    for i in "${started[@]}"; do
+      if ! kill -0 "$(cat "$(node_dir "$i")/kafka.pid")" 2>/dev/null; then
+        log "node $i exited; see $(node_dir "$i")/kafka.log"; tail -30 "$(node_dir "$i")/kafka.log" >&2 || true; return 1
+      fi
+    done
+    sleep 1
+  done
+  log "cluster ready in $((SECONDS - t0))s: $(cluster_bootstrap)"
+}
+
+cluster_stop() {
+  local i pid
+  for i in $(seq 1 "$NODES"); do
+    if pid="$(node_pid "$i")"; then kill -TERM "$pid"; fi
+  done
+  for i in $(seq 1 "$NODES"); do
+    for _ in $(seq 1 60); do node_pid "$i" >/dev/null || break; sleep 0.5; done
+    if pid="$(node_pid "$i")"; then log "node $i: no exit after 30s, killing"; kill -KILL "$pid"; fi
+    rm -f "$(node_dir "$i")/kafka.pid"
+  done
+  log "cluster stopped"
+}
+
+cluster_kill() {
+  [[ -n "$NODE" ]] || { echo "kill needs --node N" >&2; exit 2; }
+  local pid
+  if pid="$(node_pid "$NODE")"; then kill -KILL "$pid"; log "node $NODE (pid $pid) killed"; else log "node $NODE not running"; fi
+}
+
+cluster_status() {
+  local i up=0
+  for i in $(seq 1 "$NODES"); do
+    if node_pid "$i" >/dev/null; then up=$((up + 1)); log "node $i running (pid $(node_pid "$i")) on 127.0.0.1:$(node_port "$i")"
+    else log "node $i not running"; fi
+  done
+  (( up == NODES )) || return 3
+}
+
+if [[ "$NODES" != 1 ]]; then
+  [[ "$NODES" == 3 ]] || { echo "--nodes is 1 or 3" >&2; exit 2; }
+  case "$ACTION" in
+    install) install ;;
+    start) cluster_start ;;
+    stop) cluster_stop ;;
+    status) cluster_status ;;
+    kill) cluster_kill ;;
+    bootstrap) cluster_bootstrap ;;
+    reset) cluster_stop; rm -rf "$CLUSTER"; log "cluster data wiped" ;;
+    *) echo "usage: $0 install|start|stop|status|kill|bootstrap|reset --nodes 3 [--node N]" >&2; exit 2 ;;
+  esac
+  exit 0
+fi
+
+case "$ACTION" in
   install) install ;;
   start) start ;;
   stop) stop ;;
   status) status ;;
   reset) reset ;;
-  *) echo "usage: $0 install|start|stop|status|reset" >&2; exit 2 ;;
+  *) echo "usage: $0 install|start|stop|status|reset [--nodes 3]" >&2; exit 2 ;;
 esac

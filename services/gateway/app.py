@@ -17,12 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from services.gateway.connection import StationConnection
+from services.gateway.connection import LogUnavailable, StationConnection
 from services.gateway.handshake import Admission, PasswordCheck, Refusal, finish_admit, pre_admit
 from services.gateway.throttle import FailureThrottle
 from shared.config import Settings
@@ -98,6 +99,7 @@ class Gateway:
         self._inbox: AIOKafkaConsumer | None = None
         self._server: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
 
     # -- life cycle -----------------------------------------------------------------------------
@@ -191,13 +193,36 @@ class Gateway:
         headers: list[tuple[str, bytes]] | None = None,
         topic: str | None = None,
     ) -> RecordMetadata:
-        """Append to ``ocpp.frames`` (or ``topic``) and wait for acks=all: the durability point."""
+        """Append to ``ocpp.frames`` (or ``topic``) and wait for acks=all: the durability point.
+
+        Bounded by ``log_timeout``: with too few in-sync replicas the idempotent producer retries
+        forever, and a station must get an answer (LogUnavailable) instead of a hang.
+        """
         assert self._producer is not None
-        future = await self._producer.send(
-            topic or self.topics.frames, value, key=station_id.encode(), headers=headers or []
-        )
-        metadata: RecordMetadata = await future
+        try:
+            async with asyncio.timeout(self.settings.log_timeout):
+                future = await self._producer.send(
+                    topic or self.topics.frames, value, key=station_id.encode(), headers=headers or []
+                )
+                metadata: RecordMetadata = await future
+        except (TimeoutError, KafkaError) as exc:
+            raise LogUnavailable(f"Kafka did not acknowledge a frame of {station_id}: {exc!r}") from exc
         return metadata
+
+    def publish_later(self, value: bytes, station_id: str) -> None:
+        """Append to ``ocpp.frames`` when Kafka can take it, without waiting: the record of a frame
+        that had to be sent unlogged (the producer keeps the order of what it was given)."""
+
+        async def send() -> None:
+            assert self._producer is not None
+            try:
+                await self._producer.send(self.topics.frames, value, key=station_id.encode())
+            except KafkaError:
+                log.exception("could not queue the record of an unlogged frame of %s", station_id)
+
+        task = asyncio.get_running_loop().create_task(send())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def publish_nowait(self, topic: str, key: str, value: bytes) -> None:
         assert self._producer is not None
@@ -287,7 +312,13 @@ class Gateway:
             remote=f"{remote[0]}:{remote[1]}" if remote else None,
             authenticated=admission.authenticated,
         )
-        metadata = await self.publish(encode(opened), station_id)
+        try:
+            metadata = await self.publish(encode(opened), station_id)
+        except LogUnavailable as exc:
+            # No epoch without the log: the station retries its connection later (RFC 6455 1011).
+            log.warning("refusing %s: %s", station_id, exc)
+            await ws.close(1011, "central system log unavailable")
+            return
         epoch = metadata.offset
         conn = StationConnection(self, ws, station_id, connection_id, epoch)
         previous = self.connections.get(station_id)
@@ -316,7 +347,10 @@ class Gateway:
                 code=close_code,
                 reason=close_reason,
             )
-            await self.publish(encode(closed), station_id)
+            try:
+                await self.publish(encode(closed), station_id)
+            except LogUnavailable:
+                self.publish_later(encode(closed), station_id)
             log.info("station %s disconnected (epoch %s, code %s)", station_id, epoch, close_code)
 
     async def _refuse_subprotocol(self, ws: ServerConnection, station_id: str, remote: object) -> None:

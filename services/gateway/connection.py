@@ -7,6 +7,10 @@ Rules this adapter adds to the session core:
 - a station CALL is validated here (payload model, direction); invalid ones are answered with the
   precise CALLERROR right away, valid ones wait for the owning service's reply from the inbox, or get
   InternalError when no service answers in time;
+- a frame Kafka does not acknowledge in time (``LogUnavailable``) is never acted on: a station CALL
+  that could not be logged, or whose answer could not be, is answered InternalError (OCPP-J 4.2.3:
+  "not able to process the requested Action"), never a CALLRESULT; that CALLERROR is written to the
+  socket unlogged and its record queued for when Kafka is back (docs/reliability.md);
 - the outcome of an operator command goes to the caller's replies topic.
 """
 
@@ -30,12 +34,21 @@ from shared.events.commands import NULL, CommandOutcome, OutcomeStatus, SendCall
 from shared.events.envelope import Direction, FrameRecord, encode
 from shared.ocpp import session as ocpp_session
 from shared.ocpp.errors import ErrorCode, OcppError
+from shared.ocpp.frames import CALL, CALLERROR, encode_error
 from shared.ocpp.v16 import codec
 from shared.ocpp.v16.actions import ACTIONS, Initiator, spec_for
 from shared.ocpp.v16.registration import station_call_refusal
 
 if TYPE_CHECKING:
     from services.gateway.app import Gateway
+
+NOT_LOGGED = "the central system could not log this exchange; retry later"
+
+
+class LogUnavailable(Exception):
+    """Kafka did not acknowledge a frame within ``log_timeout``: it is not durable (it may still be
+    appended later, by the producer's retries). What depends on it being logged must not happen."""
+
 
 log = logging.getLogger(__name__)
 _tracer = telemetry.tracer("csms.gateway")
@@ -168,6 +181,15 @@ class StationConnection:
                 )
             try:
                 await self.gateway.publish(encode(record), self.station_id, headers)
+            except LogUnavailable:
+                if awaited is not None:
+                    self._pending.pop(awaited.unique_id, None)
+                log.warning("frame from %s not logged: %s", self.station_id, record.action or "reply")
+                if call_event is not None:
+                    self.session.reply_error(call_event.unique_id, ErrorCode.INTERNAL_ERROR, NOT_LOGGED)
+                # An unlogged reply to one of our CALLs is not reported: the command times out.
+                await self.flush(logged=False)
+                return
             except BaseException:
                 if awaited is not None:
                     self._pending.pop(awaited.unique_id, None)
@@ -289,8 +311,12 @@ class StationConnection:
 
     # -- outbound -----------------------------------------------------------------------------------
 
-    async def flush(self) -> None:
-        """Publish, then send, every frame the core released, strictly in order."""
+    async def flush(self, *, logged: bool = True) -> None:
+        """Publish, then send, every frame the core released, strictly in order.
+
+        A frame Kafka does not take (or every frame, ``logged=False``: the log just failed) is not
+        sent as it is: an answer becomes InternalError, our CALL is held back (it times out).
+        """
         async with self._write_lock:
             for out in self.session.data_to_send():
                 record = FrameRecord(
@@ -306,11 +332,28 @@ class StationConnection:
                     action=out.action,
                     command_id=out.ref if isinstance(out.ref, str) else None,
                 )
-                await self.gateway.publish(encode(record), self.station_id, telemetry.inject_headers())
-                if self._closed:
+                text: str | None = out.text
+                try:
+                    if not logged:
+                        raise LogUnavailable("not tried: the log just failed")
+                    await self.gateway.publish(encode(record), self.station_id, telemetry.inject_headers())
+                except LogUnavailable:
+                    text = self._send_unlogged(record)
+                if text is None or self._closed:
                     continue  # logged, but the socket is gone: the station never saw it
                 with contextlib.suppress(ConnectionClosed):
-                    await self.ws.send(out.text)
+                    await self.ws.send(text)
+
+    def _send_unlogged(self, record: FrameRecord) -> str | None:
+        """What goes to the station instead of a frame that is not in the log: nothing for our CALL;
+        InternalError for an answer, whose record is queued so the log ends up saying what was sent."""
+        if record.message_type == CALL or record.unique_id is None:
+            return None
+        text = encode_error(record.unique_id, ErrorCode.INTERNAL_ERROR, NOT_LOGGED)
+        record.raw, record.message_type = text, CALLERROR
+        record.error_code, record.error_description = str(ErrorCode.INTERNAL_ERROR), NOT_LOGGED
+        self.gateway.publish_later(encode(record), self.station_id)
+        return text
 
     async def tick(self, now: float) -> None:
         """Timeouts: unanswered station CALLs get InternalError; our CALLs time out in the core."""

@@ -91,6 +91,7 @@ class Fleet:
         self._all_flushed = asyncio.Event()
         self._storm = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._finish = asyncio.Event()
         self.ready = asyncio.Event()  # every station connected and announced (booted) once
         self._announced: set[str] = set()
         self.ramp_seconds = 0.0
@@ -230,7 +231,8 @@ class Fleet:
                 self._storm.clear()
                 await asyncio.sleep(max(0.0, cfg.duration - cfg.storm_at))
             else:
-                await asyncio.sleep(cfg.duration)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._finish.wait(), cfg.duration)
             if cfg.scenario == "offline":
                 # A station's backlog is part of its work: the run ends once every queue was
                 # answered (or STOP_GRACE passed: then `backlog_unflushed` says how many were not).
@@ -246,6 +248,11 @@ class Fleet:
                 reporter.cancel()
             await self._end(lives)
         return summary
+
+    def finish(self) -> None:
+        """End the run now instead of after ``duration`` (a test that injected a fault and saw the
+        system recover); the summary and the stations' closing are as at the end of a full run."""
+        self._finish.set()
 
     async def _end(self, lives: list[asyncio.Task[None]]) -> None:
         """Every station ends within its close timeouts; one that does not is cancelled and reported
@@ -294,6 +301,7 @@ def merge(summaries: list[dict[str, Any]], latencies: list[list[float]] | None =
         "results",
         "errors",
         "timeouts",
+        "lost",
         "answered_csms_calls",
         "calls_per_s",
     ):

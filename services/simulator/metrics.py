@@ -28,6 +28,20 @@ def percentiles(values: array[float] | list[float], scale: float = 1000.0) -> di
     }
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One CALL a station got an answer to, as the station saw it (fault tests check each against
+    the log): ``error_code`` None for a CALLRESULT; ``elapsed`` from the CALL on the wire."""
+
+    station_id: str
+    unique_id: str
+    action: str
+    error_code: str | None
+    error_description: str
+    payload: bytes
+    elapsed: float
+
+
 @dataclass
 class Metrics:
     started: float = field(default_factory=time.monotonic)
@@ -44,6 +58,13 @@ class Metrics:
     # Station-observed latency per action: from when the station wanted to send to the answer.
     latency: dict[str, array[float]] = field(default_factory=lambda: defaultdict(lambda: array("d")))
     error_codes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    lost: int = 0  # calls whose connection closed before an answer came
+    # Every answered CALL, when a caller asks for them (``record_answers``); None: not kept.
+    answers: list[Answer] | None = None
+
+    def record_answers(self) -> list[Answer]:
+        self.answers = []
+        return self.answers
 
     def on_connect(self) -> None:
         self.connected += 1
@@ -77,6 +98,7 @@ class Metrics:
             "errors": self.errors,
             "error_codes": dict(self.error_codes),
             "timeouts": self.timeouts,
+            "lost": self.lost,
             "answered_csms_calls": self.received,
             "calls_per_s": round(self.results / elapsed, 1),
             "latency_ms": percentiles(self.all_latencies()),

@@ -21,7 +21,7 @@ import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from services.simulator.metrics import Metrics
+from services.simulator.metrics import Answer, Metrics
 from shared.ocpp.session import (
     CallReceived,
     CallTimedOut,
@@ -169,7 +169,7 @@ class SimStation:
         """
         while events := self.session.tick(float("inf")):
             for event in events:
-                self._on_own_call_end(event)
+                self._on_own_call_end(event, lost=True)
 
     async def _flush(self) -> None:
         ws = self.ws
@@ -207,10 +207,25 @@ class SimStation:
         decoded: dict[str, Any] = msgspec.json.decode(result)
         return decoded
 
-    def _on_own_call_end(self, event: Event) -> None:
+    def _on_own_call_end(self, event: Event, *, lost: bool = False) -> None:
+        """``lost``: the connection closed under the CALL (not a timeout of the central system)."""
         ref = getattr(event, "ref", None)
         if not isinstance(ref, asyncio.Future) or ref.done():
             return
+        if isinstance(event, ResultReceived | ErrorReceived) and self.metrics.answers is not None:
+            error = event if isinstance(event, ErrorReceived) else None
+            result = event if isinstance(event, ResultReceived) else None
+            self.metrics.answers.append(
+                Answer(
+                    self.station_id,
+                    event.unique_id,
+                    event.action,
+                    error.error_code if error else None,
+                    error.error_description if error else "",
+                    bytes(result.payload) if result else b"",
+                    event.elapsed,
+                )
+            )
         if isinstance(event, ResultReceived):
             self.metrics.results += 1
             ref.set_result(bytes(event.payload))
@@ -219,6 +234,12 @@ class SimStation:
             self.metrics.error_codes[event.error_code] += 1
             ref.set_exception(CallFailed(f"{event.action}: {event.error_code} {event.error_description}"))
         else:
+            if isinstance(event, CallTimedOut):
+                # The session's own call timeout (from the CALL on the wire) is a timeout too.
+                if lost:
+                    self.metrics.lost += 1
+                else:
+                    self.metrics.timeouts += 1
             ref.set_exception(CallFailed(f"{type(event).__name__}"))
 
     async def _on_events(self, events: list[Event]) -> None:

@@ -1,0 +1,77 @@
+"""Kafka does not acknowledge (two of three brokers down, min.insync.replicas 2): the gateway answers
+InternalError (OCPP-J 4.2.3) instead of hanging, and never sends a CALLRESULT whose frame is not in
+the log; the CALLERROR's record is queued for when Kafka is back (docs/reliability.md)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import msgspec
+
+from services.gateway.connection import NOT_LOGGED, LogUnavailable, StationConnection
+from shared.config import Settings
+from shared.events.commands import StationReply
+
+
+class DownLog:
+    """A gateway whose log refuses every frame from ``fail_from`` on (the n-th publish, 0-based)."""
+
+    def __init__(self, fail_from: int) -> None:
+        self.settings = Settings(service_reply_timeout=10.0)
+        self.gateway_id = "gw"
+        self.fail_from = fail_from
+        self.published: list[dict[str, Any]] = []
+        self.later: list[dict[str, Any]] = []
+
+    def clock(self) -> float:
+        return time.monotonic()
+
+    def watch(self, conn: StationConnection) -> None:
+        pass
+
+    async def publish(self, value: bytes, station_id: str, headers: Any = None, topic: Any = None) -> None:
+        if len(self.published) >= self.fail_from:
+            raise LogUnavailable("no acks=all")
+        self.published.append(json.loads(value))
+
+    def publish_later(self, value: bytes, station_id: str) -> None:
+        self.later.append(json.loads(value))
+
+
+class Socket:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send(self, text: str) -> None:
+        self.sent.append(text)
+
+
+async def test_a_call_that_cannot_be_logged_gets_internal_error_at_once() -> None:
+    gateway, ws = DownLog(fail_from=0), Socket()
+    conn = StationConnection(gateway, ws, "CP1", "c1", 7)  # type: ignore[arg-type]
+    await conn._on_text('[2, "m1", "Heartbeat", {}]')
+    assert [json.loads(t) for t in ws.sent] == [[4, "m1", "InternalError", NOT_LOGGED, {}]]
+    assert conn._pending == {}  # no service answer is awaited for a CALL nobody can see
+    assert [(r["direction"], r["message_type"], r["raw"]) for r in gateway.later] == [("out", 4, ws.sent[0])]
+
+
+async def test_an_answer_that_cannot_be_logged_is_never_sent_as_a_callresult() -> None:
+    gateway, ws = DownLog(fail_from=1), Socket()  # the CALL is logged, its answer is not
+    conn = StationConnection(gateway, ws, "CP1", "c1", 7)  # type: ignore[arg-type]
+    await conn._on_text('[2, "m1", "Heartbeat", {}]')
+    conn.deliver_reply(
+        StationReply(
+            station_id="CP1",
+            epoch=7,
+            unique_id="m1",
+            action="Heartbeat",
+            payload=msgspec.Raw(b'{"currentTime": "2026-11-26T10:00:00Z"}'),
+        ),
+        [],
+    )
+    await conn.flush()
+    assert [json.loads(t)[0] for t in ws.sent] == [4]
+    assert json.loads(ws.sent[0])[2:4] == ["InternalError", NOT_LOGGED]
+    assert gateway.later[0]["raw"] == ws.sent[0]
