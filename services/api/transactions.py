@@ -91,7 +91,7 @@ async def get_transaction(request: web.Request) -> web.Response:
             "phase": v["phase"] or None,
             "location": v["location"],
             "context": v["context"],
-            "unit": v["unit"],
+            "unit": v["unit"] or None,
             "format": v["format"],
             "value": v["value"],
         }

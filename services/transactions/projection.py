@@ -71,6 +71,19 @@ INSERT_SAMPLE = """INSERT INTO meter_values (station_id, connector_id, transacti
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING"""
 
 
+def default_unit(measurand: str) -> str:
+    """OCPP 1.6 7.45 SampledValue.unit: "Default = 'Wh' if the (default) measurand is an 'Energy'
+    value. Otherwise, the unit SHOULD be specified." So no unit for any other measurand: '' (the
+    column is NOT NULL, as phase), shown as null by the API (issue 11.2).
+    """
+    return "Wh" if measurand.startswith("Energy.") else ""
+
+
+def stop_reason(reason: str | None) -> str:
+    """OCPP 1.6 4.10: a StopTransaction without reason 'SHOULD be assumed Local' (issue 11.2)."""
+    return reason or "Local"
+
+
 def samples(
     station_id: str,
     connector_id: int,
@@ -82,6 +95,7 @@ def samples(
     rows: list[tuple[object, ...]] = []
     for mv in values:
         for sv in mv.sampled_value:
+            measurand = opt(sv.measurand) or "Energy.Active.Import.Register"
             rows.append(
                 (
                     station_id,
@@ -89,11 +103,11 @@ def samples(
                     transaction_id,
                     source,
                     mv.timestamp,
-                    opt(sv.measurand) or "Energy.Active.Import.Register",
+                    measurand,
                     opt(sv.phase) or "",
                     opt(sv.location) or "Outlet",
                     opt(sv.context) or "Sample.Periodic",
-                    opt(sv.unit) or "Wh",
+                    opt(sv.unit) or default_unit(measurand),
                     opt(sv.format) or "Raw",
                     sv.value,
                 )
@@ -135,10 +149,19 @@ class TransactionsProjection(TableProjection):
                     )
                 )
             elif e.known:
-                stopped.append((e.transaction_id, e.meter_stop, e.stopped_at, e.reason, e.id_tag, e.anomaly))
+                stopped.append(
+                    (e.transaction_id, e.meter_stop, e.stopped_at, stop_reason(e.reason), e.id_tag, e.anomaly)
+                )
             else:
                 unmatched.append(
-                    (e.station_id, e.transaction_id, e.meter_stop, e.stopped_at, e.reason, e.id_tag)
+                    (
+                        e.station_id,
+                        e.transaction_id,
+                        e.meter_stop,
+                        e.stopped_at,
+                        stop_reason(e.reason),
+                        e.id_tag,
+                    )
                 )
         if started:
             await conn.executemany(
