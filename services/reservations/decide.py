@@ -3,7 +3,8 @@
 Times come from the frame (``at_ms``), never from the clock, so a redelivered frame yields the same
 events. Followed: our ReserveNow / CancelReservation CALLs and the station's answers to them (paired
 by connection epoch and message id), StartTransaction (a reservation is used by its reservationId,
-or by the reserved idTag / a tag of its parentIdTag on the reserved connector), and
+or on the reserved connector, any for connectorId 0, by a tag it admits: ``Reservation.admits``,
+OCPP 1.6 5.13), and
 StatusNotification: Reserved confirms a reservation still waiting for its answer, Available on a
 reserved connector means the station dropped the reservation.
 """

@@ -1,6 +1,6 @@
 """What the transactions service adds to an id tag's verdict (``shared.events.idtags.id_tag_info``):
-a connector reserved for another tag (and not for the tag's group) makes an Accepted tag Invalid
-there. Pure: the verdict and the connector's reservations go in.
+a connector reserved for another tag (and not for the tag's group, OCPP 1.6 5.13) makes an Accepted
+tag Invalid there. Pure: the verdict and the connector's reservations go in. ADR 0012.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ def respecting_reservations(
     ``holding``: the active reservations on the connector (see ``State.holding``). A reservation of
     the whole station (connectorId 0) does not block: only the station knows which of its connectors
     it keeps free, and it enforces that itself. Naming a reservationId held for another tag is
-    Invalid too. The tag's own parentIdTag (in ``info``) matching the reservation's admits it.
+    Invalid too. Who is admitted is ``shared.reservations.state.admitted`` (the tag or its
+    parentIdTag, from ``info``, equal to the reservation's idTag or parentIdTag), the same rule that
+    decides which tag uses a reservation up.
     """
     if info.status != "Accepted":
         return info

@@ -70,8 +70,17 @@ class Reservation:
         )
 
     def admits(self, id_tag: str, parent_id_tag: str | None) -> bool:
-        """The reserved tag itself, or a tag of the reservation's group (its parentIdTag)."""
-        return same_tag(id_tag, self.id_tag) or same_tag(parent_id_tag, self.parent_id_tag)
+        """May a tag (with its own parentIdTag) charge on what this reservation holds? See ``admitted``."""
+        return admitted(id_tag, parent_id_tag, self.id_tag, self.parent_id_tag)
+
+
+def admitted(id_tag: str, parent_id_tag: str | None, reserved: str, reserved_parent: str | None) -> bool:
+    """OCPP 1.6 5.13: charging is refused "except when the incoming idTag or the parent idTag match the
+    idTag or parent idTag of the reservation": any of the incoming pair equal to any of the reserved
+    pair. So the reserved tag, the group's parent tag itself, any other tag of that group, and (for a
+    reservation made for a parent tag) its children; an absent parentIdTag matches nothing.
+    """
+    return any(same_tag(a, b) for a in (id_tag, parent_id_tag) for b in (reserved, reserved_parent))
 
 
 PendingKey = tuple[str, int, str]  # station, connection epoch, message id
