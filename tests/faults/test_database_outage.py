@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 from ocpp.v16 import call
 
+from shared.events.topics import Topics
 from shared.projection import DbTarget, ProjectionRunner, connect_pool
 from tests.e2e.conftest import System, unique_station
 from tests.e2e.station import TestStation, iso, now, station
@@ -74,7 +75,12 @@ async def test_stations_are_answered_through_an_outage_and_projections_catch_up(
                 for s, cp in zip(ids, cps, strict=True):
                     group.create_task(load(cp, statuses[s], transactions[s]))
             # Hold the outage until every read model has met it (and more frames arrive meanwhile).
-            projections = [r for r in system.runners if isinstance(r, ProjectionRunner)]
+            frames = Topics(system.settings.topic_prefix, system.settings.frame_partitions).frames
+            projections = [
+                r
+                for r in system.runners
+                if isinstance(r, ProjectionRunner) and frames in r.projection.topics()
+            ]
             seen = {id(r): r.outages for r in projections}
             async with asyncio.timeout(60):
                 while not all(r.outages > seen[id(r)] for r in projections):
