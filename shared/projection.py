@@ -53,6 +53,18 @@ CREATE TABLE IF NOT EXISTS projection_offsets (
 )"""
 
 
+# CREATE TABLE IF NOT EXISTS is not safe against itself: projections starting together may each try
+# to create the bookkeeping tables, and all but one fail on pg_type's unique index. One lock
+# (this project's own number) serializes that DDL.
+_BOOKKEEPING_LOCK = 0x63736D73
+
+
+async def create_bookkeeping(conn: asyncpg.Connection, ddl: str) -> None:
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _BOOKKEEPING_LOCK)
+        await conn.execute(ddl)
+
+
 SHAPES_DDL = """
 CREATE TABLE IF NOT EXISTS projection_shapes (
     projection text PRIMARY KEY,
@@ -195,7 +207,7 @@ class ProjectionRunner:
         try:
             await self._check_shape(pool)
             async with pool.acquire() as conn:
-                await conn.execute(OFFSETS_DDL)
+                await create_bookkeeping(conn, OFFSETS_DDL)
                 for statement in self.projection.ddl():
                     await conn.execute(statement)
                 stored = await conn.fetch(
@@ -243,7 +255,7 @@ class ProjectionRunner:
         dropped and rebuilt from offset 0: old rows would not equal what a replay writes."""
         shape = shape_of(self.projection)
         async with pool.acquire() as conn:
-            await conn.execute(SHAPES_DDL)
+            await create_bookkeeping(conn, SHAPES_DDL)
             stored = await conn.fetchval(
                 "SELECT shape FROM projection_shapes WHERE projection = $1", self.projection.name
             )
@@ -376,7 +388,7 @@ async def drop_projection(pool: asyncpg.Pool, projection: Projection) -> None:
     async with pool.acquire() as conn, conn.transaction():
         for table in projection.tables():
             await conn.execute(f'DROP TABLE IF EXISTS "{table}" CASCADE')
-        await conn.execute(OFFSETS_DDL)
+        await create_bookkeeping(conn, OFFSETS_DDL)
         await conn.execute("DELETE FROM projection_offsets WHERE projection = $1", projection.name)
 
 

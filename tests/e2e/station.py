@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -106,3 +107,13 @@ async def station(url: str, *, boot: bool = True, **headers: str) -> AsyncIterat
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await listener
+
+
+BOOT_FRAME = '[2,"boot","BootNotification",{"chargePointVendor":"Acme","chargePointModel":"Raw-1"}]'
+
+
+async def boot_raw(ws: Any) -> None:
+    """Boot a plain WebSocket station: CALLs before a boot get SecurityError (ADR 0013)."""
+    await ws.send(BOOT_FRAME)
+    answer = json.loads(await ws.recv())
+    assert answer[:2] == [3, "boot"], answer

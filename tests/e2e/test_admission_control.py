@@ -19,6 +19,7 @@ from websockets.typing import Subprotocol
 
 from services.gateway.app import Gateway
 from tests.e2e.conftest import System, eventually, unique_station
+from tests.e2e.station import boot_raw
 from tests.e2e.test_gateway import basic, register
 
 pytestmark = pytest.mark.e2e
@@ -33,6 +34,7 @@ async def refused_with(url: str, **kwargs: object) -> tuple[int, str | None]:
 
 
 async def heartbeat_answered(ws: object) -> bool:
+    await boot_raw(ws)
     await ws.send('[2,"hb","Heartbeat",{}]')  # type: ignore[attr-defined]
     return bool(json.loads(await ws.recv())[:2] == [3, "hb"])  # type: ignore[attr-defined]
 

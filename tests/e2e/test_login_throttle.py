@@ -15,6 +15,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.typing import Subprotocol
 
 from tests.e2e.conftest import System, unique_station
+from tests.e2e.station import boot_raw
 from tests.e2e.test_gateway import basic, register
 
 pytestmark = pytest.mark.e2e
@@ -47,6 +48,7 @@ async def test_wrong_password_burst_is_throttled_without_hashing(system: System)
         # Even the right password waits for the Retry-After once the station id is throttled.
         assert (await attempt(system, target, "right-password-16"))[0] == 429
         # The bystander is still answered, and a different station's correct password works.
+        await boot_raw(bystander)
         await bystander.send('[2,"hb","Heartbeat",{}]')
         assert json.loads(await bystander.recv())[:2] == [3, "hb"]
     assert await attempt(system, other, "other-password-16") == (101, None)

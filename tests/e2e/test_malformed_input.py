@@ -13,6 +13,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from tests.e2e.conftest import Api, System, read_frames, unique_station
+from tests.e2e.station import boot_raw
 
 pytestmark = pytest.mark.e2e
 
@@ -24,6 +25,7 @@ async def test_deeply_nested_frame_gets_callerror_and_is_logged(system: System) 
     unreadable = "[" * DEPTH
     with_id = '[2,"nest-1","Heartbeat",' + "[" * DEPTH + "]" * DEPTH + "]"
     async with connect(system.station_url(station_id), subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+        await boot_raw(ws)
         await ws.send(unreadable)
         assert json.loads(await ws.recv())[:3] == [4, "-1", "FormationViolation"]
         await ws.send(with_id)

@@ -13,6 +13,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from tests.e2e.conftest import System, read_frames, unique_station
+from tests.e2e.station import boot_raw
 
 pytestmark = pytest.mark.e2e
 
@@ -45,5 +46,6 @@ async def test_ocpp16_among_others_is_selected(system: System) -> None:
     offered = [Subprotocol("ocpp0.1"), Subprotocol("ocpp1.6")]
     async with connect(system.station_url(station_id), subprotocols=offered) as ws:
         assert ws.response is not None and ws.response.headers["Sec-WebSocket-Protocol"] == "ocpp1.6"
+        await boot_raw(ws)
         await ws.send('[2,"hb","Heartbeat",{}]')
         assert (await ws.recv()).startswith('[3,"hb"')

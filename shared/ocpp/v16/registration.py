@@ -50,5 +50,5 @@ def station_call_refusal(boot_status: str | None, action: str) -> str | None:
         return None
     if boot_status == "Pending" and action in TRIGGERABLE:
         return None
-    state = "has not booted" if boot_status is None else f"was answered {boot_status}"
-    return f"{action} before the Charge Point is accepted: its BootNotification {state} (OCPP-J errata 3.8)"
+    state = "it has not booted" if boot_status is None else f"its BootNotification was answered {boot_status}"
+    return f"{action} before the Charge Point is accepted: {state} (OCPP-J errata 3.8)"

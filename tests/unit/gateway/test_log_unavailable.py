@@ -28,6 +28,12 @@ class DownLog:
     def clock(self) -> float:
         return time.monotonic()
 
+    def boot_status(self, station_id: str) -> str | None:
+        return "Accepted"  # a booted station: the registration rule lets its CALLs through
+
+    def note_boot_answer(self, station_id: str, status: str) -> None:
+        pass
+
     def watch(self, conn: StationConnection) -> None:
         pass
 
