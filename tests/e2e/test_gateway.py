@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
+from opentelemetry.sdk.trace import ReadableSpan
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -237,41 +238,26 @@ async def test_one_trace_spans_gateway_and_service(system: System) -> None:
         listener = asyncio.create_task(cp.start())
         await cp.call(call.BootNotification(charge_point_model="M", charge_point_vendor="V"))
         listener.cancel()
-    wanted = {"ocpp.receive BootNotification", "decide BootNotification", "ocpp.reply BootNotification"}
 
-    def trace_of_this_boot() -> set[str]:
-        """The span names of this station's boot trace; the receive span ends after the publish is
-        acknowledged, which may be after the answer reached the station."""
+    def boot_trace() -> list[ReadableSpan]:
+        """The finished spans of this station's boot trace; the receive span ends once the publish
+        is acknowledged, which may be after the answer reached the station: poll for them."""
         spans = system.spans.get_finished_spans()
-        mine = [
+        receive = [
             s
             for s in spans
             if s.name == "ocpp.receive BootNotification"
             and s.attributes
             and s.attributes.get("ocpp.station_id") == station_id
         ]
-        if not mine:
-            return set()
-        return {s.name for s in spans if s.context.trace_id == mine[-1].context.trace_id}
+        if not receive:
+            return []
+        trace_id = receive[-1].context.trace_id
+        return [s for s in spans if s.context.trace_id == trace_id]
 
-    await eventually(lambda: wanted <= trace_of_this_boot())
-    spans = system.spans.get_finished_spans()
-    receive = [
-        s
-        for s in spans
-        if s.name == "ocpp.receive BootNotification"
-        and s.attributes
-        and s.attributes.get("ocpp.station_id") == station_id
-    ]
-    assert receive, [s.name for s in spans]
-    trace_id = receive[-1].context.trace_id
-    names = {s.name for s in spans if s.context.trace_id == trace_id}
-    assert {
-        "ocpp.receive BootNotification",
-        "decide BootNotification",
-        "ocpp.reply BootNotification",
-    } <= names
-    decide = next(s for s in spans if s.context.trace_id == trace_id and s.name == "decide BootNotification")
+    wanted = {"ocpp.receive BootNotification", "decide BootNotification", "ocpp.reply BootNotification"}
+    await eventually(lambda: wanted <= {s.name for s in boot_trace()})
+    decide = next(s for s in boot_trace() if s.name == "decide BootNotification")
     assert decide.resource is not None
 
 
