@@ -9,7 +9,6 @@ import dataclasses
 import json
 import os
 import signal
-import socket
 import sys
 from typing import Any
 
@@ -261,17 +260,10 @@ async def test_one_trace_spans_gateway_and_service(system: System) -> None:
     assert decide.resource is not None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_sigterm_closes_stations_with_1001_and_exits_cleanly(system: System) -> None:
-    port = free_port()
     env = {
         **os.environ,
-        "CSMS_GATEWAY_PORT": str(port),
+        "CSMS_GATEWAY_PORT": "0",  # the port it got is in the line it prints: no port race
         "CSMS_GATEWAY_ID": f"{system.settings.gateway_id}-sig",
         "CSMS_KAFKA_BOOTSTRAP": system.settings.kafka_bootstrap,
         "CSMS_TOPIC_PREFIX": system.settings.topic_prefix,
@@ -283,6 +275,7 @@ async def test_sigterm_closes_stations_with_1001_and_exits_cleanly(system: Syste
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 60)
         assert b"ws://" in line
+        port = int(line.split(b"ws://", 1)[1].split(b"/", 1)[0].rsplit(b":", 1)[1])
         async with connect(f"ws://127.0.0.1:{port}/ocpp/{unique_station()}", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
             proc.send_signal(signal.SIGTERM)
             with pytest.raises(ConnectionClosed):
