@@ -16,50 +16,30 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from bench.report import append_section, machine, save_json
-from bench.system import SystemUnderTest, free_port
+from bench.system import SystemUnderTest, free_port, simulate
 
 P99_BUDGET_MS = 100.0
 
 
 def load(url: str, rate: float, seconds: float, stations: int, processes: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "summary.json"
-        argv = [
-            sys.executable,
-            "-m",
-            "shared.cli",
-            "simulate",
-            "--url",
-            url,
-            "--stations",
-            str(stations),
-            "--ramp",
-            "1000",
-            "--rate",
-            str(rate),
-            "--duration",
-            str(seconds),
-            "--warmup",
-            "3",
-            "--heartbeat",
-            "3600",
-            "--call-timeout",
-            "10",
-            "--no-progress",
-            "--summary",
-            str(out),
-            "--processes",
-            str(processes),
-        ]
-        subprocess.run(argv, stdout=subprocess.DEVNULL, check=False, timeout=seconds + 180)
-        summary: dict[str, Any] = json.loads(out.read_text())
-    return summary
+    return simulate(
+        {
+            "url": url,
+            "stations": stations,
+            "ramp": 1000,
+            "rate": rate,
+            "duration": seconds,
+            "warmup": 3,
+            "heartbeat": 3600,
+            "call-timeout": 10,
+            "processes": processes,
+        },
+        timeout=seconds + 180,
+    )
 
 
 def holds(step: dict[str, Any]) -> bool:

@@ -19,20 +19,16 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.report import machine, save_json
-from bench.system import SystemUnderTest
+from bench.system import SystemUnderTest, simulate
 from shared.cli import SERVICES
 from shared.config import Settings
 from shared.events.topics import Topics
@@ -64,38 +60,20 @@ def slope_per_hour(values: list[float], every: float) -> float:
 
 
 def run_load(system: SystemUnderTest, args: argparse.Namespace) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "summary.json"
-        argv = [
-            sys.executable,
-            "-m",
-            "shared.cli",
-            "simulate",
-            "--url",
-            system.station_url,
-            "--stations",
-            str(args.stations),
-            "--ramp",
-            "200",
-            "--rate",
-            str(args.rate),
-            "--duration",
-            str(args.minutes * 60),
-            "--warmup",
-            "5",
-            "--heartbeat",
-            "300",
-            "--call-timeout",
-            "30",
-            "--register-tags",
-            system.api_url,
-            "--no-progress",
-            "--summary",
-            str(out),
-        ]
-        subprocess.run(argv, stdout=subprocess.DEVNULL, check=False, env=system.env)
-        summary: dict[str, Any] = json.loads(out.read_text())
-    return summary
+    return simulate(
+        {
+            "url": system.station_url,
+            "stations": args.stations,
+            "ramp": 200,
+            "rate": args.rate,
+            "duration": args.minutes * 60,
+            "warmup": 5,
+            "heartbeat": 300,
+            "call-timeout": 30,
+            "register-tags": system.api_url,
+        },
+        env=system.env,
+    )
 
 
 async def check_log(settings: Settings) -> dict[str, Any]:

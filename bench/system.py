@@ -8,17 +8,20 @@ real path, gateway -> Kafka -> service -> Kafka -> gateway.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import resource
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -30,6 +33,21 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def simulate(
+    options: dict[str, object], *, env: dict[str, str] | None = None, timeout: float | None = None
+) -> dict[str, Any]:
+    """Run ``csms simulate`` in its own process with ``--option value`` pairs (a value of True is a
+    bare flag) and return its JSON summary: the load generator every benchmark drives."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "summary.json"
+        argv = [sys.executable, "-m", "shared.cli", "simulate", "--no-progress", "--summary", str(out)]
+        for name, value in options.items():
+            argv += [f"--{name}"] if value is True else [f"--{name}", str(value)]
+        subprocess.run(argv, stdout=subprocess.DEVNULL, check=False, env=env, timeout=timeout)
+        summary: dict[str, Any] = json.loads(out.read_text())
+    return summary
 
 
 def raise_fd_limit() -> None:
