@@ -26,6 +26,7 @@ from shared.events.envelope import StationRegistration, encode
 from shared.kafka import make_producer
 from shared.security import hash_password
 from tests.e2e.conftest import System, eventually, read_frames, topics, unique_station
+from tests.e2e.station import boot_raw
 
 pytestmark = pytest.mark.e2e
 
@@ -126,8 +127,7 @@ async def test_second_connection_replaces_the_first(system: System) -> None:
     url = system.station_url(station_id)
     async with connect(url, subprotocols=["ocpp1.6"]) as first:  # type: ignore[list-item]
         # Booted on the first connection: its CALLs are served on the next one too (errata 3.8).
-        await first.send('[2,"boot","BootNotification",{"chargePointVendor":"v","chargePointModel":"m"}]')
-        assert json.loads(await asyncio.wait_for(first.recv(), 10))[:2] == [3, "boot"]
+        await boot_raw(first)
         async with connect(url, subprotocols=["ocpp1.6"]) as second:  # type: ignore[list-item]
             with pytest.raises(ConnectionClosed):
                 await asyncio.wait_for(first.recv(), 10)

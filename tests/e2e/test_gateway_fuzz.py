@@ -18,6 +18,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.e2e.conftest import System, read_frames, unique_station
+from tests.e2e.station import BOOT_FRAME, boot_raw
 from tests.fuzz.corpus import SEEDS
 
 pytestmark = pytest.mark.e2e
@@ -68,10 +69,8 @@ async def test_no_frame_silences_the_gateway_and_every_frame_is_logged(system: S
     station_id = unique_station("FUZZ")
     sent: list[str] = []
     async with connect(system.station_url(station_id), subprotocols=["ocpp1.6"], max_size=None) as ws:  # type: ignore[list-item]
-        boot = '[2,"boot","BootNotification",{"chargePointVendor":"fuzz","chargePointModel":"f"}]'
-        await ws.send(boot)
-        sent.append(boot)
-        assert msgspec.json.decode(await ws.recv())[0] == 3
+        await boot_raw(ws)
+        sent.append(BOOT_FRAME)
         for n, frame in enumerate(frames(seed)):
             await ws.send(frame)
             sent.append(frame.decode("utf-8", "replace") if isinstance(frame, bytes) else frame)

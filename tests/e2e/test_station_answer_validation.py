@@ -18,6 +18,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.e2e.conftest import Api, System, read_frames, unique_station
+from tests.e2e.station import boot_raw
 
 pytestmark = pytest.mark.e2e
 
@@ -26,8 +27,7 @@ pytestmark = pytest.mark.e2e
 async def raw_station(url: str, answers: dict[str, str]) -> AsyncIterator[ClientConnection]:
     """A booted station that answers each Central System CALL with the raw payload text given."""
     async with connect(url, subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
-        await ws.send('[2,"boot","BootNotification",{"chargePointVendor":"v","chargePointModel":"m"}]')
-        assert json.loads(await ws.recv())[0] == 3
+        await boot_raw(ws)
 
         async def answer() -> None:
             async for text in ws:
