@@ -13,6 +13,7 @@ BENCHMARKS = {
     "composite": "bench.composite",
     "soak": "bench.soak",
     "list_paging": "bench.list_paging",
+    "storm": "bench.storm",
 }
 
 if __name__ == "__main__":

@@ -70,6 +70,8 @@ class SystemUnderTest:
     # Projections are off the request path; the OCPP benchmarks run without them (the replay
     # benchmark measures them), so they do not compete for the same two cores.
     projections: bool = False
+    # Settings of this run on top of the above (a benchmark's variant, a fault test's timeouts).
+    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def env(self) -> dict[str, str]:
@@ -86,6 +88,7 @@ class SystemUnderTest:
             CSMS_HEARTBEAT_INTERVAL="3600",
             CSMS_PROJECTIONS="on" if self.projections else "off",
         )
+        env.update(self.extra)
         return env
 
     @property

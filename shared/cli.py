@@ -157,6 +157,9 @@ def _serve(name: str, settings: Settings) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         from shared import telemetry
+        from shared.diagnostics import install_task_dump
+
+        install_task_dump(loop)
         from shared.kafka import wait_for_kafka
 
         telemetry.install_from_environment(f"csms-{name}")

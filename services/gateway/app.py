@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import json
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
@@ -23,8 +26,9 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from services.gateway.connection import LogUnavailable, StationConnection
+from services.gateway.connection import StationConnection
 from services.gateway.handshake import Admission, PasswordCheck, Refusal, finish_admit, pre_admit
+from services.gateway.logstate import LogCircuit, LogRefused, LogUnavailable
 from services.gateway.throttle import FailureThrottle
 from shared.config import Settings
 from shared.events.commands import InboxRecord, SendCall, StationReply, inbox_decoder
@@ -49,6 +53,11 @@ log = logging.getLogger(__name__)
 SUBPROTOCOL = "ocpp1.6"
 # RFC 6455 7.4.1 "protocol error": no OCPP version was agreed, so nothing else may follow (ADR 0019).
 NO_SUBPROTOCOL_CLOSE = 1002
+# GET on the station port: whether this gateway can log (for probes and load balancers, ADR 0023).
+HEALTH_PATH = "/health"
+# Records of unlogged frames held while the log is down (about 0.5 KiB each), and appended per batch.
+UNLOGGED_QUEUE_MAX = 100_000
+UNLOGGED_BATCH = 500
 
 
 def select_subprotocol(connection: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
@@ -101,6 +110,12 @@ class Gateway:
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
+        # Whether the log takes writes (a write failed: refuse at once, probe; ADR 0023), and the
+        # records of frames sent or refused while it did not, appended in order once it does.
+        self.log_circuit = LogCircuit()
+        self._unlogged: deque[tuple[bytes, str]] = deque()
+        self._unlogged_dropped = 0
+        self._unlogged_ready = asyncio.Event()
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -131,6 +146,7 @@ class Gateway:
         await self._inbox.position(tp)
         self._tasks.append(asyncio.create_task(self._consume_inbox(), name="gateway-inbox"))
         self._tasks.append(asyncio.create_task(self._ticker(), name="gateway-ticker"))
+        self._tasks.append(asyncio.create_task(self._append_unlogged(), name="gateway-unlogged"))
         self._server = await serve(
             self._handle,
             s.gateway_host,
@@ -196,9 +212,12 @@ class Gateway:
         """Append to ``ocpp.frames`` (or ``topic``) and wait for acks=all: the durability point.
 
         Bounded by ``log_timeout``: with too few in-sync replicas the idempotent producer retries
-        forever, and a station must get an answer (LogUnavailable) instead of a hang.
+        forever, and a station must get an answer (LogUnavailable) instead of a hang. Once a write
+        failed, writes are refused at once (LogRefused) but for one probe a second (ADR 0023).
         """
         assert self._producer is not None
+        if not self.log_circuit.allow(self.clock()):
+            raise LogRefused(f"the log is unavailable: a frame of {station_id} was not tried")
         try:
             async with asyncio.timeout(self.settings.log_timeout):
                 future = await self._producer.send(
@@ -206,23 +225,80 @@ class Gateway:
                 )
                 metadata: RecordMetadata = await future
         except (TimeoutError, KafkaError) as exc:
+            self._log_failed(exc)
             raise LogUnavailable(f"Kafka did not acknowledge a frame of {station_id}: {exc!r}") from exc
+        self._log_acknowledged()
         return metadata
+
+    def _log_failed(self, exc: BaseException) -> None:
+        if self.log_circuit.failed(self.clock()):
+            log.error(
+                "the log is unavailable (%r): frames are refused at once, CALLs answered InternalError, "
+                "new connections closed with 1011, until a write is acknowledged again",
+                exc,
+            )
+
+    def _log_acknowledged(self) -> None:
+        down_since = self.log_circuit.succeeded()
+        if down_since is not None:
+            log.warning(
+                "the log is available again after %.1fs; %d records of unlogged frames to append",
+                self.clock() - down_since,
+                len(self._unlogged),
+            )
 
     def publish_later(self, value: bytes, station_id: str) -> None:
         """Append to ``ocpp.frames`` when Kafka can take it, without waiting: the record of a frame
-        that had to be sent unlogged (the producer keeps the order of what it was given)."""
+        that had to be sent (or was refused) unlogged. In order; bounded (UNLOGGED_QUEUE_MAX)."""
+        if len(self._unlogged) >= UNLOGGED_QUEUE_MAX:
+            self._unlogged_dropped += 1
+            if self._unlogged_dropped % 1000 == 1:
+                log.error("%d records of unlogged frames dropped: the queue is full", self._unlogged_dropped)
+            return
+        self._unlogged.append((value, station_id))
+        self._unlogged_ready.set()
 
-        async def send() -> None:
-            assert self._producer is not None
-            try:
-                await self._producer.send(self.topics.frames, value, key=station_id.encode())
-            except KafkaError:
-                log.exception("could not queue the record of an unlogged frame of %s", station_id)
+    async def _append_unlogged(self) -> None:
+        """Append the queued records of unlogged frames, a batch at a time, once the log takes writes
+        (through the circuit: while it is open this is its probe, at most once per retry_after)."""
+        assert self._producer is not None
+        while True:
+            await self._unlogged_ready.wait()
+            self._unlogged_ready.clear()
+            while self._unlogged:
+                if not self.log_circuit.allow(self.clock()):
+                    await asyncio.sleep(self.log_circuit.retry_after / 4)
+                    continue
+                batch = list(itertools.islice(self._unlogged, UNLOGGED_BATCH))
+                try:
+                    async with asyncio.timeout(self.settings.log_timeout):
+                        futures = [
+                            await self._producer.send(self.topics.frames, v, key=k.encode()) for v, k in batch
+                        ]
+                        await asyncio.gather(*futures)
+                except (TimeoutError, KafkaError) as exc:
+                    # Some may be appended later by the producer's retries, and again from here:
+                    # at-least-once, like any record (each is marked as unlogged when it is a CALL).
+                    self._log_failed(exc)
+                    continue
+                for _ in batch:
+                    self._unlogged.popleft()
+                self._log_acknowledged()
 
-        task = asyncio.get_running_loop().create_task(send())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+    def health(self) -> tuple[bool, dict[str, object]]:
+        """What ``GET /health`` on the station port says: unhealthy while the log takes no writes."""
+        c = self.log_circuit
+        return c.available, {
+            "status": "ok" if c.available else "log unavailable",
+            "log": {
+                "available": c.available,
+                "downForSeconds": round(self.clock() - c.down_since, 1) if c.down_since is not None else 0,
+                "refusedWrites": c.refused,
+                "unloggedQueued": len(self._unlogged),
+                "unloggedDropped": self._unlogged_dropped,
+            },
+            "connections": len(self.connections),
+        }
 
     async def publish_nowait(self, topic: str, key: str, value: bytes) -> None:
         assert self._producer is not None
@@ -233,6 +309,8 @@ class Gateway:
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """Admission control first (cheap, ADR 0021), then who the station is (ADR 0020)."""
         s = self.settings
+        if request.path == HEALTH_PATH:
+            return self._health_response(connection)
         if self.handshaking >= s.gateway_max_handshakes or len(self.connections) >= s.gateway_max_connections:
             response = connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "gateway busy, retry later\n")
             response.headers["Retry-After"] = str(s.gateway_busy_retry_after)
@@ -242,6 +320,14 @@ class Gateway:
             return await self._admit(connection, request)
         finally:
             self.handshaking -= 1
+
+    def _health_response(self, connection: ServerConnection) -> Response:
+        healthy, body = self.health()
+        status = HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE
+        response = connection.respond(status, json.dumps(body) + "\n")
+        del response.headers["Content-Type"]
+        response.headers["Content-Type"] = "application/json"
+        return response
 
     async def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
         decision = pre_admit(

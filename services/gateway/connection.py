@@ -29,6 +29,7 @@ from opentelemetry.context import Context
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from services.gateway.logstate import NOT_LOGGED, LogRefused, LogUnavailable
 from shared import telemetry
 from shared.events.commands import NULL, CommandOutcome, OutcomeStatus, SendCall, StationReply
 from shared.events.envelope import Direction, FrameRecord, encode
@@ -41,14 +42,6 @@ from shared.ocpp.v16.registration import station_call_refusal
 
 if TYPE_CHECKING:
     from services.gateway.app import Gateway
-
-NOT_LOGGED = "the central system could not log this exchange; retry later"
-
-
-class LogUnavailable(Exception):
-    """Kafka did not acknowledge a frame within ``log_timeout``: it is not durable (it may still be
-    appended later, by the producer's retries). What depends on it being logged must not happen."""
-
 
 log = logging.getLogger(__name__)
 _tracer = telemetry.tracer("csms.gateway")
@@ -181,10 +174,20 @@ class StationConnection:
                 )
             try:
                 await self.gateway.publish(encode(record), self.station_id, headers)
-            except LogUnavailable:
+            except LogUnavailable as exc:
                 if awaited is not None:
                     self._pending.pop(awaited.unique_id, None)
-                log.warning("frame from %s not logged: %s", self.station_id, record.action or "reply")
+                if isinstance(exc, LogRefused):
+                    # Never handed to the producer: queue its record, a CALL marked as answered
+                    # InternalError so that no service acts on it when it lands (ADR 0023).
+                    if call_event is not None and record.error_code is None:
+                        record.error_code, record.error_description = (
+                            str(ErrorCode.INTERNAL_ERROR),
+                            NOT_LOGGED,
+                        )
+                    self.gateway.publish_later(encode(record), self.station_id)
+                else:
+                    log.warning("frame from %s not logged: %s", self.station_id, record.action or "reply")
                 if call_event is not None:
                     self.session.reply_error(call_event.unique_id, ErrorCode.INTERNAL_ERROR, NOT_LOGGED)
                 # An unlogged reply to one of our CALLs is not reported: the command times out.

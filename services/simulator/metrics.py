@@ -42,6 +42,17 @@ class Answer:
     elapsed: float
 
 
+@dataclass(frozen=True)
+class TimedOut:
+    """One CALL a station gave up on: ``at`` (monotonic) when it gave up; ``on_wire`` False when it
+    never left the station's queue (the one-CALL-in-flight rule held it behind slower ones)."""
+
+    station_id: str
+    action: str
+    at: float
+    on_wire: bool
+
+
 @dataclass
 class Metrics:
     started: float = field(default_factory=time.monotonic)
@@ -61,10 +72,18 @@ class Metrics:
     lost: int = 0  # calls whose connection closed before an answer came
     # Every answered CALL, when a caller asks for them (``record_answers``); None: not kept.
     answers: list[Answer] | None = None
+    # Every CALL given up on, kept with ``answers``: a fault test says which and when.
+    timed_out: list[TimedOut] | None = None
 
     def record_answers(self) -> list[Answer]:
         self.answers = []
+        self.timed_out = []
         return self.answers
+
+    def on_timeout(self, station_id: str, action: str, *, on_wire: bool) -> None:
+        self.timeouts += 1
+        if self.timed_out is not None:
+            self.timed_out.append(TimedOut(station_id, action, time.monotonic(), on_wire))
 
     def on_connect(self) -> None:
         self.connected += 1

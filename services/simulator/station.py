@@ -201,7 +201,7 @@ class SimStation:
             async with asyncio.timeout(timeout):
                 result = await future
         except TimeoutError as exc:
-            self.metrics.timeouts += 1
+            self.metrics.on_timeout(self.station_id, action, on_wire=self.session.is_in_flight(future))
             raise CallFailed(f"{action}: no answer in {timeout:g}s") from exc
         self.metrics.latency[action].append(time.monotonic() - wanted)
         decoded: dict[str, Any] = msgspec.json.decode(result)
@@ -239,7 +239,7 @@ class SimStation:
                 if lost:
                     self.metrics.lost += 1
                 else:
-                    self.metrics.timeouts += 1
+                    self.metrics.on_timeout(self.station_id, event.action, on_wire=True)
             ref.set_exception(CallFailed(f"{type(event).__name__}"))
 
     async def _on_events(self, events: list[Event]) -> None:

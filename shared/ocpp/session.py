@@ -397,3 +397,7 @@ class Session:
     @property
     def outstanding(self) -> str | None:
         return self._outstanding.unique_id if self._outstanding else None
+
+    def is_in_flight(self, ref: object) -> bool:
+        """Whether the CALL sent with ``ref`` is on the wire (not still queued behind another)."""
+        return self._outstanding is not None and self._outstanding.ref is ref

@@ -12,6 +12,7 @@ import signal
 import sys
 from typing import Any
 
+import aiohttp
 import pytest
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
@@ -285,3 +286,24 @@ async def test_sigterm_closes_stations_with_1001_and_exits_cleanly(system: Syste
     finally:
         if proc.returncode is None:
             proc.kill()
+
+
+async def test_health_says_the_log_takes_writes_and_bypasses_admission(system: System) -> None:
+    """GET /health on the station port (ADR 0023): 200 with the log's state while Kafka acknowledges;
+    the two-broker fault test sees the 503 (tests/faults/test_broker_faults.py)."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{system.gateway.port}/health") as resp,
+    ):
+        assert resp.status == 200
+        assert resp.headers["Content-Type"] == "application/json"
+        body = await resp.json()
+    assert body["status"] == "ok"
+    assert body["log"] == {
+        "available": True,
+        "downForSeconds": 0,
+        "refusedWrites": 0,
+        "unloggedQueued": 0,
+        "unloggedDropped": 0,
+    }
+    assert body["connections"] >= 0

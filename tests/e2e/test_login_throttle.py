@@ -7,6 +7,7 @@ and a connected station keeps being answered throughout.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -14,7 +15,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 from websockets.typing import Subprotocol
 
-from tests.e2e.conftest import System, unique_station
+from shared.events.envelope import StationRegistration, encode
+from shared.kafka import make_producer
+from shared.security import hash_password
+from tests.e2e.conftest import System, eventually, topics, unique_station
 from tests.e2e.station import boot_raw
 from tests.e2e.test_gateway import basic, register
 
@@ -22,10 +26,15 @@ pytestmark = pytest.mark.e2e
 OCPP = [Subprotocol("ocpp1.6")]
 
 
-async def attempt(system: System, station_id: str, password: str) -> tuple[int, str | None]:
+async def attempt(
+    system: System, station_id: str, password: str, open_timeout: float = 10.0
+) -> tuple[int, str | None]:
     try:
         async with connect(
-            system.station_url(station_id), subprotocols=OCPP, additional_headers=basic(station_id, password)
+            system.station_url(station_id),
+            subprotocols=OCPP,
+            additional_headers=basic(station_id, password),
+            open_timeout=open_timeout,
         ):
             return 101, None
     except InvalidStatus as exc:
@@ -52,3 +61,29 @@ async def test_wrong_password_burst_is_throttled_without_hashing(system: System)
         await bystander.send('[2,"hb","Heartbeat",{}]')
         assert json.loads(await bystander.recv())[:2] == [3, "hb"]
     assert await attempt(system, other, "other-password-16") == (101, None)
+
+
+async def test_a_station_is_answered_while_a_password_is_being_hashed(system: System) -> None:
+    """Issue 12 defect 4: PBKDF2 runs in the gateway's thread pool, not on its event loop. A stored
+    hash of 4 million iterations keeps one check busy for seconds; a Heartbeat on another connection
+    is answered while that check is still running."""
+    slow = unique_station("SLOWHASH")
+    producer = make_producer(system.settings.kafka_bootstrap, client_id="test")
+    await producer.start()
+    try:
+        record = StationRegistration(
+            station_id=slow, password_hash=hash_password("slow-password-16", iterations=4_000_000)
+        )
+        await producer.send_and_wait(topics(system).stations, encode(record), key=slow.encode())
+    finally:
+        await producer.stop()
+    await eventually(lambda: system.gateway.registry.get(slow) is not None)
+    async with connect(system.station_url(unique_station("BYSTANDER")), subprotocols=OCPP) as bystander:
+        await boot_raw(bystander)
+        hashes_before = system.gateway.verifier.hashes
+        check = asyncio.create_task(attempt(system, slow, "slow-password-16", open_timeout=120))
+        await eventually(lambda: system.gateway.verifier.hashes > hashes_before)  # the hash has begun
+        await bystander.send('[2,"hb","Heartbeat",{}]')
+        assert json.loads(await bystander.recv())[:2] == [3, "hb"]
+        assert not check.done(), "the password check ended before the Heartbeat was answered"
+        assert await check == (101, None)

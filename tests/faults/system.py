@@ -15,12 +15,13 @@ import signal
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from bench.system import SystemUnderTest
 from services.simulator.fleet import Fleet, FleetConfig
@@ -47,7 +48,6 @@ class FaultSystem(SystemUnderTest):
     # On the 3-node cluster: longer than a failover (a killed node is fenced after 6 s), so that one
     # broker down costs no InternalError.
     log_timeout: float = LOG_TIMEOUT
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def answer_bound(self) -> float:
@@ -239,32 +239,52 @@ def _norm(payload: bytes) -> str:
 async def read_log(
     system: FaultSystem, until: Callable[[list[dict[str, Any]]], bool], timeout: float = 90.0
 ) -> list[dict[str, Any]]:
-    """Every ``ocpp.frames`` record, read from the start, until ``until`` holds for them.
+    """Every ``ocpp.frames`` record, read from the start of each partition to its end offset (asked
+    again while ``until`` does not hold for what was read: an unlogged frame's record may still be
+    landing), partition by partition.
 
-    A fresh reader right after two nodes came back may sit on "NotLeaderForPartition" for its
-    offsets: one that delivers nothing for 15 s is replaced by a new one (that reads from the start).
+    A reader right after two nodes came back may sit on a stale leader for a partition: one that
+    gets nothing for 10 s is replaced by a new one that resumes where the old one stopped. On
+    timeout the error says which partitions stayed behind.
     """
-    async with asyncio.timeout(timeout):
-        while True:
-            consumer = AIOKafkaConsumer(
-                system.topics.frames,
-                bootstrap_servers=system.env["CSMS_KAFKA_BOOTSTRAP"],
-                group_id=None,
-                auto_offset_reset="earliest",
-                enable_auto_commit=False,
-            )
-            await consumer.start()
-            found: list[dict[str, Any]] = []
-            idle_since = time.monotonic()
+    topic = system.topics.frames
+    parts = [TopicPartition(topic, p) for p in range(int(system.env["CSMS_FRAME_PARTITIONS"]))]
+    found: dict[int, list[dict[str, Any]]] = {}
+    next_offset: dict[int, int] = {}
+    ends: dict[int, int] = {}
+    deadline = time.monotonic() + timeout
+    last_error = "none"
+    while time.monotonic() < deadline:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=system.env["CSMS_KAFKA_BOOTSTRAP"], group_id=None, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
             try:
-                while not until(found) and time.monotonic() - idle_since < 15:
-                    for records in (await consumer.getmany(timeout_ms=500)).values():
-                        found.extend(json.loads(r.value) for r in records)
+                consumer.assign(parts)
+                for tp in parts:
+                    consumer.seek(tp, next_offset.get(tp.partition, 0))
+                idle_since = time.monotonic()
+                while time.monotonic() - idle_since < 10 and time.monotonic() < deadline:
+                    if not ends or all(next_offset.get(p, 0) >= e for p, e in ends.items()):
+                        records = [r for rs in found.values() for r in rs]
+                        if ends and until(records):
+                            return records
+                        ends = {tp.partition: o for tp, o in (await consumer.end_offsets(parts)).items()}
+                        continue
+                    for tp, batch in (await consumer.getmany(timeout_ms=500)).items():
+                        found.setdefault(tp.partition, []).extend(json.loads(r.value) for r in batch)
+                        next_offset[tp.partition] = batch[-1].offset + 1
                         idle_since = time.monotonic()
-            finally:
-                await consumer.stop()
-            if until(found):
-                return found
+            except KafkaError as exc:  # a partition with no leader yet: the next reader
+                last_error = repr(exc)
+        finally:
+            await consumer.stop()
+    behind = {p: f"{next_offset.get(p, 0)}/{e}" for p, e in ends.items() if next_offset.get(p, 0) < e}
+    raise TimeoutError(
+        f"{topic} not read to its end in {timeout:.0f}s; partitions behind (read/end): {behind}; "
+        f"last error: {last_error}"
+    )
 
 
 async def check_invariants(system: FaultSystem, current: Load, summary: dict[str, Any]) -> dict[str, Any]:
@@ -273,11 +293,14 @@ async def check_invariants(system: FaultSystem, current: Load, summary: dict[str
     acknowledged StopTransaction is stopped in the API; no station waited longer than the bound."""
     answers = list(current.answers)
     log: list[dict[str, Any]] = []
-    with contextlib.suppress(TimeoutError):  # then the assertion below says what is missing
+    unread = ""
+    try:
         log = await read_log(system, lambda found: not missing_from_log(answers, _frames(found)))
+    except TimeoutError as exc:  # then the assertion below says what is missing
+        unread = f" ({exc})"
     by_call = _frames(log)
     missing = missing_from_log(answers, by_call)
-    assert not missing, f"{len(missing)} answered CALLs not in the log, e.g. {missing[:5]}"
+    assert not missing, f"{len(missing)} answered CALLs not in the log{unread}, e.g. {missing[:5]}"
 
     owners: dict[int, set[tuple[str, str]]] = {}
     for (station, uid), frames in by_call.items():
@@ -314,7 +337,12 @@ async def check_invariants(system: FaultSystem, current: Load, summary: dict[str
                     await asyncio.sleep(0.2)
 
     worst = max((a.elapsed for a in answers), default=0.0)
-    assert summary["timeouts"] == 0, f"{summary['timeouts']} CALLs were never answered"
+    gave_up = [
+        f"{t.station_id} {t.action} at {t.at - current.fleet.metrics.started:.1f}s"
+        + ("" if t.on_wire else " (queued)")
+        for t in current.fleet.metrics.timed_out or []
+    ]
+    assert summary["timeouts"] == 0, f"{summary['timeouts']} CALLs were never answered: {gave_up[:8]}"
     assert worst <= system.answer_bound, f"a station waited {worst:.1f}s (bound {system.answer_bound}s)"
     return {
         "answered": len(answers),

@@ -9,14 +9,24 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 
-from services.gateway.connection import NOT_LOGGED
+from services.gateway.logstate import NOT_LOGGED
 from tests.faults.cluster import Cluster, cluster  # noqa: F401 - the fixture
-from tests.faults.system import check_invariants, load, make_system, report
+from tests.faults.system import FaultSystem, check_invariants, load, make_system, report
 
 pytestmark = pytest.mark.faults
+
+
+async def gateway_health(system: FaultSystem) -> tuple[int, dict[str, Any]]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{system.gateway_port}/health") as resp,
+    ):
+        return resp.status, await resp.json()
 
 
 async def test_one_broker_killed(tmp_path: Path, cluster: Cluster) -> None:  # noqa: F811
@@ -47,11 +57,15 @@ async def test_two_brokers_killed(tmp_path: Path, cluster: Cluster) -> None:  # 
             killed_at = time.monotonic()
             await current.answer_like(lambda a: a.error_description == NOT_LOGGED)
             first_refusal = time.monotonic() - killed_at
+            status, down = await gateway_health(system)
+            assert (status, down["log"]["available"]) == (503, False), down
             await asyncio.to_thread(cluster.start)
             back_at = time.monotonic()
             await current.results_grow(100, timeout=120)
             recovery = time.monotonic() - back_at
             summary = await current.finish()
+            status, up = await gateway_health(system)
+            assert (status, up["log"]["available"]) == (200, True), up
         numbers = await check_invariants(system, current, summary)
     refused = sum(1 for a in current.answers if a.error_description == NOT_LOGGED)
     report(
@@ -61,6 +75,7 @@ async def test_two_brokers_killed(tmp_path: Path, cluster: Cluster) -> None:  # 
             "not_logged_errors": refused,
             "first_refusal_s": round(first_refusal, 1),
             "recovery_s": round(recovery, 1),
+            "refused_at_once": up["log"]["refusedWrites"],
         },
     )
     assert refused > 0

@@ -10,7 +10,8 @@ from typing import Any
 
 import msgspec
 
-from services.gateway.connection import NOT_LOGGED, LogUnavailable, StationConnection
+from services.gateway.connection import StationConnection
+from services.gateway.logstate import NOT_LOGGED, LogRefused, LogUnavailable
 from shared.config import Settings
 from shared.events.commands import StationReply
 
@@ -18,7 +19,8 @@ from shared.events.commands import StationReply
 class DownLog:
     """A gateway whose log refuses every frame from ``fail_from`` on (the n-th publish, 0-based)."""
 
-    def __init__(self, fail_from: int) -> None:
+    def __init__(self, fail_from: int, refuse: bool = False) -> None:
+        self.refuse = refuse  # the circuit is open: refused at once, never handed to the producer
         self.settings = Settings(service_reply_timeout=10.0)
         self.gateway_id = "gw"
         self.fail_from = fail_from
@@ -39,7 +41,7 @@ class DownLog:
 
     async def publish(self, value: bytes, station_id: str, headers: Any = None, topic: Any = None) -> None:
         if len(self.published) >= self.fail_from:
-            raise LogUnavailable("no acks=all")
+            raise LogRefused("circuit open") if self.refuse else LogUnavailable("no acks=all")
         self.published.append(json.loads(value))
 
     def publish_later(self, value: bytes, station_id: str) -> None:
@@ -81,3 +83,19 @@ async def test_an_answer_that_cannot_be_logged_is_never_sent_as_a_callresult() -
     assert [json.loads(t)[0] for t in ws.sent] == [4]
     assert json.loads(ws.sent[0])[2:4] == ["InternalError", NOT_LOGGED]
     assert gateway.later[0]["raw"] == ws.sent[0]
+
+
+async def test_a_call_refused_while_the_log_is_down_is_queued_marked_so_no_service_acts_on_it() -> None:
+    """ADR 0023: with the circuit open nothing was handed to the producer, so the gateway queues the
+    CALL's record itself, marked InternalError (services skip CALL records with an error code)."""
+    gateway, ws = DownLog(fail_from=0, refuse=True), Socket()
+    conn = StationConnection(gateway, ws, "CP1", "c1", 7)  # type: ignore[arg-type]
+    await conn._on_text(
+        '[2, "m1", "StartTransaction", {"connectorId": 1, "idTag": "T", "meterStart": 0, '
+        '"timestamp": "2026-12-02T10:00:00Z"}]'
+    )
+    assert [json.loads(t) for t in ws.sent] == [[4, "m1", "InternalError", NOT_LOGGED, {}]]
+    call, answer = gateway.later
+    assert (call["direction"], call["message_type"], call["unique_id"]) == ("in", 2, "m1")
+    assert (call["error_code"], call["error_description"]) == ("InternalError", NOT_LOGGED)
+    assert (answer["direction"], answer["raw"]) == ("out", ws.sent[0])
