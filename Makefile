@@ -39,7 +39,7 @@ test: infra
 # Fault injection under load (tests/faults, ~minutes): the system as processes on the shared broker,
 # and on a 3-node cluster of its own (kafka.sh --nodes 3, stopped at the end).
 test-faults: infra
-	@source deploy/local/env.sh && $(PY) -m pytest -m faults -s -p no:cacheprovider $(or $(PYTEST_ARGS),tests/faults)
+	@source deploy/local/env.sh && $(PY) -m pytest -m 'faults or e2e' -s -p no:cacheprovider $(or $(PYTEST_ARGS),tests/faults)
 
 lint: venv
 	$(VENV)/bin/ruff check shared services tests tools bench deploy

@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 from opentelemetry import trace
@@ -30,6 +30,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from services.gateway.logstate import NOT_LOGGED, LogRefused, LogUnavailable
+from services.gateway.ports import GatewayPort
 from shared import telemetry
 from shared.events.commands import NULL, CommandOutcome, OutcomeStatus, SendCall, StationReply
 from shared.events.envelope import Direction, FrameRecord, encode
@@ -39,9 +40,6 @@ from shared.ocpp.frames import CALL, CALLERROR, encode_error
 from shared.ocpp.v16 import codec
 from shared.ocpp.v16.actions import ACTIONS, Initiator, spec_for
 from shared.ocpp.v16.registration import station_call_refusal
-
-if TYPE_CHECKING:
-    from services.gateway.app import Gateway
 
 log = logging.getLogger(__name__)
 _tracer = telemetry.tracer("csms.gateway")
@@ -89,7 +87,7 @@ class PendingStationCall:
 
 class StationConnection:
     def __init__(
-        self, gateway: Gateway, ws: ServerConnection, station_id: str, connection_id: str, epoch: int
+        self, gateway: GatewayPort, ws: ServerConnection, station_id: str, connection_id: str, epoch: int
     ) -> None:
         self.gateway = gateway
         self.ws = ws

@@ -11,16 +11,15 @@ import pytest
 
 from tests.faults.system import check_invariants, load, make_system, report
 
-pytestmark = pytest.mark.faults
-
-
+# The gateway and the projections writer are killed in `make test` too (about 45 s each); the
+# domain services' kills wait out a consumer-group session each and run in `make test-faults`.
 @pytest.mark.parametrize(
     ("victim", "answered_by_it"),
     [
-        ("gateway", "Heartbeat"),
-        ("stations", "StatusNotification"),
-        ("transactions", "StartTransaction"),
-        ("projections", "StopTransaction"),
+        pytest.param("gateway", "Heartbeat", marks=pytest.mark.e2e),
+        pytest.param("stations", "StatusNotification", marks=pytest.mark.faults),
+        pytest.param("transactions", "StartTransaction", marks=pytest.mark.faults),
+        pytest.param("projections", "StopTransaction", marks=pytest.mark.e2e),
     ],
 )
 async def test_kill_9_and_restart(tmp_path: Path, victim: str, answered_by_it: str) -> None:

@@ -11,7 +11,8 @@ import pytest
 
 from tests.faults.system import check_invariants, load, make_system, report
 
-pytestmark = pytest.mark.faults
+# In `make test` too (about 40 s): the reply timeout is the bound every station relies on.
+pytestmark = pytest.mark.e2e
 
 
 async def test_sigstop_past_the_reply_timeout(tmp_path: Path) -> None:
