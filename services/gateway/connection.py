@@ -51,10 +51,16 @@ def now_ms() -> int:
 
 def validate_station_call(action: str, payload: bytes) -> OcppError | None:
     """The CALLERROR a station CALL deserves, or None when it is a valid 1.6 request we serve."""
-    if spec_for(action, Initiator.CHARGE_POINT) is None:
+    spec = spec_for(action, Initiator.CHARGE_POINT)
+    if spec is None:
         if action in ACTIONS:
             return OcppError(ErrorCode.NOT_SUPPORTED, f"{action} is not sent by a charge point")
         return OcppError(ErrorCode.NOT_IMPLEMENTED, f"unknown action {action!r}")
+    if spec.owner is None:
+        # Known but answered by no service: OCPP-J 1.6 4.2.3 NotSupported ("Requested Action is
+        # recognized but not supported"; NotImplemented is for an action "not known"), at once
+        # instead of after the reply timeout (ADR 0024).
+        return OcppError(ErrorCode.NOT_SUPPORTED, f"no service of this central system answers {action}")
     try:
         codec.decode_request(action, payload)
     except OcppError as error:

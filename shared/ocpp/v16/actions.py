@@ -1,4 +1,11 @@
-"""The registry of the 28 OCPP 1.6 actions: who sends the CALL, which types, which feature profile."""
+"""The one table of the 28 OCPP 1.6 actions: who sends the CALL, which types, which feature profile,
+and, for a CALL a charge point sends, the one service that answers it.
+
+``MESSAGES`` (generated from the JSON schemas, tools/generate_ocpp16.py) gives the first four;
+``STATION_CALL_OWNERS`` below is the hand-kept column. A station CALL without an owner is answered
+NotImplemented by the gateway at once; tests/unit/ocpp/test_action_owners.py checks that every
+station action has exactly one owner and that each service's route table is exactly its share.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +31,8 @@ class ActionSpec:
     # Who may send the CALL; DataTransfer is the one action both sides send.
     initiators: frozenset[Initiator]
     profile: str
+    # The service that answers this CALL when a charge point sends it (None: nobody, or CS-only).
+    owner: str | None = None
 
 
 def _initiators(who: str) -> frozenset[Initiator]:
@@ -32,10 +41,29 @@ def _initiators(who: str) -> frozenset[Initiator]:
     return frozenset({Initiator(who)})
 
 
+# Which service answers each CALL a charge point sends (services/<owner>/routes.py).
+STATION_CALL_OWNERS: Mapping[str, str] = {
+    "Authorize": "transactions",
+    "BootNotification": "stations",
+    "DataTransfer": "stations",
+    "DiagnosticsStatusNotification": "stations",
+    "FirmwareStatusNotification": "stations",
+    "Heartbeat": "stations",
+    "MeterValues": "transactions",
+    "StartTransaction": "transactions",
+    "StatusNotification": "stations",
+    "StopTransaction": "transactions",
+}
+
 ACTIONS: Mapping[str, ActionSpec] = {
-    name: ActionSpec(name, request, response, _initiators(who), profile)
+    name: ActionSpec(name, request, response, _initiators(who), profile, STATION_CALL_OWNERS.get(name))
     for name, request, response, who, profile in MESSAGES
 }
+
+
+def owned_by(service: str) -> frozenset[str]:
+    """The station CALLs ``service`` answers."""
+    return frozenset(a for a, s in ACTIONS.items() if s.owner == service)
 
 
 def spec_for(action: str, sender: Initiator) -> ActionSpec | None:
