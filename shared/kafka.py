@@ -16,7 +16,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
@@ -161,14 +161,6 @@ async def wait_for_kafka(bootstrap: str, timeout: float = 60.0) -> None:
             await asyncio.sleep(0.5)
         finally:
             await admin.close()
-
-
-async def read_to_end(
-    consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]
-) -> dict[TopicPartition, int]:
-    """End offsets at this moment: a caller that replays until them has seen everything written before."""
-    ends: dict[TopicPartition, int] = await consumer.end_offsets(list(partitions))
-    return ends
 
 
 async def stop_reader(task: asyncio.Task[None] | None, consumer: AIOKafkaConsumer | None) -> None:

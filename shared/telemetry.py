@@ -24,10 +24,6 @@ Headers = list[tuple[str, bytes]]
 _enabled = False
 
 
-def enabled() -> bool:
-    return _enabled
-
-
 class _NoSpan(AbstractContextManager[trace.Span]):
     def __enter__(self) -> trace.Span:
         return trace.INVALID_SPAN

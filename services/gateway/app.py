@@ -108,8 +108,6 @@ class Gateway:
         self._inbox: AIOKafkaConsumer | None = None
         self._server: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._background: set[asyncio.Task[None]] = set()
-        self._stopped = asyncio.Event()
         # Whether the log takes writes (a write failed: refuse at once, probe; ADR 0023), and the
         # records of frames sent or refused while it did not, appended in order once it does.
         self.log_circuit = LogCircuit()
@@ -195,10 +193,6 @@ class Gateway:
             await self._producer.flush()
             await self._producer.stop()
         self._hash_pool.shutdown(wait=False, cancel_futures=True)
-        self._stopped.set()
-
-    async def wait_stopped(self) -> None:
-        await self._stopped.wait()
 
     # -- Kafka ------------------------------------------------------------------------------------
 

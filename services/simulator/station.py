@@ -369,8 +369,3 @@ class SimStation:
         # sends it again when it is back (OCPP 1.6 section 4.10 and 4.9, queued messages).
         if connector.transaction_id == tx:
             connector.transaction_id, connector.id_tag = None, None
-
-    def spawn(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
