@@ -41,46 +41,17 @@ async def _run_gateway(settings: Settings, stop: asyncio.Event) -> None:
     await gateway.stop()
 
 
-async def _run_stations(settings: Settings, stop: asyncio.Event) -> None:
-    from services.stations.main import runners
-    from shared.service import run_until
+def _run_domain(name: str) -> ServiceMain:
+    """A domain service: its runners (``services/<name>/main.py``) until asked to stop."""
 
-    await run_until(runners(settings), stop)
+    async def run(settings: Settings, stop: asyncio.Event) -> None:
+        from importlib import import_module
 
+        from shared.service import run_until
 
-async def _run_transactions(settings: Settings, stop: asyncio.Event) -> None:
-    from services.transactions.main import runners
-    from shared.service import run_until
+        await run_until(import_module(f"services.{name}.main").runners(settings), stop)
 
-    await run_until(runners(settings), stop)
-
-
-async def _run_smartcharging(settings: Settings, stop: asyncio.Event) -> None:
-    from services.smartcharging.main import runners
-    from shared.service import run_until
-
-    await run_until(runners(settings), stop)
-
-
-async def _run_firmware(settings: Settings, stop: asyncio.Event) -> None:
-    from services.firmware.main import runners
-    from shared.service import run_until
-
-    await run_until(runners(settings), stop)
-
-
-async def _run_locallists(settings: Settings, stop: asyncio.Event) -> None:
-    from services.locallists.main import runners
-    from shared.service import run_until
-
-    await run_until(runners(settings), stop)
-
-
-async def _run_reservations(settings: Settings, stop: asyncio.Event) -> None:
-    from services.reservations.main import runners
-    from shared.service import run_until
-
-    await run_until(runners(settings), stop)
+    return run
 
 
 async def _run_api(settings: Settings, stop: asyncio.Event) -> None:
@@ -138,12 +109,10 @@ def _replay(settings: Settings, schema: str) -> None:
 
 SERVICES: dict[str, ServiceMain] = {
     "gateway": _run_gateway,
-    "stations": _run_stations,
-    "transactions": _run_transactions,
-    "smartcharging": _run_smartcharging,
-    "reservations": _run_reservations,
-    "locallists": _run_locallists,
-    "firmware": _run_firmware,
+    **{
+        name: _run_domain(name)
+        for name in ("stations", "transactions", "smartcharging", "reservations", "locallists", "firmware")
+    },
     "api": _run_api,
 }
 # Not part of `csms all` (the services run their own projections unless CSMS_PROJECTIONS=off).
