@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 from opentelemetry import trace
@@ -30,8 +30,8 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from services.gateway.logstate import NOT_LOGGED, LogRefused, LogUnavailable
-from services.gateway.ports import GatewayPort
 from shared import telemetry
+from shared.config import Settings
 from shared.events.commands import NULL, CommandOutcome, OutcomeStatus, SendCall, StationReply
 from shared.events.envelope import Direction, FrameRecord, encode
 from shared.ocpp import session as ocpp_session
@@ -80,6 +80,40 @@ def validate_station_answer(action: str | None, payload: bytes) -> OcppError | N
     except OcppError as error:
         return error
     return None
+
+
+class GatewayPort(Protocol):
+    """What a connection needs from the gateway process holding it: ``app.Gateway`` is one, unit
+    tests pass plain fakes; this module never imports ``app.py``."""
+
+    settings: Settings
+    gateway_id: str
+
+    def clock(self) -> float: ...
+
+    async def publish(
+        self,
+        value: bytes,
+        station_id: str,
+        headers: list[tuple[str, bytes]] | None = None,
+        topic: str | None = None,
+    ) -> Any:
+        """Append and wait for the log's acknowledgement (raises LogUnavailable)."""
+
+    def publish_later(self, value: bytes, station_id: str) -> None:
+        """Append the record of a frame that went (or was refused) unlogged, once the log is back."""
+
+    async def publish_nowait(self, topic: str, key: str, value: bytes) -> None:
+        """Hand a record to the producer without waiting for its acknowledgement."""
+
+    def watch(self, conn: StationConnection) -> None:
+        """Drive ``conn``'s timeouts from the gateway's ticker."""
+
+    def boot_status(self, station_id: str) -> str | None:
+        """How the station's last BootNotification was answered."""
+
+    def note_boot_answer(self, station_id: str, status: str) -> None:
+        """Remember a boot answer relayed on this gateway."""
 
 
 @dataclass

@@ -7,12 +7,11 @@ function of the request and the context (clock and settings injected through ``C
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import msgspec
 
+from services.stations.context import Context
 from services.stations.handlers import (
     boot_notification,
     data_transfer,
@@ -21,18 +20,6 @@ from services.stations.handlers import (
     heartbeat,
     status_notification,
 )
-from shared.events.envelope import StationRegistration
-
-
-@dataclass(frozen=True)
-class Context:
-    now: datetime
-    heartbeat_interval: int
-    boot_retry_interval: int
-    # The operator's record of the calling station (None: unknown to the registry so far).
-    registration: StationRegistration | None
-    auto_register: bool
-
 
 Handler = Callable[[Any, Context], msgspec.Struct]
 

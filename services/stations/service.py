@@ -12,7 +12,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from services.stations import presence
-from services.stations.routes import ROUTES, Context
+from services.stations.context import Context
+from services.stations.routes import ROUTES
 from shared.config import Settings
 from shared.events.envelope import (
     ConnectionClosed,

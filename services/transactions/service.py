@@ -14,8 +14,9 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from services.transactions.context import Context
 from services.transactions.events import TransactionEvent, event_decoder
-from services.transactions.routes import ROUTES, Context
+from services.transactions.routes import ROUTES
 from services.transactions.state import State, evolve
 from shared.config import Settings
 from shared.events.envelope import encode

@@ -11,6 +11,7 @@ import pytest
 
 from tests.faults.system import check_invariants, load, make_system, report
 
+
 # The gateway and the projections writer are killed in `make test` too (about 45 s each); the
 # domain services' kills wait out a consumer-group session each and run in `make test-faults`.
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from shared.ocpp.v16.messages import BootNotificationRequest, BootNotificationResponse
 
 if TYPE_CHECKING:
-    from services.stations.routes import Context
+    from services.stations.context import Context
 
 
 def handle(request: BootNotificationRequest, ctx: Context) -> BootNotificationResponse:

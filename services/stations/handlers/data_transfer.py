@@ -15,7 +15,7 @@ from msgspec import UNSET
 from shared.ocpp.v16.messages import DataTransferRequest, DataTransferResponse
 
 if TYPE_CHECKING:
-    from services.stations.routes import Context
+    from services.stations.context import Context
 
 CSMS_VENDOR = "org.openchargealliance.csms"
 

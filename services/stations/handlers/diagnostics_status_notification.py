@@ -10,7 +10,7 @@ from shared.ocpp.v16.messages import (
 )
 
 if TYPE_CHECKING:
-    from services.stations.routes import Context
+    from services.stations.context import Context
 
 
 def handle(

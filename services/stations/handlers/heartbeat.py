@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from shared.ocpp.v16.messages import HeartbeatRequest, HeartbeatResponse
 
 if TYPE_CHECKING:
-    from services.stations.routes import Context
+    from services.stations.context import Context
 
 
 def handle(request: HeartbeatRequest, ctx: Context) -> HeartbeatResponse:

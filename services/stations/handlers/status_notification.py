@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from shared.ocpp.v16.messages import StatusNotificationRequest, StatusNotificationResponse
 
 if TYPE_CHECKING:
-    from services.stations.routes import Context
+    from services.stations.context import Context
 
 
 def handle(request: StatusNotificationRequest, ctx: Context) -> StatusNotificationResponse:

@@ -12,7 +12,7 @@ from services.transactions.events import TransactionEvent
 from shared.ocpp.v16.messages import MeterValuesRequest, MeterValuesResponse
 
 if TYPE_CHECKING:
-    from services.transactions.routes import Context
+    from services.transactions.context import Context
 
 
 def handle(request: MeterValuesRequest, ctx: Context) -> tuple[MeterValuesResponse, list[TransactionEvent]]:

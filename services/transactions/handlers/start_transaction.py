@@ -18,7 +18,7 @@ from shared.events.idtags import id_tag_info
 from shared.ocpp.v16.messages import StartTransactionRequest, StartTransactionResponse
 
 if TYPE_CHECKING:
-    from services.transactions.routes import Context
+    from services.transactions.context import Context
 
 
 def handle(

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from services.reservations.decide import decide, expire
-from services.transactions.routes import ROUTES, Context
+from services.transactions.context import Context
+from services.transactions.routes import ROUTES
 from services.transactions.state import State as TransactionsState
 from shared.events.envelope import Direction, FrameRecord, encode
 from shared.events.idtags import IdTagRecord

@@ -15,8 +15,9 @@ import msgspec
 import pytest
 from msgspec import UNSET
 
+from services.transactions.context import Context
 from services.transactions.events import TransactionEvent, TransactionStarted, TransactionStopped
-from services.transactions.routes import ROUTES, Context
+from services.transactions.routes import ROUTES
 from services.transactions.state import RECENT_STARTS, State, evolve, start_key
 from shared.events.idtags import IdTagRecord, id_tag_info
 from shared.ocpp.v16.constraints import INT32_MAX
