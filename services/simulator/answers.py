@@ -11,21 +11,17 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
 from services.simulator import firmware
 from services.simulator.schedule import station_schedule
-from services.simulator.station import CallFailed, iso
+from services.simulator.station import AnswerHandler, CallFailed, FollowUp, SimStation, iso
 from shared.ocpp.v16.messages import ChargingProfile
 from shared.smartcharging.composite import InstalledProfile
 
-if TYPE_CHECKING:
-    from services.simulator.station import SimStation
-
-FollowUp = Coroutine[Any, Any, None] | None
-Handler = Callable[["SimStation", dict[str, Any]], tuple[dict[str, Any], FollowUp]]
+Handler = AnswerHandler
 
 MAX_AMPS = 32.0  # the simulated hardware's own limit, reported where no profile applies
 

@@ -16,7 +16,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from services.simulator.fleet import Fleet, FleetConfig, dumps, merge
+from services.simulator.config import FleetConfig
+from services.simulator.fleet import Fleet, dumps, merge
 from services.simulator.scenarios import SCENARIOS
 
 

@@ -12,11 +12,13 @@ import json
 import logging
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 from websockets.exceptions import InvalidHandshake, WebSocketException
 
+from services.simulator.answers import ROUTES
+from services.simulator.config import FleetConfig
 from services.simulator.metrics import Metrics, percentiles
 from services.simulator.scenarios import SCENARIOS, announce
 from services.simulator.station import CallFailed, SimStation
@@ -34,35 +36,6 @@ LOAD_MIX = (
     ("Authorize", 0.10),
     ("Transaction", 0.10),  # StartTransaction, or StopTransaction when one is running
 )
-
-
-@dataclass
-class FleetConfig:
-    url: str = "ws://127.0.0.1:9000/ocpp"
-    stations: int = 10
-    prefix: str = "SIM"
-    first: int = 0  # index of this process's first station (several processes share one fleet)
-    connectors: int = 2
-    ramp: float = 50.0  # new connections per second
-    jitter: float = 0.2  # +- fraction of the ramp spacing
-    scenario: str = "idle"
-    duration: float = 60.0  # seconds after the ramp
-    heartbeat: float | None = None  # override the interval the CSMS tells
-    meter_interval: float = 10.0
-    charge_seconds: float = 60.0
-    pause_seconds: float = 10.0
-    charging_share: float = 0.5
-    # Station i uses id_tags[i % len]; fewer tags than charging stations means ConcurrentTx answers.
-    id_tags: list[str] = field(default_factory=lambda: [f"SIM-TAG-{i}" for i in range(1000)])
-    storm_at: float | None = None  # seconds after the ramp: every connection drops and reconnects at once
-    offline_seconds: float = 5.0
-    backlog_transactions: int = 3
-    backlog_minutes: int = 60
-    rate: float | None = None  # open-loop station calls per second (the load mix), replaces the scenario
-    warmup: float = 2.0  # seconds of load before the measurement window opens
-    call_timeout: float = 30.0
-    source_addresses: int = 1  # spread client sockets over 127.0.0.1..N (more ephemeral ports)
-    seed: int = 1
 
 
 class Fleet:
@@ -83,6 +56,7 @@ class Fleet:
                 if config.source_addresses > 1
                 else None,
                 rng=random.Random(config.seed * 1_000_003 + i),
+                answers=ROUTES,
             )
             for i in range(config.stations)
         ]

@@ -8,16 +8,33 @@ charge point would boot again).
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from services.simulator.config import FleetConfig
 from services.simulator.station import CallFailed, SimStation, iso
 
-if TYPE_CHECKING:
-    from services.simulator.fleet import Fleet
 
-Scenario = Callable[[SimStation, "Fleet"], Awaitable[None]]
+class Fleet(Protocol):
+    """What a scenario may ask of the fleet running it (``fleet.Fleet`` is the one)."""
+
+    config: FleetConfig
+    rng: random.Random
+
+    def id_tag_for(self, st: SimStation) -> str: ...
+
+    def index_of(self, st: SimStation) -> int: ...
+
+    def mark_flushed(self, st: SimStation) -> None: ...
+
+    def note_announced(self, st: SimStation) -> None: ...
+
+    async def reconnect(self, st: SimStation) -> None: ...
+
+
+Scenario = Callable[[SimStation, Fleet], Awaitable[None]]
 
 
 async def announce(st: SimStation, fleet: Fleet) -> None:

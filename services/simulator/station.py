@@ -12,7 +12,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -64,6 +64,13 @@ class Offline:
     transaction_id: int | None = None
 
 
+# One function per Central System CALL a station answers: (station, request) -> (response, what it
+# then does on its own, e.g. download the firmware). services/simulator/answers.py is the set.
+FollowUp = Coroutine[Any, Any, None] | None
+AnswerHandler = Callable[["SimStation", dict[str, Any]], tuple[dict[str, Any], FollowUp]]
+AnswerRoutes = Mapping[str, AnswerHandler]
+
+
 class SimStation:
     def __init__(
         self,
@@ -75,8 +82,11 @@ class SimStation:
         call_timeout: float = 30.0,
         local_address: str | None = None,
         rng: random.Random | None = None,
+        answers: AnswerRoutes | None = None,
     ) -> None:
         self.station_id = station_id
+        # How it answers the central system's CALLs (the fleet passes answers.ROUTES; none: NotImplemented).
+        self.answers: AnswerRoutes = answers or {}
         self.url = url
         self.metrics = metrics
         self.connectors = {c: Connector() for c in range(1, connectors + 1)}
@@ -255,10 +265,8 @@ class SimStation:
             self._on_own_call_end(event)
 
     async def _answer(self, event: CallReceived) -> None:
-        from services.simulator.answers import ROUTES
-
         self.metrics.received += 1
-        handler = ROUTES.get(event.action)
+        handler = self.answers.get(event.action)
         if handler is None:
             self.session.reply_error(event.unique_id, "NotImplemented", f"{event.action} is not implemented")
             return

@@ -29,7 +29,8 @@ from services.firmware.projection import FirmwareProjection
 from services.firmware.service import FirmwareService
 from services.firmware.state import State, evolve
 from services.simulator import firmware as sim_firmware
-from services.simulator.fleet import Fleet, FleetConfig
+from services.simulator.config import FleetConfig
+from services.simulator.fleet import Fleet
 from shared.projection import DbTarget, connect_pool, rebuild
 from shared.service import run_until
 from shared.tables import LogFollower

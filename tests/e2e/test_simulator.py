@@ -8,7 +8,8 @@ import dataclasses
 
 import pytest
 
-from services.simulator.fleet import Fleet, FleetConfig
+from services.simulator.config import FleetConfig
+from services.simulator.fleet import Fleet
 from tests.e2e.conftest import Api, System, unique_station
 
 pytestmark = pytest.mark.e2e

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from ocpp.v16 import call, call_result
 
-from services.simulator.fleet import Fleet, FleetConfig
+from services.simulator.config import FleetConfig
+from services.simulator.fleet import Fleet
 from tests.e2e.conftest import Api, System, unique_station
 from tests.e2e.station import iso, now, station
 

@@ -24,7 +24,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from bench.system import SystemUnderTest
-from services.simulator.fleet import Fleet, FleetConfig
+from services.simulator.config import FleetConfig
+from services.simulator.fleet import Fleet
 from services.simulator.metrics import Answer
 from shared.events.topics import Topics, TopicSpec
 from tests.e2e.conftest import test_database_url
