@@ -27,7 +27,7 @@ from services.api import (
     stations,
     transactions,
 )
-from services.api.context import API
+from services.api.context import API, ApiPort
 from services.api.errors import ApiError, check_no_nul, error, ok
 from services.api.openapi import document
 from shared.commands import CommandClient
@@ -119,7 +119,8 @@ class OperatorApi:
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._errors], client_max_size=1 << 20)
-        app[API] = self
+        port: ApiPort = self  # mypy checks here that this class is what the route modules rely on
+        app[API] = port
         app.router.add_routes(ROUTES)
         app.router.add_get("/openapi.json", self._openapi)
         app.router.add_get("/healthz", self._health)

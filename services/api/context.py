@@ -1,23 +1,47 @@
-"""How an endpoint reaches the running :class:`~services.api.app.OperatorApi`."""
+"""How an endpoint reaches the running operator API: through ``ApiPort``, what the route modules
+use of :class:`~services.api.app.OperatorApi` (which imports them; this module imports no route)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+import asyncpg
 from aiohttp import web
+from aiokafka import AIOKafkaProducer
 
 from services.api.errors import ApiError
+from shared.commands import CommandClient
+from shared.config import Settings
+from shared.events.envelope import StationRegistration
+from shared.events.idtags import IdTagRecord
+from shared.events.sites import SiteRecord
+from shared.events.topics import Topics
+from shared.tables import CompactedView
 
-if TYPE_CHECKING:
-    from services.api.app import OperatorApi
+
+class ApiPort(Protocol):
+    settings: Settings
+    topics: Topics
+    commands: CommandClient
+    registry: CompactedView[StationRegistration]
+    id_tags: CompactedView[IdTagRecord]
+    sites: CompactedView[SiteRecord]
+    producer: AIOKafkaProducer
+    # local_lists.LocalLists (which is built on this port: naming its type here would be a cycle)
+    local_lists: Any
+
+    async def pool(self) -> asyncpg.Pool: ...
+
+    async def write(self, view: CompactedView[Any], topic: str, key: str, value: bytes | None) -> None: ...
+
 
 API: web.AppKey[Any] = web.AppKey("api")
 
 
-def api_of(request: web.Request) -> OperatorApi:
-    api: OperatorApi = request.app[API]
+def api_of(request: web.Request) -> ApiPort:
+    api: ApiPort = request.app[API]
     return api
 
 

@@ -557,44 +557,44 @@ ROUTES = [
 
 def openapi() -> tuple[dict[str, Any], dict[str, Any]]:
     """The paths above for /openapi.json, and the schemas of their bodies."""
-    from services.api.openapi import OBJECT, REF, _error, _json, _param
+    from services.api.schema import OBJECT, REF, error_response, json_response, param
 
     (campaign_body, diagnostics_body), components = msgspec.json.schema_components(
         [CampaignBody, DiagnosticsBody], ref_template=REF
     )
     binary = {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
-    campaign = [_param("campaignId")]
+    campaign = [param("campaignId")]
     paths: dict[str, Any] = {
         "/api/v1/firmware": {
-            "get": {"summary": "Firmware images, newest first", "responses": {"200": _json(OBJECT)}},
+            "get": {"summary": "Firmware images, newest first", "responses": {"200": json_response(OBJECT)}},
             "post": {
                 "summary": "Upload a firmware image (raw body or multipart/form-data)",
-                "parameters": [_param("name", "query"), _param("version", "query")],
+                "parameters": [param("name", "query"), param("version", "query")],
                 "requestBody": {"required": True, **binary},
                 "responses": {
-                    "201": _json(OBJECT, "stored: size and sha256"),
-                    "400": _error("bad name or version"),
-                    "413": _error("too large"),
-                    "422": _error("empty"),
+                    "201": json_response(OBJECT, "stored: size and sha256"),
+                    "400": error_response("bad name or version"),
+                    "413": error_response("too large"),
+                    "422": error_response("empty"),
                 },
             },
         },
         "/api/v1/firmware/{imageId}": {
-            "parameters": [_param("imageId")],
+            "parameters": [param("imageId")],
             "get": {
                 "summary": "A firmware image",
-                "responses": {"200": _json(OBJECT), "404": _error("unknown")},
+                "responses": {"200": json_response(OBJECT), "404": error_response("unknown")},
             },
         },
         "/api/v1/firmware-campaigns": {
-            "get": {"summary": "Campaigns, newest first", "responses": {"200": _json(OBJECT)}},
+            "get": {"summary": "Campaigns, newest first", "responses": {"200": json_response(OBJECT)}},
             "post": {
                 "summary": "Start a campaign: targets (stations, site or filter), UpdateFirmware options, policy",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": campaign_body}}},
                 "responses": {
-                    "201": _json(OBJECT, "created (as GET)"),
-                    "404": _error("unknown station"),
-                    "422": _error("invalid body, unknown image, no targets"),
+                    "201": json_response(OBJECT, "created (as GET)"),
+                    "404": error_response("unknown station"),
+                    "422": error_response("invalid body, unknown image, no targets"),
                 },
             },
         },
@@ -602,42 +602,42 @@ def openapi() -> tuple[dict[str, Any], dict[str, Any]]:
             "parameters": campaign,
             "get": {
                 "summary": "A campaign: counts per state and per-station detail",
-                "responses": {"200": _json(OBJECT), "404": _error("unknown campaign")},
+                "responses": {"200": json_response(OBJECT), "404": error_response("unknown campaign")},
             },
         },
         "/api/v1/stations/{stationId}/diagnostics": {
-            "parameters": [_param("stationId")],
+            "parameters": [param("stationId")],
             "post": {
                 "summary": "Ask the station for its diagnostics (GetDiagnostics to a location the system hosts)",
                 "requestBody": {"content": {"application/json": {"schema": diagnostics_body}}},
                 "responses": {
-                    "202": _json(OBJECT, "requested"),
-                    "404": _error("unknown station"),
-                    "422": _error("invalid body"),
+                    "202": json_response(OBJECT, "requested"),
+                    "404": error_response("unknown station"),
+                    "422": error_response("invalid body"),
                 },
             },
         },
         "/api/v1/diagnostics": {
             "get": {
                 "summary": "Diagnostics requests, newest first",
-                "parameters": [_param("stationId", "query"), _param("limit", "query", {"type": "integer"})],
-                "responses": {"200": _json(OBJECT), "400": _error("bad limit")},
+                "parameters": [param("stationId", "query"), param("limit", "query", {"type": "integer"})],
+                "responses": {"200": json_response(OBJECT), "400": error_response("bad limit")},
             }
         },
         "/api/v1/diagnostics/{requestId}": {
-            "parameters": [_param("requestId")],
+            "parameters": [param("requestId")],
             "get": {
                 "summary": "A diagnostics request: status, file name, the stored file",
-                "responses": {"200": _json(OBJECT), "404": _error("unknown request")},
+                "responses": {"200": json_response(OBJECT), "404": error_response("unknown request")},
             },
         },
         "/api/v1/diagnostics/{requestId}/file": {
-            "parameters": [_param("requestId")],
+            "parameters": [param("requestId")],
             "get": {
                 "summary": "Download the uploaded diagnostics file",
                 "responses": {
                     "200": {"description": "the file", **binary},
-                    "404": _error("nothing uploaded"),
+                    "404": error_response("nothing uploaded"),
                 },
             },
         },
@@ -648,9 +648,9 @@ def openapi() -> tuple[dict[str, Any], dict[str, Any]]:
             "post": {
                 "summary": f"{action.capitalize()} the campaign",
                 "responses": {
-                    "202": _json(OBJECT, "accepted (as GET)"),
-                    "404": _error("unknown campaign"),
-                    "409": _error("not possible in the campaign's status"),
+                    "202": json_response(OBJECT, "accepted (as GET)"),
+                    "404": error_response("unknown campaign"),
+                    "409": error_response("not possible in the campaign's status"),
                 },
             },
         }

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import msgspec
 from aiohttp import web
 
-from services.api.context import api_of, until_row
+from services.api.context import ApiPort, api_of, until_row
 from services.api.errors import ApiError, ok, read_body
 from services.api.paging import PAGING, Page, in_memory, page_of, reject_unknown, split
 from services.api.stations import MAX_ID, ensure_known, station_id_of
@@ -33,9 +33,6 @@ from services.locallists.pusher import LocalListPusher
 from shared.events.envelope import encode
 from shared.kafka import ensure_topics
 from shared.tables import CompactedView
-
-if TYPE_CHECKING:
-    from services.api.app import OperatorApi
 
 MAX_ENTRIES = 10_000
 
@@ -57,7 +54,7 @@ class PushPost(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_on
 class LocalLists:
     """What the API holds for local lists: the definitions view and the pusher."""
 
-    def __init__(self, api: OperatorApi) -> None:
+    def __init__(self, api: ApiPort) -> None:
         self.api = api
         self.topic = topic(api.topics)
         self.definitions: CompactedView[LocalListDefinition] = CompactedView(

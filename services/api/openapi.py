@@ -13,30 +13,10 @@ import msgspec
 
 from services.api import firmware, local_lists, paging, reservations, station_filters
 from services.api.id_tags import IdTagPut
+from services.api.schema import OBJECT, REF, error_response, json_response, param
 from services.api.sites import SitePut
 from services.api.stations import StationPut
 from shared.ocpp.v16.actions import ACTIONS, Initiator
-
-REF = "#/components/schemas/{name}"
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": REF.format(name="Error")}}},
-    }
-
-
-def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _param(name: str, where: str = "path", schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"name": name, "in": where, "required": where == "path", "schema": schema or {"type": "string"}}
-
-
-OBJECT = {"type": "object"}
-
 
 # Every paged list (ADR 0016): path -> the response's array field.
 PAGED = {
@@ -65,8 +45,8 @@ def _paged(paths: dict[str, Any]) -> None:
             *(p for p in get.get("parameters", []) if p["name"] not in ("limit", "cursor")),
             *(p for p in [*extra, *paging.openapi_parameters()] if p["name"] not in names),
         ]
-        get["responses"]["200"] = _json(paging.openapi_list(items), "one page, in the list's order")
-        get["responses"]["400"] = _error("bad query parameter (`field` names it), e.g. a bad cursor")
+        get["responses"]["200"] = json_response(paging.openapi_list(items), "one page, in the list's order")
+        get["responses"]["400"] = error_response("bad query parameter (`field` names it), e.g. a bad cursor")
 
 
 @functools.cache
@@ -95,108 +75,121 @@ def document() -> dict[str, Any]:
         },
     }
     paths: dict[str, Any] = {
-        "/api/v1/stations": {"get": {"summary": "List stations", "responses": {"200": _json(OBJECT)}}},
+        "/api/v1/stations": {
+            "get": {"summary": "List stations", "responses": {"200": json_response(OBJECT)}}
+        },
         "/api/v1/stations/{stationId}": {
-            "parameters": [_param("stationId")],
+            "parameters": [param("stationId")],
             "get": {
                 "summary": "A station: connection, boot details, last seen, connectors",
-                "responses": {"200": _json(OBJECT), "404": _error("unknown station")},
+                "responses": {"200": json_response(OBJECT), "404": error_response("unknown station")},
             },
             "put": {
                 "summary": "Register (or replace the registration of) a station",
                 "requestBody": {"content": {"application/json": {"schema": station_put}}},
                 "responses": {
-                    "200": _json(OBJECT, "replaced"),
-                    "201": _json(OBJECT, "registered"),
-                    "422": _error("invalid body"),
+                    "200": json_response(OBJECT, "replaced"),
+                    "201": json_response(OBJECT, "registered"),
+                    "422": error_response("invalid body"),
                 },
             },
             "delete": {"summary": "Forget a registration", "responses": {"204": {"description": "deleted"}}},
         },
         "/api/v1/stations/{stationId}/configuration": {
-            "parameters": [_param("stationId")],
+            "parameters": [param("stationId")],
             "get": {
                 "summary": "Configuration snapshot from GetConfiguration/ChangeConfiguration answers",
-                "responses": {"200": _json(OBJECT), "404": _error("unknown station")},
+                "responses": {"200": json_response(OBJECT), "404": error_response("unknown station")},
             },
         },
         "/api/v1/stations/{stationId}/calls": {
-            "parameters": [_param("stationId"), _param("limit", "query", {"type": "integer"})],
+            "parameters": [param("stationId"), param("limit", "query", {"type": "integer"})],
             "get": {
                 "summary": "Recent CALLs sent to the station and their outcome",
-                "responses": {"200": _json(OBJECT), "404": _error("unknown station")},
+                "responses": {"200": json_response(OBJECT), "404": error_response("unknown station")},
             },
         },
         "/api/v1/stations/{stationId}/charging-profiles": {
-            "parameters": [_param("stationId")],
+            "parameters": [param("stationId")],
             "get": {
                 "summary": "Charging profiles the station accepted, and recent Set/Clear outcomes",
-                "responses": {"200": _json(OBJECT), "404": _error("unknown station")},
+                "responses": {"200": json_response(OBJECT), "404": error_response("unknown station")},
             },
         },
         "/api/v1/stations/{stationId}/composite-schedule": {
             "parameters": [
-                _param("stationId"),
+                param("stationId"),
                 {"name": "connectorId", "in": "query", "required": True, "schema": {"type": "integer"}},
-                _param("duration", "query", {"type": "integer"}),
-                _param("chargingRateUnit", "query", {"type": "string", "enum": ["A", "W"]}),
+                param("duration", "query", {"type": "integer"}),
+                param("chargingRateUnit", "query", {"type": "string", "enum": ["A", "W"]}),
             ],
             "get": {
                 "summary": "The composite schedule computed by the system from the installed profiles",
                 "responses": {
-                    "200": _json(OBJECT),
-                    "400": _error("bad query"),
-                    "404": _error("unknown station"),
+                    "200": json_response(OBJECT),
+                    "400": error_response("bad query"),
+                    "404": error_response("unknown station"),
                 },
             },
         },
-        "/api/v1/id-tags": {"get": {"summary": "List id tags", "responses": {"200": _json(OBJECT)}}},
+        "/api/v1/id-tags": {"get": {"summary": "List id tags", "responses": {"200": json_response(OBJECT)}}},
         "/api/v1/id-tags/{idTag}": {
-            "parameters": [_param("idTag")],
-            "get": {"summary": "An id tag", "responses": {"200": _json(OBJECT), "404": _error("unknown")}},
+            "parameters": [param("idTag")],
+            "get": {
+                "summary": "An id tag",
+                "responses": {"200": json_response(OBJECT), "404": error_response("unknown")},
+            },
             "put": {
                 "summary": "Create or replace an id tag",
                 "requestBody": {"content": {"application/json": {"schema": id_tag_put}}},
-                "responses": {"200": _json(OBJECT), "201": _json(OBJECT), "422": _error("invalid body")},
+                "responses": {
+                    "200": json_response(OBJECT),
+                    "201": json_response(OBJECT),
+                    "422": error_response("invalid body"),
+                },
             },
             "delete": {
                 "summary": "Delete an id tag (it then answers Invalid)",
                 "responses": {"204": {"description": "deleted"}},
             },
         },
-        "/api/v1/sites": {"get": {"summary": "List sites", "responses": {"200": _json(OBJECT)}}},
+        "/api/v1/sites": {"get": {"summary": "List sites", "responses": {"200": json_response(OBJECT)}}},
         "/api/v1/sites/{siteId}": {
-            "parameters": [_param("siteId")],
+            "parameters": [param("siteId")],
             "get": {
                 "summary": "A site, its stations and the allocator's newest allocation",
-                "responses": {"200": _json(OBJECT), "404": _error("unknown site")},
+                "responses": {"200": json_response(OBJECT), "404": error_response("unknown site")},
             },
             "put": {
                 "summary": "Create or replace a site (grid limit, per-station limits, allocation settings)",
                 "requestBody": {"content": {"application/json": {"schema": site_put}}},
-                "responses": {"200": _json(OBJECT), "201": _json(OBJECT), "422": _error("invalid body")},
+                "responses": {
+                    "200": json_response(OBJECT),
+                    "201": json_response(OBJECT),
+                    "422": error_response("invalid body"),
+                },
             },
             "delete": {
                 "summary": "Delete a site (its stations are no longer managed)",
-                "responses": {"204": {"description": "deleted"}, "404": _error("unknown site")},
+                "responses": {"204": {"description": "deleted"}, "404": error_response("unknown site")},
             },
         },
         "/api/v1/transactions": {
             "get": {
                 "summary": "Transactions, newest first",
                 "parameters": [
-                    _param("stationId", "query"),
-                    _param("active", "query", {"type": "boolean"}),
-                    _param("limit", "query", {"type": "integer"}),
+                    param("stationId", "query"),
+                    param("active", "query", {"type": "boolean"}),
+                    param("limit", "query", {"type": "integer"}),
                 ],
-                "responses": {"200": _json(OBJECT)},
+                "responses": {"200": json_response(OBJECT)},
             }
         },
         "/api/v1/transactions/{transactionId}": {
-            "parameters": [_param("transactionId", schema={"type": "integer"})],
+            "parameters": [param("transactionId", schema={"type": "integer"})],
             "get": {
                 "summary": "A transaction with its meter values",
-                "responses": {"200": _json(OBJECT), "404": _error("unknown transaction")},
+                "responses": {"200": json_response(OBJECT), "404": error_response("unknown transaction")},
             },
         },
     }
@@ -211,21 +204,21 @@ def document() -> dict[str, Any]:
     n = len(commands)
     for i, action in enumerate(commands):
         paths[f"/api/v1/stations/{{stationId}}/commands/{action}"] = {
-            "parameters": [_param("stationId"), _param("timeout", "query", {"type": "number"})],
+            "parameters": [param("stationId"), param("timeout", "query", {"type": "number"})],
             "post": {
                 "summary": f"Send {action} to the station and return its answer",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": ocpp[i]}}},
                 "responses": {
-                    "200": _json(
+                    "200": json_response(
                         {"type": "object", "required": ["response"], "properties": {"response": ocpp[n + i]}},
                         "the station's CALLRESULT",
                     ),
-                    "404": _error("unknown station"),
-                    "409": _error("station not connected"),
-                    "422": _error("payload is not valid OCPP; `field` names the violated field"),
-                    "502": _error("the station answered CALLERROR"),
-                    "503": _error("the station's command queue is full"),
-                    "504": _error("no answer within the command timeout"),
+                    "404": error_response("unknown station"),
+                    "409": error_response("station not connected"),
+                    "422": error_response("payload is not valid OCPP; `field` names the violated field"),
+                    "502": error_response("the station answered CALLERROR"),
+                    "503": error_response("the station's command queue is full"),
+                    "504": error_response("no answer within the command timeout"),
                 },
             },
         }
