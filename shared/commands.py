@@ -16,6 +16,7 @@ import uuid
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from shared.clock import now_ms
 from shared.config import Settings
 from shared.events.commands import CommandOutcome, OutcomeStatus, SendCall, outcome_decoder
 from shared.events.envelope import Presence, encode, presence_decoder
@@ -130,7 +131,7 @@ class CommandClient:
             if presence is not None and presence.connected and presence.epoch > after_epoch:
                 return presence
             reconnecting = after_epoch >= 0 or (
-                presence is not None and time.time() * 1000 - presence.since_ms < RECONNECT_GRACE_MS
+                presence is not None and now_ms() - presence.since_ms < RECONNECT_GRACE_MS
             )
             remaining = deadline - time.monotonic()
             if not reconnecting or remaining <= 0:
@@ -167,7 +168,7 @@ class CommandClient:
             action=action,
             payload=msgspec.Raw(payload),
             reply_to=self.replies_topic,
-            deadline_ms=int(time.time() * 1000 + timeout * 1000),
+            deadline_ms=now_ms() + int(timeout * 1000),
         )
         try:
             await self._producer.send_and_wait(

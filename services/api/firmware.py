@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import re
 import secrets
-import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -36,6 +35,7 @@ from services.firmware.events import (
     key_of,
 )
 from services.firmware.storage import LocalStorage, TooLarge, safe_name
+from shared.clock import now_ms
 from shared.events.topics import Topics
 from shared.kafka import ensure_topics
 
@@ -86,10 +86,6 @@ class DiagnosticsBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"
     retries: int | None = None
     retry_interval: int | None = None
     transport: Literal["http", "ftp"] = "http"
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -189,7 +185,7 @@ async def post_image(request: web.Request) -> web.Response:
             size=stored.size,
             sha256=stored.sha256,
             storage_key=stored.key,
-            at_ms=_now_ms(),
+            at_ms=now_ms(),
         ),
     )
     row = await until_row(request, "SELECT * FROM fw_images WHERE image_id = $1", image_id)
@@ -307,7 +303,7 @@ async def post_campaign(request: web.Request) -> web.Response:
                 offline_wait_s=p.offline_wait_seconds,
             ),
             token=secrets.token_urlsafe(18),
-            at_ms=_now_ms(),
+            at_ms=now_ms(),
         ),
     )
     await until_row(request, "SELECT 1 FROM fw_campaigns WHERE campaign_id = $1", campaign_id)
@@ -415,7 +411,7 @@ async def control_campaign(request: web.Request) -> web.Response:
         raise ApiError(404, "UnknownCampaign", f"campaign {campaign_id!r} does not exist")
     if row["status"] not in CONTROL[action]:
         raise ApiError(409, "InvalidState", f"cannot {action} a campaign that is {row['status']}")
-    now = _now_ms()
+    now = now_ms()
     event: FirmwareEvent = (
         CampaignPaused(campaign_id=campaign_id, reason="paused by the operator", at_ms=now)
         if action == "pause"
@@ -486,7 +482,7 @@ async def post_diagnostics(request: web.Request) -> web.Response:
             retries=body.retries,
             retry_interval=body.retry_interval,
             token=secrets.token_urlsafe(18),
-            at_ms=_now_ms(),
+            at_ms=now_ms(),
         ),
     )
     row = await until_row(request, "SELECT * FROM fw_diagnostics WHERE request_id = $1", request_id)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
-import time
 from typing import Any, Literal
 
 import msgspec
@@ -14,6 +13,7 @@ from services.api.context import api_of
 from services.api.errors import ApiError, ok, read_body
 from services.api.paging import PAGING, page_of, reject_unknown, split, split_keys
 from services.api.station_filters import station_query
+from shared.clock import now_ms
 from shared.events.envelope import StationRegistration, encode
 from shared.security import hash_password
 
@@ -60,7 +60,7 @@ async def put_station(request: web.Request) -> web.Response:
         password_hash=hash_password(body.password) if body.password is not None else None,
         site=body.site,
         boot_status=body.boot_status,
-        at_ms=int(time.time() * 1000),
+        at_ms=now_ms(),
     )
     await api.write(api.registry, api.topics.stations, station_id, encode(reg))
     return ok({"stationId": station_id, "registration": registration_json(reg)}, 200 if existed else 201)

@@ -22,7 +22,6 @@ import dataclasses
 import hmac
 import logging
 import ssl
-import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +45,7 @@ from services.firmware.events import (
 from services.firmware.ftp import Account, FtpServer
 from services.firmware.state import Campaign, Diagnostics, State, evolve
 from services.firmware.storage import LocalStorage, Stored, TooLarge, safe_name
+from shared.clock import now_ms
 from shared.commands import CommandClient, NotConnected
 from shared.config import Settings
 from shared.events.commands import CommandOutcome, OutcomeStatus
@@ -59,10 +59,6 @@ log = logging.getLogger(__name__)
 
 SERVICE = "firmware"
 WATCHED = ("FirmwareStatusNotification", "DiagnosticsStatusNotification", "BootNotification")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def iso_now() -> str:

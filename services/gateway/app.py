@@ -30,6 +30,7 @@ from services.gateway.connection import StationConnection
 from services.gateway.handshake import Admission, PasswordCheck, Refusal, finish_admit, pre_admit
 from services.gateway.logstate import LogCircuit, LogRefused, LogUnavailable
 from services.gateway.throttle import FailureThrottle
+from shared.clock import now_ms
 from shared.config import Settings
 from shared.events.commands import InboxRecord, SendCall, StationReply, inbox_decoder
 from shared.events.envelope import (
@@ -69,10 +70,6 @@ def select_subprotocol(connection: ServerConnection, offered: Sequence[Subprotoc
     :meth:`Gateway._handle`. The same applies when nothing is offered (ADR 0019).
     """
     return Subprotocol(SUBPROTOCOL) if SUBPROTOCOL in offered else None
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class Gateway:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,6 +30,7 @@ from websockets.exceptions import ConnectionClosed
 
 from services.gateway.logstate import NOT_LOGGED, LogRefused, LogUnavailable
 from shared import telemetry
+from shared.clock import now_ms
 from shared.config import Settings
 from shared.events.commands import NULL, CommandOutcome, OutcomeStatus, SendCall, StationReply
 from shared.events.envelope import Direction, FrameRecord, encode
@@ -43,10 +43,6 @@ from shared.ocpp.v16.registration import station_call_refusal
 
 log = logging.getLogger(__name__)
 _tracer = telemetry.tracer("csms.gateway")
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def validate_station_call(action: str, payload: bytes) -> OcppError | None:

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -26,6 +25,7 @@ from aiokafka import ConsumerRecord
 from services.locallists.definitions import LocalListDefinition, definition_decoder, topic, topic_spec
 from services.locallists.plan import UpdateType
 from services.locallists.pusher import LocalListPusher
+from shared.clock import now_ms
 from shared.commands import CommandClient
 from shared.config import Settings
 from shared.events.envelope import StationRegistration, encode, registration_decoder
@@ -89,10 +89,6 @@ def evolve(pushes: dict[str, Push], event: PushEvent) -> None:
         push.done.add(event.station_id)
     else:
         push.finished = True
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 SUCCEEDED = ("Accepted", "UpToDate")  # the station holds the list (UpToDate: nothing had to be sent)

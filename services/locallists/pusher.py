@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -20,6 +20,7 @@ import msgspec
 
 from services.locallists.definitions import LocalListDefinition, desired_entries, scopes_of
 from services.locallists.plan import Held, Send, UpdateType, apply, plan
+from shared.clock import utc_now
 from shared.commands import CommandClient, NotConnected
 from shared.events.commands import OutcomeStatus
 from shared.events.envelope import StationRegistration
@@ -44,7 +45,7 @@ class LocalListPusher:
         id_tags: CompactedView[IdTagRecord],
         registry: CompactedView[StationRegistration],
         pool: Callable[[], Awaitable[asyncpg.Pool]],
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._commands = commands
         self._definitions = definitions

@@ -15,11 +15,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from aiokafka import AIOKafkaProducer
 
 from services.reservations.decide import decide, expire
+from shared.clock import utc_now
 from shared.config import Settings
 from shared.events.envelope import FrameRecord, encode
 from shared.events.idtags import IdTagRecord, id_tag_decoder
@@ -31,10 +32,6 @@ from shared.service import Inbound, Output
 from shared.tables import CompactedView, LogFollower
 
 log = logging.getLogger(__name__)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class ReservationsHandler:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -37,6 +36,7 @@ from services.smartcharging.allocation import (
 )
 from services.smartcharging.events import AllocationEntry, EntryStatus, SiteAllocated, event_decoder
 from services.smartcharging.metering import drawing
+from shared.clock import now_ms
 from shared.commands import CommandClient, NotConnected
 from shared.config import Settings
 from shared.events.commands import OutcomeStatus
@@ -63,10 +63,6 @@ SERVICE = "smartcharging"
 PROFILE_ID_BASE = 1_900_000_000
 # A car drawing less than its share keeps what it draws plus this much (site unit: A, or W / 230).
 MARGIN_AMPS = 2.0
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class _TxStarted(msgspec.Struct, tag="started", tag_field="type", kw_only=True):

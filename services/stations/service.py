@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from services.stations import presence
 from services.stations.context import Context
 from services.stations.routes import ROUTES
+from shared.clock import utc_now
 from shared.config import Settings
 from shared.events.envelope import (
     ConnectionClosed,
@@ -30,10 +31,6 @@ from shared.service import Inbound, Output, answer, station_call
 from shared.tables import CompactedView
 
 log = logging.getLogger(__name__)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class StationsHandler:

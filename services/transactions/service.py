@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from services.transactions.context import Context
 from services.transactions.events import TransactionEvent, event_decoder
 from services.transactions.routes import ROUTES
 from services.transactions.state import State, evolve
+from shared.clock import utc_now
 from shared.config import Settings
 from shared.events.envelope import encode
 from shared.events.idtags import IdTagRecord, id_tag_decoder
@@ -32,10 +33,6 @@ from shared.tables import CompactedView, LogFollower
 log = logging.getLogger(__name__)
 
 SERVICE = "transactions"
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class TransactionsHandler:
