@@ -46,8 +46,11 @@ async def test_scenarios_run_clean_and_land_in_the_read_models(
     await accept_tags(api, config)
     summary = await asyncio.wait_for(Fleet(config).run(), 120)  # a stuck fleet fails here, with a traceback
     assert summary["all_connected"] and summary["errors"] == 0 and summary["timeouts"] == 0, summary
-    # Every call was answered, except those in flight when the window opened or closed (one per station).
-    assert abs(summary["calls"] - summary["results"]) <= config.stations and summary["results"] > 0
+    # Every call was answered, except those in flight when the window opened or closed (one per
+    # station) and those a dropped connection failed (`lost`: in flight or queued at a storm's drop,
+    # more of them the slower the machine).
+    assert abs(summary["calls"] - summary["results"] - summary["lost"]) <= config.stations, summary
+    assert summary["results"] > 0
     if scenario == "storm":
         assert summary["connects"] >= 2 * config.stations
     station_id = f"{config.prefix}000000"
