@@ -10,7 +10,7 @@ import pytest
 
 from services.simulator.config import FleetConfig
 from services.simulator.fleet import Fleet
-from tests.e2e.conftest import Api, System, unique_station
+from tests.e2e.conftest import Api, System, eventually, unique_station
 
 pytestmark = pytest.mark.e2e
 
@@ -102,7 +102,8 @@ async def test_simulated_stations_answer_central_system_commands(system: System,
     }
     assert await command("TriggerMessage", {"requestedMessage": "Heartbeat"}) == {"status": "Accepted"}
     assert await command("Reset", {"type": "Soft"}) == {"status": "Accepted"}
-    await asyncio.sleep(1.0)  # the station reboots: reconnects and boots again
+    # The station reboots: it reconnects (the third connect of the fleet's two stations) and boots.
+    await eventually(lambda: fleet.metrics.connects >= 3, what="the reset station reconnected")
     assert fleet.metrics.connects >= 3
     assert await command("UnlockConnector", {"connectorId": 9}) == {"status": "NotSupported"}
     run.cancel()
