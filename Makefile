@@ -44,7 +44,7 @@ test-faults: infra
 lint: venv
 	$(VENV)/bin/ruff check shared services tests tools bench deploy
 	$(VENV)/bin/ruff format --check shared services tests tools bench deploy
-	$(VENV)/bin/mypy --strict shared services
+	$(VENV)/bin/mypy --strict shared services tests bench tools
 
 stop:
 	@bash deploy/local/kafka.sh stop

@@ -12,15 +12,23 @@ import asyncio
 import contextlib
 import itertools
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import websockets
-from ocpp.routing import on
+from ocpp import routing
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
+from websockets.typing import Subprotocol
 
 _ids = itertools.count(1)
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
+
+
+def on(action: Action) -> Callable[[_Handler], _Handler]:
+    """The `ocpp` package's @on, typed: the package has no annotations, so mypy sees an untyped decorator."""
+    return cast("Callable[[_Handler], _Handler]", routing.on(action))
 
 
 def now() -> str:
@@ -67,8 +75,8 @@ async def serve(port: int) -> None:
         handler,
         "127.0.0.1",
         port,
-        subprotocols=["ocpp1.6"],
-        compression=None,  # type: ignore[list-item]
+        subprotocols=[Subprotocol("ocpp1.6")],
+        compression=None,
         ping_interval=20,
         ping_timeout=20,
     ):

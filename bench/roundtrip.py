@@ -43,12 +43,13 @@ def load(url: str, rate: float, seconds: float, stations: int, processes: int) -
 
 
 def holds(step: dict[str, Any]) -> bool:
-    return (
+    ok: bool = (
         step["latency_ms"]["p99"] < P99_BUDGET_MS
         and step["errors"] == 0
         and step["timeouts"] == 0
         and step["calls_per_s"] >= 0.95 * step["rate"]
     )
+    return ok
 
 
 def sweep(
@@ -89,7 +90,7 @@ def main(args: argparse.Namespace) -> None:
     finally:
         baseline.terminate()
         baseline.wait(10)
-    result = {
+    result: dict[str, Any] = {
         "machine": machine(),
         "args": vars(args),
         "csms": ours,

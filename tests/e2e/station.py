@@ -17,6 +17,7 @@ from urllib.parse import unquote
 
 from ocpp.v16 import ChargePoint, call, call_result
 from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 DEFAULT_RESPONSES: dict[str, Any] = {
     "ChangeAvailability": call_result.ChangeAvailability(status="Accepted"),
@@ -94,8 +95,8 @@ async def station(url: str, *, boot: bool = True, **headers: str) -> AsyncIterat
     station_id = unquote(url.rsplit("/", 1)[1])
     async with connect(
         url,
-        subprotocols=["ocpp1.6"],
-        additional_headers=headers or None,  # type: ignore[list-item]
+        subprotocols=[Subprotocol("ocpp1.6")],
+        additional_headers=headers or None,
     ) as ws:
         cp = TestStation(station_id, ws)
         listener = asyncio.create_task(cp.start())

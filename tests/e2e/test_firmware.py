@@ -112,6 +112,7 @@ async def dsn(cp: TestStation, status: str) -> None:
 
 
 async def new_campaign(api: Api, body: dict[str, Any]) -> dict[str, Any]:
+    campaign: dict[str, Any]
     code, campaign = await api.post("/api/v1/firmware-campaigns", body)
     assert code == 201, campaign
     return campaign
@@ -205,7 +206,11 @@ async def test_a_silent_station_times_out_and_an_offline_one_waits(system: Syste
     for offline in (away, gone):
         async with fw_station(system, offline):
             pass
-        await eventually(lambda offline=offline: system.api.commands.where(offline) is None)
+
+        def disconnected(station: str = offline) -> bool:
+            return system.api.commands.where(station) is None
+
+        await eventually(disconnected)
     back = await new_campaign(api, {"imageId": img["imageId"], "stations": [away]})
     path = f"/api/v1/firmware-campaigns/{back['campaignId']}"
     body = await api.until(path, lambda b: b["stations"][0]["state"] == "Waiting")
@@ -482,9 +487,9 @@ async def test_bad_requests_get_precise_errors(system: System, api: Api) -> None
         ({"imageId": img["imageId"], "stations": ["A"], "transport": "smtp"}, 422, "InvalidBody"),
         ({"imageId": img["imageId"], "filter": {}}, 422, "InvalidBody"),
     ]
-    for body, status, code in cases:
+    for body, status, error_code in cases:
         got, err = await api.post("/api/v1/firmware-campaigns", body)
-        assert (got, err["error"]["code"]) == (status, code), (body, err)
+        assert (got, err["error"]["code"]) == (status, error_code), (body, err)
     assert (await api.get(f"/api/v1/firmware-campaigns/{unknown}"))[0] == 404
     assert (await api.post(f"/api/v1/firmware-campaigns/{unknown}/pause", None))[0] == 404
     got, err = await api.post(f"/api/v1/stations/{unique_station('DG')}/diagnostics", {})

@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
@@ -212,10 +213,10 @@ async def test_command_for_an_old_connection_is_dropped_and_reported(
             station_id=station_id,
             epoch=old.epoch,
             action="Reset",
-            payload=b'{"type":"Hard"}',
+            payload=msgspec.Raw(b'{"type":"Hard"}'),
             reply_to=commands.replies_topic,
             deadline_ms=2**62,
-        )  # type: ignore[arg-type]
+        )
         future = asyncio.get_running_loop().create_future()
         commands._waiting["stale-1"] = future
         await producer.send_and_wait(

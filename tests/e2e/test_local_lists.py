@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import AsyncIterator
+from operator import itemgetter
 from typing import Any
 
 import aiohttp
@@ -165,7 +166,7 @@ async def test_full_then_differential_with_only_the_changes(system: System, api:
                     {"idTag": add, "idTagInfo": {"status": "Accepted"}},
                     {"idTag": change, "idTagInfo": {"status": "Blocked"}},
                 ],
-                key=lambda e: e["idTag"],
+                key=itemgetter("idTag"),
             ),
             {"idTag": drop},
         ],

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
 import pytest
 from ocpp.exceptions import SecurityError
@@ -28,7 +29,7 @@ from tests.e2e.station import TestStation, station
 pytestmark = pytest.mark.e2e
 
 
-async def command(api: Api, station_id: str, action: str, payload: object) -> tuple[int, dict[str, object]]:
+async def command(api: Api, station_id: str, action: str, payload: object) -> tuple[int, dict[str, Any]]:
     code, body = await api.post(f"/api/v1/stations/{station_id}/commands/{action}", payload)
     return code, body
 

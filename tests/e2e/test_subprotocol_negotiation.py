@@ -48,4 +48,5 @@ async def test_ocpp16_among_others_is_selected(system: System) -> None:
         assert ws.response is not None and ws.response.headers["Sec-WebSocket-Protocol"] == "ocpp1.6"
         await boot_raw(ws)
         await ws.send('[2,"hb","Heartbeat",{}]')
-        assert (await ws.recv()).startswith('[3,"hb"')
+        reply = await ws.recv()
+        assert isinstance(reply, str) and reply.startswith('[3,"hb"')

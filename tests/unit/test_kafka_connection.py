@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import ssl
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,7 @@ from shared.config import Settings
 from shared.kafka import configure, connection, connection_options
 
 
-def settings(**changes: str) -> Settings:
+def settings(**changes: Any) -> Settings:
     return dataclasses.replace(Settings(), **changes)
 
 
