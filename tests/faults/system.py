@@ -271,7 +271,14 @@ async def read_log(
                         records = [r for rs in found.values() for r in rs]
                         if ends and until(records):
                             return records
-                        ends = {tp.partition: o for tp, o in (await consumer.end_offsets(parts)).items()}
+                        now_ends = {tp.partition: o for tp, o in (await consumer.end_offsets(parts)).items()}
+                        if len(now_ends) < len(parts):  # a fresh reader without the leaders yet
+                            last_error = f"end offsets of only {sorted(now_ends)}"
+                            await asyncio.sleep(0.5)
+                            break
+                        if now_ends == ends:  # read to the end, and what is awaited not there yet
+                            await asyncio.sleep(0.2)
+                        ends = now_ends
                         continue
                     for tp, batch in (await consumer.getmany(timeout_ms=500)).items():
                         found.setdefault(tp.partition, []).extend(json.loads(r.value) for r in batch)
