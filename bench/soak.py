@@ -28,24 +28,10 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.report import machine, save_json
-from bench.system import SystemUnderTest, simulate
+from bench.system import SystemUnderTest, sample_rss, simulate
 from shared.cli import SERVICES
 from shared.config import Settings
 from shared.events.topics import Topics
-
-MIB = 1024 * 1024
-
-
-def sample_rss(system: SystemUnderTest, every: float, stop: threading.Event) -> dict[str, list[float]]:
-    """RSS in MiB of each service process, every ``every`` seconds until ``stop``."""
-    series: dict[str, list[float]] = {name: [] for name in system.processes}
-    while not stop.wait(every):
-        for name in system.processes:
-            try:
-                series[name].append(system.process(name).memory_info().rss / MIB)
-            except Exception:  # noqa: BLE001 - a process that died shows as a gap and fails the run
-                series[name].append(float("nan"))
-    return series
 
 
 def slope_per_hour(values: list[float], every: float) -> float:

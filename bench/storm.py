@@ -22,9 +22,8 @@ import time
 from typing import Any
 
 from bench.report import append_section, machine, save_json
-from bench.system import SystemUnderTest, raise_fd_limit, simulate
+from bench.system import MIB, SystemUnderTest, raise_fd_limit, sample_rss, simulate
 
-MIB = 1024 * 1024
 VARIANTS: dict[str, dict[str, str]] = {
     "admission control (default limits)": {},
     "baseline: limits lifted": {
@@ -61,14 +60,10 @@ def run(env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
         thread = threading.Thread(target=steady_fleet)
         thread.start()
         time.sleep(args.steady / 100 + 8)  # connected, booted, warm
-        peak = [gateway.memory_info().rss]
+        start_rss = gateway.memory_info().rss / MIB
         sampling = threading.Event()
-
-        def sample() -> None:
-            while not sampling.wait(0.5):
-                peak.append(gateway.memory_info().rss)
-
-        sampler = threading.Thread(target=sample)
+        series: dict[str, list[float]] = {}
+        sampler = threading.Thread(target=lambda: series.update(sample_rss(system, 0.5, sampling)))
         sampler.start()
         cpu0, t0 = gateway.cpu_times(), time.monotonic()
         storm = simulate(
@@ -111,7 +106,7 @@ def run(env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
             "cpu_percent_during_storm": round(
                 (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / storm_s * 100, 1
             ),
-            "peak_rss_mb": round(max(peak) / MIB, 1),
+            "peak_rss_mb": round(max([start_rss, *series["gateway"]]), 1),
         },
     }
 

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -173,6 +174,21 @@ class SystemUnderTest:
         finally:
             self.stop()
             self.cleanup()
+
+
+MIB = 1024 * 1024
+
+
+def sample_rss(system: SystemUnderTest, every: float, stop: threading.Event) -> dict[str, list[float]]:
+    """RSS in MiB of each service process, every ``every`` seconds until ``stop``."""
+    series: dict[str, list[float]] = {name: [] for name in system.processes}
+    while not stop.wait(every):
+        for name in system.processes:
+            try:
+                series[name].append(system.process(name).memory_info().rss / MIB)
+            except Exception:  # noqa: BLE001 - a process that died shows as a gap and fails the run
+                series[name].append(float("nan"))
+    return series
 
 
 async def remove_run(prefix: str, schema: str) -> None:

@@ -72,6 +72,16 @@ def select_subprotocol(connection: ServerConnection, offered: Sequence[Subprotoc
     return Subprotocol(SUBPROTOCOL) if SUBPROTOCOL in offered else None
 
 
+# One write the gateway waits for: topic, value, key (the station id), headers.
+Write = tuple[str, bytes, str, list[tuple[str, bytes]]]
+
+
+def _described(records: list[Write]) -> str:
+    """Which writes an error is about (only formatted when one happens, never on the hot path)."""
+    first = f"a frame of {records[0][2]}"
+    return first if len(records) == 1 else f"{len(records)} records, the first {first}"
+
+
 class Gateway:
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
@@ -206,20 +216,27 @@ class Gateway:
         forever, and a station must get an answer (LogUnavailable) instead of a hang. Once a write
         failed, writes are refused at once (LogRefused) but for one probe a second (ADR 0023).
         """
+        written = await self._append([(topic or self.topics.frames, value, station_id, headers or [])])
+        return written[0]
+
+    async def _append(self, records: list[Write]) -> list[RecordMetadata]:
+        """The one path of the gateway's waited-for writes (topic, value, key, headers): through
+        the log circuit (LogRefused while open, but for a probe), bounded by ``log_timeout``
+        (LogUnavailable), and what it sees opens or closes the circuit."""
         assert self._producer is not None
         if not self.log_circuit.allow(self.clock()):
-            raise LogRefused(f"the log is unavailable: a frame of {station_id} was not tried")
+            raise LogRefused(f"the log is unavailable: {_described(records)} not tried")
         try:
             async with asyncio.timeout(self.settings.log_timeout):
-                future = await self._producer.send(
-                    topic or self.topics.frames, value, key=station_id.encode(), headers=headers or []
-                )
-                metadata: RecordMetadata = await future
+                futures = [
+                    await self._producer.send(t, v, key=k.encode(), headers=h) for t, v, k, h in records
+                ]
+                written: list[RecordMetadata] = [await f for f in futures]
         except (TimeoutError, KafkaError) as exc:
             self._log_failed(exc)
-            raise LogUnavailable(f"Kafka did not acknowledge a frame of {station_id}: {exc!r}") from exc
+            raise LogUnavailable(f"Kafka did not acknowledge {_described(records)}: {exc!r}") from exc
         self._log_acknowledged()
-        return metadata
+        return written
 
     def _log_failed(self, exc: BaseException) -> None:
         if self.log_circuit.failed(self.clock()):
@@ -252,29 +269,22 @@ class Gateway:
     async def _append_unlogged(self) -> None:
         """Append the queued records of unlogged frames, a batch at a time, once the log takes writes
         (through the circuit: while it is open this is its probe, at most once per retry_after)."""
-        assert self._producer is not None
         while True:
             await self._unlogged_ready.wait()
             self._unlogged_ready.clear()
             while self._unlogged:
-                if not self.log_circuit.allow(self.clock()):
-                    await asyncio.sleep(self.log_circuit.retry_after / 4)
-                    continue
                 batch = list(itertools.islice(self._unlogged, UNLOGGED_BATCH))
                 try:
-                    async with asyncio.timeout(self.settings.log_timeout):
-                        futures = [
-                            await self._producer.send(self.topics.frames, v, key=k.encode()) for v, k in batch
-                        ]
-                        await asyncio.gather(*futures)
-                except (TimeoutError, KafkaError) as exc:
+                    await self._append([(self.topics.frames, v, k, []) for v, k in batch])
+                except LogRefused:
+                    await asyncio.sleep(self.log_circuit.retry_after / 4)
+                    continue
+                except LogUnavailable:
                     # Some may be appended later by the producer's retries, and again from here:
                     # at-least-once, like any record (each is marked as unlogged when it is a CALL).
-                    self._log_failed(exc)
                     continue
                 for _ in batch:
                     self._unlogged.popleft()
-                self._log_acknowledged()
 
     def health(self) -> tuple[bool, dict[str, object]]:
         """What ``GET /health`` on the station port says: unhealthy while the log takes no writes."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,11 +17,9 @@ import msgspec
 
 from services.simulator import firmware
 from services.simulator.schedule import station_schedule
-from services.simulator.station import AnswerHandler, CallFailed, FollowUp, SimStation, iso
+from services.simulator.station import AnswerRoutes, CallFailed, FollowUp, SimStation, iso
 from shared.ocpp.v16.messages import ChargingProfile
 from shared.smartcharging.composite import InstalledProfile
-
-Handler = AnswerHandler
 
 MAX_AMPS = 32.0  # the simulated hardware's own limit, reported where no profile applies
 
@@ -303,7 +301,7 @@ def get_diagnostics(st: SimStation, req: dict[str, Any]) -> tuple[dict[str, Any]
     return {"fileName": name}, _quietly(firmware.upload_diagnostics(st, req, name, data))
 
 
-ROUTES: Mapping[str, Handler] = {
+ROUTES: AnswerRoutes = {
     "CancelReservation": cancel_reservation,
     "ChangeAvailability": change_availability,
     "ChangeConfiguration": change_configuration,
