@@ -32,7 +32,7 @@ def measure(proc: psutil.Process, url: str, args: argparse.Namespace) -> dict[st
     base_fds = proc.num_fds()
     with tempfile.TemporaryDirectory() as tmp:
         argv = [
-            sys.executable, "-m", "shared.cli", "simulate", "--url", url, "--stations", str(args.stations),
+            sys.executable, "-m", "services.cli", "simulate", "--url", url, "--stations", str(args.stations),
             "--scenario", "idle", "--ramp", str(args.ramp), "--heartbeat", "3600", "--duration", "3600",
             "--processes", str(args.processes), "--source-addresses", "4", "--no-progress",
             "--summary", str(Path(tmp) / "sim.json"),

@@ -29,7 +29,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.report import machine, save_json
 from bench.system import SystemUnderTest, sample_rss, simulate
-from shared.cli import SERVICES
+from services.cli import SERVICES
 from shared.config import Settings
 from shared.events.topics import Topics
 

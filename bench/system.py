@@ -43,7 +43,7 @@ def simulate(
     bare flag) and return its JSON summary: the load generator every benchmark drives."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "summary.json"
-        argv = [sys.executable, "-m", "shared.cli", "simulate", "--no-progress", "--summary", str(out)]
+        argv = [sys.executable, "-m", "services.cli", "simulate", "--no-progress", "--summary", str(out)]
         for name, value in options.items():
             argv += [f"--{name}"] if value is True else [f"--{name}", str(value)]
         subprocess.run(argv, stdout=subprocess.DEVNULL, check=False, env=env, timeout=timeout)
@@ -103,7 +103,7 @@ class SystemUnderTest:
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [sys.executable, "-m", "shared.cli", "topics", "create"],
+            [sys.executable, "-m", "services.cli", "topics", "create"],
             env=self.env,
             check=True,
             capture_output=True,
@@ -118,7 +118,7 @@ class SystemUnderTest:
         """Start ``csms <name>`` (again: fault tests restart what they killed); its log is appended."""
         log = (self.log_dir / f"{self.run_id}-{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", name],
+            [sys.executable, "-m", "services.cli", name],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -153,7 +153,7 @@ def _split(args: argparse.Namespace) -> dict[str, Any]:
     for p in range(args.processes):
         count = per + (1 if p < extra else 0)
         out, lat = workdir / f"summary-{p}.json", workdir / f"latency-{p}.json"
-        argv = [sys.executable, "-m", "shared.cli", "simulate"]
+        argv = [sys.executable, "-m", "services.cli", "simulate"]
         for key, value in vars(args).items():
             if key in {
                 "processes",

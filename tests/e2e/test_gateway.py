@@ -271,7 +271,7 @@ async def test_sigterm_closes_stations_with_1001_and_exits_cleanly(system: Syste
         "CSMS_TOPIC_PREFIX": system.settings.topic_prefix,
     }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "shared.cli", "gateway", env=env, stdout=asyncio.subprocess.PIPE
+        sys.executable, "-m", "services.cli", "gateway", env=env, stdout=asyncio.subprocess.PIPE
     )
     try:
         assert proc.stdout is not None

@@ -12,7 +12,7 @@ import pytest
 from ocpp.v16 import ChargePoint, call
 from websockets.asyncio.client import connect
 
-from shared.cli import projections
+from services.cli import projections
 from shared.projection import DbTarget, ProjectionRunner, connect_pool, drop_projection
 from tests.e2e.conftest import Api, System, unique_station
 from tests.e2e.station import iso, now, station

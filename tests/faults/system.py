@@ -80,7 +80,7 @@ class FaultSystem(SystemUnderTest):
         """Every topic a projection reads, as in a full deployment. `csms projections` alone dies
         when a service it projects never ran here ("topic ...smartcharging.events does not
         exist", shared/projection.py): reported, not fixed in this change."""
-        from shared.cli import projections
+        from services.cli import projections
         from shared.config import Settings
         from shared.kafka import ensure_topics
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from shared.cli import EXTRA, SERVICES
+from services.cli import EXTRA, SERVICES
 from shared.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

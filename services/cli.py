@@ -140,7 +140,7 @@ def _serve(name: str, settings: Settings) -> None:
 
 
 def _supervise(names: list[str]) -> int:
-    from shared.supervisor import supervise
+    from services.supervisor import supervise
 
     return supervise(names)
 

@@ -25,7 +25,7 @@ class Child:
 
 
 def _spawn(child: Child) -> None:
-    child.process = subprocess.Popen([sys.executable, "-m", "shared.cli", child.name])
+    child.process = subprocess.Popen([sys.executable, "-m", "services.cli", child.name])
     child.started_at = time.monotonic()
 
 
