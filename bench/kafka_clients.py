@@ -218,6 +218,10 @@ async def run_variant(variant: str, messages: int, rate: int, seconds: float) ->
 
 
 async def main(args: argparse.Namespace) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("faust") is None:
+        raise SystemExit("bench kafka_clients needs faust-streaming: pip install -e '.[bench]'")
     results = [await run_variant(v, args.messages, args.rate, args.seconds) for v in ("aiokafka", "faust")]
     save_json("kafka_clients", {"machine": machine(), "results": results})
     a, f = results

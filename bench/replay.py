@@ -24,8 +24,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.report import append_section, machine, save_json
 from bench.system import remove_run
-from services.transactions.events import TransactionStarted, TransactionStopped
 from services.cli import projections
+from services.transactions.events import TransactionStarted, TransactionStopped
 from shared.config import Settings
 from shared.events.envelope import ConnectionOpened, Direction, FrameRecord, decode_frame_record, encode
 from shared.events.topics import Topics
