@@ -235,14 +235,13 @@ def start_verdict(reservations: State, tag: str, connector: int = 1, **extra: An
         station_id="CP1",
         partition=0,
         offset=1,
-        state=TransactionsState(partitions=8),
         id_tag=TAGS.get,
         reservations=reservations,
     )
     request = StartTransactionRequest(
         connector_id=connector, id_tag=tag, meter_start=0, timestamp=T0, **extra
     )
-    response, _ = ROUTES["StartTransaction"](request, ctx)
+    response, _ = ROUTES["StartTransaction"].decide(TransactionsState(partitions=8), request, ctx)
     status: str = response.id_tag_info.status  # type: ignore[attr-defined]
     return status
 
@@ -273,10 +272,9 @@ def test_an_expired_reservation_blocks_nobody_before_its_event_arrives() -> None
         station_id="CP1",
         partition=0,
         offset=1,
-        state=TransactionsState(partitions=8),
         id_tag=TAGS.get,
         reservations=log.state,
     )
     request = StartTransactionRequest(connector_id=1, id_tag="STRANGER", meter_start=0, timestamp=T0)
-    response, _ = ROUTES["StartTransaction"](request, later)
+    response, _ = ROUTES["StartTransaction"].decide(TransactionsState(partitions=8), request, later)
     assert response.id_tag_info.status == "Accepted"  # type: ignore[attr-defined]
