@@ -88,8 +88,9 @@ class StationsHandler:
                 auto_register=self._settings.auto_register,
                 registration=self.registration(record.station_id),
             )
-            decision = connections.decide(self.state, record, deps)
-            return apply_decision(decision, self.state, evolve, self._record)
+            return apply_decision(
+                connections.decide(self.state, record, deps), self.state, evolve, self._record
+            )
         decided = decide_call(inbound, ROUTES, self.state, self.context)
         if decided is None:
             return []
