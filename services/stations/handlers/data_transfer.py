@@ -19,7 +19,7 @@ from shared.ocpp.v16.messages import DataTransferRequest, DataTransferResponse
 
 CSMS_VENDOR = "org.openchargealliance.csms"
 
-VendorHandler = Callable[[str | None, str | None, "Context"], DataTransferResponse]
+VendorHandler = Callable[[str | None, str | None, Context], DataTransferResponse]
 
 
 def _csms_vendor(message_id: str | None, data: str | None, ctx: Context) -> DataTransferResponse:
