@@ -1,7 +1,9 @@
 """The loop every domain service runs: consume ``ocpp.frames``, decide, make outputs durable, commit.
 
 A service supplies a :class:`FrameHandler`: given a decoded record it returns the records to produce
-(replies to gateways, domain events, derived state). The runtime produces them all with acks=all and
+(replies to gateways, domain events, derived state). Every handler decides in the one shape of
+shared/decision.py: :func:`decide_call` routes a station CALL to its typed route, and
+:func:`apply_decision` turns any decision into outputs (evolve and record each event, then reply). The runtime produces them all with acks=all and
 only then commits the consumed offsets, so a crash re-delivers the input and decisions must be
 idempotent (they are: decide functions are pure and keyed by the input). Replies carry the W3C trace
 context of the frame they answer.
@@ -12,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Container, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import msgspec
 from aiokafka import (
@@ -29,12 +31,14 @@ from opentelemetry import trace
 
 from shared import telemetry
 from shared.config import Settings
+from shared.decision import Decision, Evolve
 from shared.events.commands import StationReply
 from shared.events.envelope import Direction, FrameRecord, FramesRecord, decode_frame_record, encode
 from shared.events.topics import Topics, TopicSpec
 from shared.kafka import ensure_topics, make_consumer, make_producer
 from shared.ocpp.v16 import codec
 from shared.projection import call_payload
+from shared.routes import ActionRoute
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +254,54 @@ def answer(topics: Topics, record: FrameRecord, response: msgspec.Struct) -> Out
         payload=msgspec.Raw(codec.encode(response)),
     )
     return Output(topics.gateway_inbox(record.gateway_id), record.station_id.encode(), encode(reply))
+
+
+S = TypeVar("S")
+D = TypeVar("D")
+E = TypeVar("E")
+
+
+def decide_call(
+    inbound: Inbound,
+    routes: Mapping[str, ActionRoute[S, D, E]],
+    state: S,
+    deps: Callable[[FrameRecord, Inbound], D],
+) -> tuple[FrameRecord, Decision[msgspec.Struct, E]] | None:
+    """The decision of the route for ``inbound`` when it is a valid station CALL of ``routes``, with
+    the CALL it answers; None for any other record. ``deps`` builds what the handler reads besides
+    state and request (now, the frame's position, views), so the decision itself stays pure."""
+    call = station_call(inbound.record, routes)
+    if call is None:
+        return None
+    frame, request = call
+    assert frame.action is not None
+    return frame, routes[frame.action].decide(state, request, deps(frame, inbound))
+
+
+def apply_decision(
+    decision: Decision[msgspec.Struct | None, E],
+    state: S,
+    evolve: Evolve[S, E],
+    record: Callable[[E], Output],
+    *,
+    topics: Topics | None = None,
+    call: FrameRecord | None = None,
+) -> list[Output]:
+    """The outputs of one decision, in the one order of every service: each event is applied to
+    ``state`` and recorded (``record`` names its topic and key), then the reply to ``call``.
+
+    Evolving at once, before the outputs are durable, lets the next record see this decision (the
+    runner never loses them: a crash before the acks redelivers the input, decided again the same).
+    """
+    reply, events = decision
+    outputs = []
+    for event in events:
+        evolve(state, event)
+        outputs.append(record(event))
+    if reply is not None:
+        assert topics is not None and call is not None, "a reply goes to the connection of its CALL"
+        outputs.append(answer(topics, call, reply))
+    return outputs
 
 
 class Runner(Protocol):

@@ -7,16 +7,21 @@ or on the reserved connector, any for connectorId 0, by a tag it admits: ``Reser
 OCPP 1.6 5.13), and
 StatusNotification: Reserved confirms a reservation still waiting for its answer, Available on a
 reserved connector means the station dropped the reservation.
+
+Both decisions have the one shape (shared/decision.py): ``decide`` for a frame and ``sweep`` for the
+clock's expiry pass return ``(None, events)``: the reservations service answers no station.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
 from msgspec import UNSET
 
+from shared.decision import Decision
 from shared.events.envelope import Direction, FrameRecord
 from shared.events.idtags import IdTagRecord
 from shared.ocpp.errors import OcppError
@@ -44,7 +49,26 @@ WATCHED = (*CALLS, "StartTransaction", "StatusNotification")
 IdTags = Callable[[str], IdTagRecord | None]
 
 
-def decide(state: State, record: FrameRecord, partition: int, id_tags: IdTags) -> list[ReservationEvent]:
+@dataclass(frozen=True)
+class Context:
+    """What ``decide`` reads besides state and frame."""
+
+    # The frame's ocpp.frames partition: its owner expires the reservation.
+    partition: int
+    id_tags: IdTags
+
+
+def decide(state: State, record: FrameRecord, ctx: Context) -> Decision[None, ReservationEvent]:
+    return None, _decide(state, record, ctx.partition, ctx.id_tags)
+
+
+def sweep(state: State, now: datetime, owned: set[int]) -> Decision[None, ReservationEnded]:
+    """The expiry pass at ``now``: ``ended(expired)`` for every open reservation past its expiryDate
+    on a partition this process ``owned``."""
+    return None, [expire(reservation) for reservation in state.due(now, owned)]
+
+
+def _decide(state: State, record: FrameRecord, partition: int, id_tags: IdTags) -> list[ReservationEvent]:
     if record.error_code is not None or record.unique_id is None:
         return []
     if record.message_type in (3, 4):  # an answer: only one to a CALL of ours is of interest

@@ -19,16 +19,16 @@ from datetime import datetime
 
 from aiokafka import AIOKafkaProducer
 
-from services.reservations.decide import decide, expire
+from services.reservations.decide import Context, decide, sweep
 from shared.clock import utc_now
 from shared.config import Settings
 from shared.events.envelope import FrameRecord, encode
 from shared.events.idtags import IdTagRecord, id_tag_decoder
 from shared.events.topics import Topics
 from shared.kafka import make_producer
-from shared.reservations.events import SERVICE, ReservationEnded, ReservationEvent, decode_event
+from shared.reservations.events import SERVICE, ReservationEvent, decode_event
 from shared.reservations.state import State, evolve
-from shared.service import Inbound, Output
+from shared.service import Inbound, Output, apply_decision
 from shared.tables import CompactedView, LogFollower
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class ReservationsHandler:
         self._producer: AIOKafkaProducer | None = None
         self._sweeper: asyncio.Task[None] | None = None
         # Expiries decided (applied in memory) and not yet acknowledged by Kafka, oldest first.
-        self._unsent: list[ReservationEnded] = []
+        self._unsent: list[Output] = []
 
     async def start(self, topics: Topics, settings: Settings) -> None:
         self._topics = topics
@@ -102,11 +102,10 @@ class ReservationsHandler:
     def handle(self, inbound: Inbound) -> list[Output]:
         if not isinstance(inbound.record, FrameRecord):
             return []
-        events = decide(self.state, inbound.record, inbound.partition, self.id_tag)
-        return [self._event(e) for e in events]
+        decision = decide(self.state, inbound.record, Context(inbound.partition, self.id_tag))
+        return apply_decision(decision, self.state, evolve, self._record)
 
-    def _event(self, event: ReservationEvent) -> Output:
-        evolve(self.state, event)
+    def _record(self, event: ReservationEvent) -> Output:
         return Output(self._topics.domain(SERVICE), event.station_id.encode(), encode(event))
 
     async def expire_due(self) -> int:
@@ -115,16 +114,12 @@ class ReservationsHandler:
         it expired, so memory and log never tell different ends. A failed append stays queued and is
         retried by the next sweep (the frame handler's outputs work the same way)."""
         assert self._producer is not None
-        for reservation in self.state.due(self._clock(), self.owned()):
-            event = expire(reservation)
-            evolve(self.state, event)
-            self._unsent.append(event)
+        decision = sweep(self.state, self._clock(), self.owned())
+        self._unsent += apply_decision(decision, self.state, evolve, self._record)
         sent = 0
         while self._unsent:
-            event = self._unsent[0]
-            await self._producer.send_and_wait(
-                self._topics.domain(SERVICE), encode(event), key=event.station_id.encode()
-            )
+            out = self._unsent[0]
+            await self._producer.send_and_wait(out.topic, out.value, key=out.key)
             self._unsent.pop(0)
             sent += 1
         return sent

@@ -1,4 +1,5 @@
-"""What a stations handler decides with besides the request, injected: clock and settings.
+"""What a stations handler decides with besides its state and the request (the ``deps`` of
+shared/decision.py), injected: clock, settings, the calling connection and the station's registration.
 
 Its own module so that the handlers and ``routes.py`` (which imports them) do not import each other."""
 
@@ -13,6 +14,9 @@ from shared.events.envelope import StationRegistration
 @dataclass(frozen=True)
 class Context:
     now: datetime
+    station_id: str
+    # The connection the CALL came on (its epoch): a boot's answer counts for that connection only.
+    epoch: int
     heartbeat_interval: int
     boot_retry_interval: int
     # The operator's record of the calling station (None: unknown to the registry so far).

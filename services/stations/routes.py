@@ -1,15 +1,14 @@
 """The stations service's route table: which station CALLs it answers, and with which module.
 
-One module per action under ``handlers/``; each exposes ``handle(request, ctx) -> response``, a pure
-function of the request and the context (clock and settings injected through ``Context``).
+One module per action under ``handlers/``; each decides in the one shape (shared/decision.py):
+``handle(state, request, ctx) -> (response, events)``, pure with respect to the state, the request
+and the context (clock, settings, connection and registration injected through ``Context``). Only
+BootNotification decides an event (the station's presence with its registration status).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
-
-import msgspec
+from collections.abc import Mapping
 
 from services.stations.context import Context
 from services.stations.handlers import (
@@ -20,15 +19,39 @@ from services.stations.handlers import (
     heartbeat,
     status_notification,
 )
+from services.stations.state import State, StationEvent
+from shared.ocpp.v16.messages import (
+    BootNotificationRequest,
+    BootNotificationResponse,
+    DataTransferRequest,
+    DataTransferResponse,
+    DiagnosticsStatusNotificationRequest,
+    DiagnosticsStatusNotificationResponse,
+    FirmwareStatusNotificationRequest,
+    FirmwareStatusNotificationResponse,
+    HeartbeatRequest,
+    HeartbeatResponse,
+    StatusNotificationRequest,
+    StatusNotificationResponse,
+)
+from shared.routes import ActionRoute, route
 
-Handler = Callable[[Any, Context], msgspec.Struct]
-
-ROUTES: Mapping[str, Handler] = {
-    "BootNotification": boot_notification.handle,
-    "Heartbeat": heartbeat.handle,
-    "StatusNotification": status_notification.handle,
-    "DataTransfer": data_transfer.handle,
+ROUTES: Mapping[str, ActionRoute[State, Context, StationEvent]] = {
+    "BootNotification": route(BootNotificationRequest, BootNotificationResponse, boot_notification.handle),
+    "Heartbeat": route(HeartbeatRequest, HeartbeatResponse, heartbeat.handle),
+    "StatusNotification": route(
+        StatusNotificationRequest, StatusNotificationResponse, status_notification.handle
+    ),
+    "DataTransfer": route(DataTransferRequest, DataTransferResponse, data_transfer.handle),
     # Answered here until the firmware service owns them (issue 7): the .conf is empty either way.
-    "FirmwareStatusNotification": firmware_status_notification.handle,
-    "DiagnosticsStatusNotification": diagnostics_status_notification.handle,
+    "FirmwareStatusNotification": route(
+        FirmwareStatusNotificationRequest,
+        FirmwareStatusNotificationResponse,
+        firmware_status_notification.handle,
+    ),
+    "DiagnosticsStatusNotification": route(
+        DiagnosticsStatusNotificationRequest,
+        DiagnosticsStatusNotificationResponse,
+        diagnostics_status_notification.handle,
+    ),
 }

@@ -1,4 +1,5 @@
-"""What a transactions handler decides with besides the request, injected: clock, state, id tags.
+"""What a transactions handler decides with besides its state and the request (the ``deps`` of
+shared/decision.py), injected: clock, the frame's position, id tags, reservations.
 
 Its own module so that the handlers and ``routes.py`` (which imports them) do not import each other."""
 
@@ -8,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from services.transactions.state import State
 from shared.events.idtags import IdTagRecord
 from shared.reservations.state import State as Reservations
 
@@ -20,7 +20,6 @@ class Context:
     # Position of the CALL in ocpp.frames: the partition picks the id stripe, the offset dedupes.
     partition: int
     offset: int
-    state: State
     id_tag: Callable[[str], IdTagRecord | None]
     # Reservations as followed from reservations.events: a reserved connector is for its tag only.
     reservations: Reservations = field(default_factory=Reservations)

@@ -20,14 +20,14 @@ from services.transactions.routes import ROUTES
 from services.transactions.state import State, evolve
 from shared.clock import utc_now
 from shared.config import Settings
-from shared.events.envelope import encode
+from shared.events.envelope import FrameRecord, encode
 from shared.events.idtags import IdTagRecord, id_tag_decoder
 from shared.events.topics import Topics
 from shared.reservations.events import SERVICE as RESERVATIONS
 from shared.reservations.events import decode_event as decode_reservation_event
 from shared.reservations.state import State as Reservations
 from shared.reservations.state import evolve as evolve_reservations
-from shared.service import Inbound, Output, answer, station_call
+from shared.service import Inbound, Output, apply_decision, decide_call
 from shared.tables import CompactedView, LogFollower
 
 log = logging.getLogger(__name__)
@@ -93,26 +93,23 @@ class TransactionsHandler:
     def id_tag(self, id_tag: str) -> IdTagRecord | None:
         return self._tags.get(id_tag) if self._tags is not None else None
 
-    def handle(self, inbound: Inbound) -> list[Output]:
-        call = station_call(inbound.record, ROUTES)
-        if call is None:
-            return []
-        record, request = call
-        assert record.action is not None
-        ctx = Context(
+    def context(self, record: FrameRecord, inbound: Inbound) -> Context:
+        """What a handler decides with besides state and request: now, the frame's position, views."""
+        return Context(
             now=self._clock(),
             station_id=record.station_id,
             partition=inbound.partition,
             offset=inbound.offset,
-            state=self.state,
             id_tag=self.id_tag,
             reservations=self.reservations,
         )
-        response, events = ROUTES[record.action](request, ctx)
-        outputs = [self._event(e) for e in events]
-        outputs.append(answer(self._topics, record, response))
-        return outputs
 
-    def _event(self, event: TransactionEvent) -> Output:
-        evolve(self.state, event)
+    def handle(self, inbound: Inbound) -> list[Output]:
+        decided = decide_call(inbound, ROUTES, self.state, self.context)
+        if decided is None:
+            return []
+        call, decision = decided
+        return apply_decision(decision, self.state, evolve, self._record, topics=self._topics, call=call)
+
+    def _record(self, event: TransactionEvent) -> Output:
         return Output(self._topics.domain(SERVICE), event.station_id.encode(), encode(event))

@@ -8,18 +8,18 @@ integrators use) and reports UnknownMessageId for anything else, as a vendor mus
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import Never
 
 from msgspec import UNSET
 
+from services.stations.context import Context
+from services.stations.state import State
+from shared.decision import Decision
 from shared.ocpp.v16.messages import DataTransferRequest, DataTransferResponse
-
-if TYPE_CHECKING:
-    from services.stations.context import Context
 
 CSMS_VENDOR = "org.openchargealliance.csms"
 
-VendorHandler = Callable[[str | None, str | None, "Context"], DataTransferResponse]
+VendorHandler = Callable[[str | None, str | None, Context], DataTransferResponse]
 
 
 def _csms_vendor(message_id: str | None, data: str | None, ctx: Context) -> DataTransferResponse:
@@ -31,10 +31,10 @@ def _csms_vendor(message_id: str | None, data: str | None, ctx: Context) -> Data
 VENDORS: Mapping[str, VendorHandler] = {CSMS_VENDOR: _csms_vendor}
 
 
-def handle(request: DataTransferRequest, ctx: Context) -> DataTransferResponse:
+def handle(state: State, request: DataTransferRequest, ctx: Context) -> Decision[DataTransferResponse, Never]:
     vendor = VENDORS.get(request.vendor_id)
     if vendor is None:
-        return DataTransferResponse(status="UnknownVendorId")
+        return DataTransferResponse(status="UnknownVendorId"), []
     message_id = request.message_id if request.message_id is not UNSET else None
     data = request.data if request.data is not UNSET else None
-    return vendor(message_id, data, ctx)
+    return vendor(message_id, data, ctx), []

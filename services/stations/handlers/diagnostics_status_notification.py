@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Never
 
+from services.stations.context import Context
+from services.stations.state import State
+from shared.decision import Decision
 from shared.ocpp.v16.messages import (
     DiagnosticsStatusNotificationRequest,
     DiagnosticsStatusNotificationResponse,
 )
 
-if TYPE_CHECKING:
-    from services.stations.context import Context
-
 
 def handle(
-    request: DiagnosticsStatusNotificationRequest, ctx: Context
-) -> DiagnosticsStatusNotificationResponse:
-    return DiagnosticsStatusNotificationResponse()
+    state: State, request: DiagnosticsStatusNotificationRequest, ctx: Context
+) -> Decision[DiagnosticsStatusNotificationResponse, Never]:
+    return DiagnosticsStatusNotificationResponse(), []

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Never
 
+from services.stations.context import Context
+from services.stations.state import State
+from shared.decision import Decision
 from shared.ocpp.v16.messages import FirmwareStatusNotificationRequest, FirmwareStatusNotificationResponse
 
-if TYPE_CHECKING:
-    from services.stations.context import Context
 
-
-def handle(request: FirmwareStatusNotificationRequest, ctx: Context) -> FirmwareStatusNotificationResponse:
-    return FirmwareStatusNotificationResponse()
+def handle(
+    state: State, request: FirmwareStatusNotificationRequest, ctx: Context
+) -> Decision[FirmwareStatusNotificationResponse, Never]:
+    return FirmwareStatusNotificationResponse(), []

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Never
 
+from services.stations.context import Context
+from services.stations.state import State
+from shared.decision import Decision
 from shared.ocpp.v16.messages import HeartbeatRequest, HeartbeatResponse
 
-if TYPE_CHECKING:
-    from services.stations.context import Context
 
-
-def handle(request: HeartbeatRequest, ctx: Context) -> HeartbeatResponse:
-    return HeartbeatResponse(current_time=ctx.now)
+def handle(state: State, request: HeartbeatRequest, ctx: Context) -> Decision[HeartbeatResponse, Never]:
+    return HeartbeatResponse(current_time=ctx.now), []

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Never
 
+from services.stations.context import Context
+from services.stations.state import State
+from shared.decision import Decision
 from shared.ocpp.v16.messages import StatusNotificationRequest, StatusNotificationResponse
 
-if TYPE_CHECKING:
-    from services.stations.context import Context
 
-
-def handle(request: StatusNotificationRequest, ctx: Context) -> StatusNotificationResponse:
-    return StatusNotificationResponse()
+def handle(
+    state: State, request: StatusNotificationRequest, ctx: Context
+) -> Decision[StatusNotificationResponse, Never]:
+    return StatusNotificationResponse(), []

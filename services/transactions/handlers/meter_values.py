@@ -6,14 +6,13 @@ phase, unit, context and location); nothing here needs deciding, so no domain ev
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Never
 
-from services.transactions.events import TransactionEvent
+from services.transactions.context import Context
+from services.transactions.state import State
+from shared.decision import Decision
 from shared.ocpp.v16.messages import MeterValuesRequest, MeterValuesResponse
 
-if TYPE_CHECKING:
-    from services.transactions.context import Context
 
-
-def handle(request: MeterValuesRequest, ctx: Context) -> tuple[MeterValuesResponse, list[TransactionEvent]]:
+def handle(state: State, request: MeterValuesRequest, ctx: Context) -> Decision[MeterValuesResponse, Never]:
     return MeterValuesResponse(), []

@@ -7,24 +7,20 @@ was given before, so a lost answer never makes a second transaction.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from msgspec import UNSET
 
 from services.transactions.authorization import respecting_reservations
+from services.transactions.context import Context
 from services.transactions.events import TransactionEvent, TransactionStarted
-from services.transactions.state import start_key
+from services.transactions.state import State, start_key
+from shared.decision import Decision
 from shared.events.idtags import id_tag_info
 from shared.ocpp.v16.messages import StartTransactionRequest, StartTransactionResponse
 
-if TYPE_CHECKING:
-    from services.transactions.context import Context
-
 
 def handle(
-    request: StartTransactionRequest, ctx: Context
-) -> tuple[StartTransactionResponse, list[TransactionEvent]]:
-    state = ctx.state
+    state: State, request: StartTransactionRequest, ctx: Context
+) -> Decision[StartTransactionResponse, TransactionEvent]:
     record = ctx.id_tag(request.id_tag)
     key = start_key(request.connector_id, request.id_tag, request.timestamp, request.meter_start)
     recent = state.recent.get(ctx.station_id)

@@ -8,22 +8,19 @@ is answered again without a second event. meterStop below meterStart is flagged,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from msgspec import UNSET
 
+from services.transactions.context import Context
 from services.transactions.events import TransactionEvent, TransactionStopped
+from services.transactions.state import State
+from shared.decision import Decision
 from shared.events.idtags import id_tag_info
 from shared.ocpp.v16.messages import StopTransactionRequest, StopTransactionResponse
 
-if TYPE_CHECKING:
-    from services.transactions.context import Context
-
 
 def handle(
-    request: StopTransactionRequest, ctx: Context
-) -> tuple[StopTransactionResponse, list[TransactionEvent]]:
-    state = ctx.state
+    state: State, request: StopTransactionRequest, ctx: Context
+) -> Decision[StopTransactionResponse, TransactionEvent]:
     id_tag = request.id_tag if request.id_tag is not UNSET else None
     response = StopTransactionResponse()
     if id_tag is not None:

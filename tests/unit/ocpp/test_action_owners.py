@@ -1,21 +1,31 @@
 """The one action table (shared/ocpp/v16/actions.py): every CALL a charge point may send has exactly
 one owning service, each service's route table is exactly its share, and a station CALL that no
-service owns is refused at the gateway at once (ADR 0024)."""
+service owns is refused at the gateway at once (ADR 0024). Every route entry is typed: its request and
+response types are the action's, and so are its handler's parameter and answer (ADR 0027)."""
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import typing
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 import pytest
 
 from services.gateway.connection import validate_station_call
+from services.stations.context import Context
 from services.stations.routes import ROUTES as STATIONS
+from services.stations.state import State
 from services.transactions.routes import ROUTES as TRANSACTIONS
 from shared.ocpp.errors import ErrorCode
 from shared.ocpp.v16 import actions
 from shared.ocpp.v16.actions import ACTIONS, STATION_CALL_OWNERS, Initiator, owned_by
+from shared.ocpp.v16.messages import AuthorizeRequest, HeartbeatRequest, HeartbeatResponse
+from shared.routes import Route
 
-SERVICE_ROUTES = {"stations": STATIONS, "transactions": TRANSACTIONS}
+SERVICE_ROUTES: Mapping[str, Mapping[str, object]] = {"stations": STATIONS, "transactions": TRANSACTIONS}
+OWNED = sorted((service, action) for service, routes in SERVICE_ROUTES.items() for action in routes)
 
 
 def test_every_station_call_has_exactly_one_owner() -> None:
@@ -33,6 +43,38 @@ def test_central_system_calls_have_no_owner_column() -> None:
 @pytest.mark.parametrize("service", sorted(SERVICE_ROUTES))
 def test_each_route_table_is_exactly_what_the_table_gives_its_service(service: str) -> None:
     assert set(SERVICE_ROUTES[service]) == owned_by(service)
+
+
+@pytest.mark.parametrize(("service", "action"), OWNED)
+def test_each_route_has_the_types_of_its_action_and_so_does_its_handler(service: str, action: str) -> None:
+    route = SERVICE_ROUTES[service][action]
+    assert isinstance(route, Route)
+    spec = ACTIONS[action]
+    assert (route.request, route.response) == (spec.request, spec.response)
+    # decide(state, request, deps) -> (reply, events): the request is the second parameter.
+    hints = typing.get_type_hints(route.handler)
+    _, request, _ = inspect.signature(route.handler).parameters
+    assert hints[request] is spec.request
+    reply, events = typing.get_args(hints["return"])
+    assert reply is spec.response
+    assert typing.get_origin(events) is Sequence  # of the service's events (Never: it decides none)
+
+
+def test_a_route_decides_only_a_request_of_exactly_its_type() -> None:
+    ctx = Context(
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+        station_id="CP1",
+        epoch=1,
+        heartbeat_interval=60,
+        boot_retry_interval=30,
+        registration=None,
+        auto_register=True,
+    )
+    heartbeat = STATIONS["Heartbeat"]
+    reply, events = heartbeat.decide(State(), HeartbeatRequest(), ctx)
+    assert reply == HeartbeatResponse(current_time=ctx.now) and list(events) == []
+    with pytest.raises(TypeError, match="AuthorizeRequest given to the route of HeartbeatRequest"):
+        heartbeat.decide(State(), AuthorizeRequest(id_tag="T"), ctx)
 
 
 def test_an_unowned_station_call_is_refused_at_once_as_not_supported(monkeypatch: pytest.MonkeyPatch) -> None:

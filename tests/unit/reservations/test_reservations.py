@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from services.reservations.decide import decide, expire
-from services.transactions.context import Context
+from services.reservations.decide import Context, decide, expire, sweep
+from services.transactions.context import Context as TransactionsContext
 from services.transactions.routes import ROUTES
 from services.transactions.state import State as TransactionsState
 from shared.events.envelope import Direction, FrameRecord, encode
@@ -62,7 +62,8 @@ class Log:
             unique_id=message[1],
             action=action or (message[2] if message[0] == 2 else None),
         )
-        events = decide(self.state, record, 3, TAGS.get)
+        _, decided = decide(self.state, record, Context(3, TAGS.get))
+        events = list(decided)
         for e in events:
             evolve(self.state, e)
             evolve(self.state, decode_event(encode(e)))  # type: ignore[arg-type]
@@ -215,6 +216,15 @@ def test_expiry_is_due_only_for_owned_partitions_and_dated_at_expiry() -> None:
     assert log.state.reservations[17].status == "expired"
 
 
+def test_the_sweep_decides_the_expiries_of_owned_partitions_only() -> None:
+    log = Log()
+    log.reserve(17)
+    expiry = T0 + timedelta(minutes=10)
+    assert sweep(log.state, expiry, {0, 1}) == (None, [])
+    reply, (event,) = sweep(log.state, expiry, {3})
+    assert reply is None and event == expire(log.state.reservations[17])
+
+
 def test_rebuilt_from_events_alone() -> None:
     """A restart: the events (not the frames) rebuild the same open reservations and pending calls."""
     log = Log()
@@ -230,19 +240,18 @@ def test_rebuilt_from_events_alone() -> None:
 
 
 def start_verdict(reservations: State, tag: str, connector: int = 1, **extra: Any) -> str:
-    ctx = Context(
+    ctx = TransactionsContext(
         now=T0,
         station_id="CP1",
         partition=0,
         offset=1,
-        state=TransactionsState(partitions=8),
         id_tag=TAGS.get,
         reservations=reservations,
     )
     request = StartTransactionRequest(
         connector_id=connector, id_tag=tag, meter_start=0, timestamp=T0, **extra
     )
-    response, _ = ROUTES["StartTransaction"](request, ctx)
+    response, _ = ROUTES["StartTransaction"].decide(TransactionsState(partitions=8), request, ctx)
     status: str = response.id_tag_info.status  # type: ignore[attr-defined]
     return status
 
@@ -268,15 +277,14 @@ def test_an_expired_reservation_blocks_nobody_before_its_event_arrives() -> None
     log = Log()
     log.reserve(22)
     assert start_verdict(log.state, "STRANGER") == "Invalid"
-    later = Context(
+    later = TransactionsContext(
         now=T0 + timedelta(minutes=11),
         station_id="CP1",
         partition=0,
         offset=1,
-        state=TransactionsState(partitions=8),
         id_tag=TAGS.get,
         reservations=log.state,
     )
     request = StartTransactionRequest(connector_id=1, id_tag="STRANGER", meter_start=0, timestamp=T0)
-    response, _ = ROUTES["StartTransaction"](request, later)
+    response, _ = ROUTES["StartTransaction"].decide(TransactionsState(partitions=8), request, later)
     assert response.id_tag_info.status == "Accepted"  # type: ignore[attr-defined]

@@ -62,7 +62,7 @@ class System:
         self.state = State(partitions=self.partitions)
 
     def call(
-        self, action: str, request: Any, *, station: str = "CP1", partition: int = 0
+        self, action: str, request: msgspec.Struct, *, station: str = "CP1", partition: int = 0
     ) -> tuple[msgspec.Struct, list[TransactionEvent]]:
         offset = self.offsets[partition]
         self.offsets[partition] += 1
@@ -71,10 +71,10 @@ class System:
             station_id=station,
             partition=partition,
             offset=offset,
-            state=self.state,
             id_tag=self.tags.get,
         )
-        response, events = ROUTES[action](request, ctx)
+        response, decided = ROUTES[action].decide(self.state, request, ctx)
+        events = list(decided)
         for event in events:
             evolve(self.state, event)
         self.log.extend(events)
