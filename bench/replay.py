@@ -30,7 +30,8 @@ from shared.config import Settings
 from shared.events.envelope import ConnectionOpened, Direction, FrameRecord, decode_frame_record, encode
 from shared.events.topics import Topics
 from shared.kafka import ensure_topics, make_producer
-from shared.projection import DbTarget, rebuild
+from shared.projection.pool import DbTarget
+from shared.projection.rebuild import rebuild
 
 STATIONS = 2000
 

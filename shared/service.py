@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Container, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 
 import msgspec
 from aiokafka import (
@@ -29,12 +29,13 @@ from opentelemetry import trace
 
 from shared import telemetry
 from shared.config import Settings
+from shared.events import undecodable
 from shared.events.commands import StationReply
-from shared.events.envelope import Direction, FrameRecord, FramesRecord, decode_frame_record, encode
+from shared.events.envelope import FrameRecord, FramesRecord, decode_frame_record, encode
 from shared.events.topics import Topics, TopicSpec
+from shared.events.versioned import UndecodableRecord
 from shared.kafka import ensure_topics, make_consumer, make_producer
 from shared.ocpp.v16 import codec
-from shared.projection import call_payload
 
 log = logging.getLogger(__name__)
 
@@ -210,8 +211,8 @@ class FrameServiceRunner:
     def _handle_one(self, msg: ConsumerRecord) -> list[Output]:
         try:
             record = decode_frame_record(msg.value)
-        except Exception:
-            log.exception("undecodable record at %s/%s", msg.partition, msg.offset)
+        except UndecodableRecord as exc:
+            undecodable.report(msg.topic, msg.partition, msg.offset, exc)
             return []
         if record is None:
             return []
@@ -229,14 +230,6 @@ class FrameServiceRunner:
                 return []
             headers = telemetry.inject_headers()
         return [Output(o.topic, o.key, o.value, o.headers or headers) for o in outputs]
-
-
-def station_call(record: FramesRecord, actions: Container[str]) -> tuple[FrameRecord, Any] | None:
-    """The decoded request when ``record`` is a valid station CALL for one of ``actions``.
-
-    Invalid CALLs were already answered with a CALLERROR by the gateway and are skipped here.
-    """
-    return call_payload(record, actions, Direction.IN)
 
 
 def answer(topics: Topics, record: FrameRecord, response: msgspec.Struct) -> Output:

@@ -25,9 +25,10 @@ from shared.events.envelope import (
     presence_decoder,
     registration_decoder,
 )
+from shared.events.frames import station_request
 from shared.events.topics import Topics
 from shared.ocpp.v16.messages import BootNotificationResponse
-from shared.service import Inbound, Output, answer, station_call
+from shared.service import Inbound, Output, answer
 from shared.tables import CompactedView
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ class StationsHandler:
         record = inbound.record
         if isinstance(record, ConnectionOpened | ConnectionClosed):
             return self._on_connection(record, inbound.offset)
-        call = station_call(record, ROUTES)
+        call = station_request(record, ROUTES)
         if call is not None:
             frame, request = call
             assert frame.action is not None

@@ -21,13 +21,14 @@ from services.transactions.state import State, evolve
 from shared.clock import utc_now
 from shared.config import Settings
 from shared.events.envelope import encode
+from shared.events.frames import station_request
 from shared.events.idtags import IdTagRecord, id_tag_decoder
 from shared.events.topics import Topics
 from shared.reservations.events import SERVICE as RESERVATIONS
 from shared.reservations.events import decode_event as decode_reservation_event
 from shared.reservations.state import State as Reservations
 from shared.reservations.state import evolve as evolve_reservations
-from shared.service import Inbound, Output, answer, station_call
+from shared.service import Inbound, Output, answer
 from shared.tables import CompactedView, LogFollower
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ class TransactionsHandler:
         return self._tags.get(id_tag) if self._tags is not None else None
 
     def handle(self, inbound: Inbound) -> list[Output]:
-        call = station_call(inbound.record, ROUTES)
+        call = station_request(inbound.record, ROUTES)
         if call is None:
             return []
         record, request = call
