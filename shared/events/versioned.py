@@ -66,7 +66,7 @@ def read_head(data: bytes) -> tuple[str | None, int]:
     return head.tag, head.v
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one object per family: compared and hashed by identity
 class Family:
     """The records of one topic (or one kind of value), and how their old versions upcast.
 
@@ -108,12 +108,18 @@ class VersionedDecoder(Generic[T]):
         self.family = family
         self._decoder: msgspec.json.Decoder[T] = msgspec.json.Decoder(type_)
         self._tags = _tags_of(type_)
-        # Only families with an old version pay for reading the head first.
+        # Only families with an old version pay for reading the head first, and not for records
+        # as msgspec writes them at the current version (tag first, then ``v``, then the rest).
         self._upcasting = bool(family.upcasters)
+        self._current = tuple(
+            f'{{"type":"{tag}","v":{n + 1},'.encode()
+            for (tag, n) in family.upcasters
+            if tag is not None and (tag, n + 1) not in family.upcasters
+        )
 
     def decode(self, data: bytes) -> T:
         """The record as the current type; raises UndecodableRecord or UnknownRecordType."""
-        if self._upcasting:
+        if self._upcasting and not data.startswith(self._current):
             tag, v = read_head(data)
             if (tag, v) in self.family.upcasters:
                 data = self._upcast(data, tag, v)
