@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import msgspec
 import pytest
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 
 from shared.config import Settings
 from shared.events import undecodable
-from shared.events.envelope import NO_PAYLOAD, Direction, FrameRecord, decode_frame_record, encode
+from shared.events.envelope import (
+    NO_PAYLOAD,
+    Direction,
+    FrameRecord,
+    StationRegistration,
+    decode_frame_record,
+    encode,
+    registration_decoder,
+)
 from shared.events.frames import frame_of, station_request
 from shared.events.topics import Topics
 from shared.events.versioned import (
@@ -25,6 +34,7 @@ from shared.events.versioned import (
 from shared.ocpp.frames import Call, CallError, CallResult
 from shared.ocpp.v16.messages import HeartbeatRequest, MeterValuesRequest
 from shared.service import FrameServiceRunner, Inbound, Output
+from shared.tables import CompactedView
 
 
 class Thing(msgspec.Struct, tag="thing", tag_field="type", kw_only=True, omit_defaults=True):
@@ -180,4 +190,36 @@ def test_the_service_runner_logs_and_counts_an_undecodable_frame(caplog: pytest.
     assert undecodable.counts() == {"ocpp.frames": 1}  # the unknown type is not an error
     assert "ocpp.frames[5]@17" in caplog.text
     assert [o.value for o in runner._handle_one(_message(encode(_frame()), 19))] == [b"handled"]
+    undecodable.reset()
+
+
+class _OneBatch:
+    """A consumer that returns one batch, then stops the follower."""
+
+    def __init__(self, records: list[ConsumerRecord]) -> None:
+        self._batches = [{TopicPartition("csms.stations", 2): records}]
+
+    async def getmany(self, timeout_ms: int) -> dict[TopicPartition, list[ConsumerRecord]]:
+        if not self._batches:
+            raise asyncio.CancelledError
+        return self._batches.pop(0)
+
+    def assignment(self) -> set[TopicPartition]:
+        return set()
+
+
+def test_a_follower_logs_and_counts_what_its_view_cannot_decode(caplog: pytest.LogCaptureFixture) -> None:
+    undecodable.reset()
+    view = CompactedView("unused:9092", "csms.stations", registration_decoder.decode)
+    good = msgspec.json.encode(StationRegistration(station_id="CP-1"))
+    records = [
+        ConsumerRecord("csms.stations", 2, 40, 0, 0, b"CP-9", b'{"station_id": 5}', None, 0, 0, []),
+        ConsumerRecord("csms.stations", 2, 41, 0, 0, b"CP-1", good, None, 0, 0, []),
+    ]
+    view._follower._consumer = _OneBatch(records)
+    with caplog.at_level(logging.ERROR), pytest.raises(asyncio.CancelledError):
+        asyncio.run(view._follower._follow())
+    assert undecodable.counts() == {"csms.stations": 1}
+    assert "csms.stations[2]@40" in caplog.text
+    assert view.get("CP-1") == StationRegistration(station_id="CP-1") and "CP-9" not in view
     undecodable.reset()
