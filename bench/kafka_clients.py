@@ -29,7 +29,7 @@ import msgspec
 
 from bench.report import append_section, machine, save_json
 from services.simulator.metrics import percentiles
-from shared.events.envelope import Direction, FrameRecord
+from shared.events.envelope import Direction, FrameRecord, decode_frame_record
 from shared.events.topics import TopicSpec
 from shared.kafka import ensure_topics, make_producer
 
@@ -56,15 +56,14 @@ def frame(i: int, sent_ns: int) -> bytes:
         message_type=2,
         unique_id=str(i),
         action="MeterValues",
+        payload=msgspec.Raw(body.encode()),  # as a gateway writes it (FrameRecord v2)
     )
     return msgspec.json.encode(record)
 
 
-_decoder = msgspec.json.Decoder(FrameRecord)
-
-
 def decide(value: bytes) -> tuple[bytes, bytes]:
-    record = _decoder.decode(value)
+    record = decode_frame_record(value)
+    assert isinstance(record, FrameRecord)
     reply = Reply(record.station_id, record.unique_id or "", record.epoch)
     return record.station_id.encode(), msgspec.json.encode(reply)
 

@@ -26,7 +26,7 @@ from services.api.stations import CONNECTORS_SQL, STATION_SQL
 from services.stations.calls_projection import DDL as CALLS_DDL
 from services.stations.projection import DDL as STATIONS_DDL
 from shared.config import Settings
-from shared.projection import DbTarget, connect_pool
+from shared.projection.pool import DbTarget, connect_pool
 
 
 async def fill(pool: asyncpg.Pool, n: int) -> None:

@@ -27,10 +27,18 @@ from bench.system import remove_run
 from services.cli import projections
 from services.transactions.events import TransactionStarted, TransactionStopped
 from shared.config import Settings
-from shared.events.envelope import ConnectionOpened, Direction, FrameRecord, decode_frame_record, encode
+from shared.events.envelope import (
+    NO_PAYLOAD,
+    ConnectionOpened,
+    Direction,
+    FrameRecord,
+    decode_frame_record,
+    encode,
+)
 from shared.events.topics import Topics
 from shared.kafka import ensure_topics, make_producer
-from shared.projection import DbTarget, rebuild
+from shared.projection.pool import DbTarget
+from shared.projection.rebuild import rebuild
 
 STATIONS = 2000
 
@@ -74,9 +82,9 @@ async def write_log(settings: Settings, topics: Topics, frames: int) -> tuple[in
                 action: str, request: str, response: str, at: datetime, station: str = station
             ) -> None:
                 uid = uuid.uuid4().hex[:12]
-                for direction, raw, mtype in (
-                    (Direction.IN, f'[2,"{uid}","{action}",{request}]', 2),
-                    (Direction.OUT, f'[3,"{uid}",{response}]', 3),
+                for direction, raw, mtype, payload in (
+                    (Direction.IN, f'[2,"{uid}","{action}",{request}]', 2, msgspec.Raw(request.encode())),
+                    (Direction.OUT, f'[3,"{uid}",{response}]', 3, NO_PAYLOAD),  # as a gateway writes them
                 ):
                     record = FrameRecord(
                         station_id=station,
@@ -89,6 +97,7 @@ async def write_log(settings: Settings, topics: Topics, frames: int) -> tuple[in
                         message_type=mtype,
                         unique_id=uid,
                         action=action,
+                        payload=payload,
                     )
                     await writer.send(topics.frames, station, encode(record))
                     writer.frames += 1

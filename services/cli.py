@@ -25,7 +25,7 @@ import uvloop
 from shared.config import Settings
 
 if TYPE_CHECKING:
-    from shared.projection import Projection
+    from shared.projection.base import Projection
 
 # Each entry: the coroutine that runs one service until it is asked to stop.
 ServiceMain = Callable[[Settings, asyncio.Event], Awaitable[None]]
@@ -65,7 +65,7 @@ async def _run_api(settings: Settings, stop: asyncio.Event) -> None:
 
 
 async def _run_projections(settings: Settings, stop: asyncio.Event) -> None:
-    from shared.projection import projection_runners
+    from shared.projection.runner import projection_runners
     from shared.service import run_until
 
     await run_until(projection_runners(projections(settings), settings), stop)
@@ -94,7 +94,8 @@ def projections(settings: Settings) -> list[Projection]:
 
 def _replay(settings: Settings, schema: str) -> None:
     from shared.events.topics import Topics
-    from shared.projection import DbTarget, rebuild
+    from shared.projection.pool import DbTarget
+    from shared.projection.rebuild import rebuild
 
     target = DbTarget(settings.database_url, schema)
     dead_letters = Topics(settings.topic_prefix, settings.frame_partitions).dead_letters

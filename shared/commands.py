@@ -18,9 +18,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared.clock import now_ms
 from shared.config import Settings
+from shared.events import undecodable
 from shared.events.commands import CommandOutcome, OutcomeStatus, SendCall, outcome_decoder
 from shared.events.envelope import Presence, encode, presence_decoder
 from shared.events.topics import Topics
+from shared.events.versioned import UndecodableRecord
 from shared.kafka import connection, ensure_topics, make_producer, stop_reader
 from shared.ocpp.v16.registration import command_refusal
 from shared.tables import CompactedView
@@ -196,8 +198,8 @@ class CommandClient:
                 for msg in records:
                     try:
                         outcome = outcome_decoder.decode(msg.value)
-                    except msgspec.ValidationError:
-                        log.exception("undecodable command outcome")
+                    except UndecodableRecord as exc:
+                        undecodable.report(msg.topic, msg.partition, msg.offset, exc)
                         continue
                     future = self._waiting.get(outcome.command_id)
                     if future is not None and not future.done():

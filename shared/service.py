@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Container, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar, cast
+from typing import Protocol, TypeVar, cast
 
 import msgspec
 from aiokafka import (
@@ -32,12 +32,14 @@ from opentelemetry import trace
 from shared import telemetry
 from shared.config import Settings
 from shared.decision import Decision, Evolve
+from shared.events import undecodable
 from shared.events.commands import StationReply
-from shared.events.envelope import Direction, FrameRecord, FramesRecord, decode_frame_record, encode
+from shared.events.envelope import FrameRecord, FramesRecord, decode_frame_record, encode
+from shared.events.frames import station_request
 from shared.events.topics import Topics, TopicSpec
+from shared.events.versioned import UndecodableRecord
 from shared.kafka import ensure_topics, make_consumer, make_producer
 from shared.ocpp.v16 import codec
-from shared.projection import call_payload
 from shared.routes import ActionRoute
 
 log = logging.getLogger(__name__)
@@ -214,8 +216,8 @@ class FrameServiceRunner:
     def _handle_one(self, msg: ConsumerRecord) -> list[Output]:
         try:
             record = decode_frame_record(msg.value)
-        except Exception:
-            log.exception("undecodable record at %s/%s", msg.partition, msg.offset)
+        except UndecodableRecord as exc:
+            undecodable.report(msg.topic, msg.partition, msg.offset, exc)
             return []
         if record is None:
             return []
@@ -233,14 +235,6 @@ class FrameServiceRunner:
                 return []
             headers = telemetry.inject_headers()
         return [Output(o.topic, o.key, o.value, o.headers or headers) for o in outputs]
-
-
-def station_call(record: FramesRecord, actions: Container[str]) -> tuple[FrameRecord, Any] | None:
-    """The decoded request when ``record`` is a valid station CALL for one of ``actions``.
-
-    Invalid CALLs were already answered with a CALLERROR by the gateway and are skipped here.
-    """
-    return call_payload(record, actions, Direction.IN)
 
 
 def answer(topics: Topics, record: FrameRecord, response: msgspec.Struct) -> Output:
@@ -270,7 +264,7 @@ def decide_call(
     """The decision of the route for ``inbound`` when it is a valid station CALL of ``routes``, with
     the CALL it answers; None for any other record. ``deps`` builds what the handler reads besides
     state and request (now, the frame's position, views), so the decision itself stays pure."""
-    call = station_call(inbound.record, routes)
+    call = station_request(inbound.record, routes)
     if call is None:
         return None
     frame, request = call

@@ -15,6 +15,8 @@ from typing import Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from shared.events import undecodable
+from shared.events.versioned import UndecodableRecord, UnknownRecordType
 from shared.kafka import connection, stop_reader
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,9 @@ V = TypeVar("V")
 class LogFollower:
     """Reads a topic from the beginning without a consumer group, then keeps following it.
 
-    ``apply(partition, key, value)`` sees every record in log order per partition. :meth:`start`
+    ``apply(partition, key, value)`` sees every record in log order per partition; one that raises
+    UndecodableRecord is logged and counted (shared/events/undecodable.py), one of a type this
+    reader does not know (UnknownRecordType) is skipped. :meth:`start`
     returns once everything written before it was called has been applied; :meth:`wait_for_end`
     does the same later, e.g. before deciding for a partition this process was just assigned.
     """
@@ -92,6 +96,10 @@ class LogFollower:
                 for msg in records:
                     try:
                         self._apply(tp.partition, msg.key, msg.value)
+                    except UnknownRecordType as exc:  # a newer writer's type: ignored by contract
+                        log.debug("skipping %s/%s@%s: %s", self._topic, tp.partition, msg.offset, exc)
+                    except UndecodableRecord as exc:
+                        undecodable.report(self._topic, tp.partition, msg.offset, exc)
                     except Exception:
                         log.exception("cannot apply %s/%s@%s", self._topic, tp.partition, msg.offset)
                     self.applied += 1
@@ -161,11 +169,8 @@ class CompactedView(Generic[V]):
             if self._data.pop(key, None) is not None:
                 self._notify(key, None)
             return
-        try:
-            value = self._decode(raw_value)
-        except Exception:
-            log.exception("bad record in %s for key %s", self._topic, key)
-            return
+        # A record that does not decode raises to the follower, which reports it with its position.
+        value = self._decode(raw_value)
         if self._merge is not None:
             value = self._merge(self._data.get(key), value)
         self._data[key] = value

@@ -38,7 +38,7 @@ from shared.events.idtags import IdTagRecord, id_tag_decoder
 from shared.events.sites import SiteRecord, site_decoder
 from shared.events.topics import Topics
 from shared.kafka import ensure_topics, make_producer
-from shared.projection import DbTarget, connect_pool
+from shared.projection.pool import DbTarget, connect_pool
 from shared.tables import CompactedView
 
 log = logging.getLogger(__name__)

@@ -16,6 +16,8 @@ import uuid
 
 import msgspec
 
+from shared.events.versioned import Family, VersionedDecoder
+
 
 def new_id() -> str:
     return uuid.uuid4().hex
@@ -177,7 +179,8 @@ FirmwareEvent = (
     | DiagnosticsStatus
     | DiagnosticsFileStored
 )
-event_decoder = msgspec.json.Decoder(FirmwareEvent)
+FIRMWARE = Family("firmware.events")
+event_decoder: VersionedDecoder[FirmwareEvent] = VersionedDecoder(FIRMWARE, FirmwareEvent)
 _encoder = msgspec.json.Encoder()
 
 

@@ -6,7 +6,8 @@ from services.firmware.projection import FirmwareProjection
 from services.firmware.service import SERVICE, FirmwareFrames, FirmwareService
 from shared.config import Settings
 from shared.events.topics import Topics
-from shared.projection import Projection, projection_runners
+from shared.projection.base import Projection
+from shared.projection.runner import projection_runners
 from shared.service import FrameServiceRunner, Runner
 
 

@@ -28,7 +28,8 @@ from services.firmware.events import (
     event_decoder,
 )
 from shared.events.topics import Topics
-from shared.projection import TableProjection, as_json, ms_to_datetime
+from shared.projection.base import TableProjection
+from shared.projection.columns import as_json, ms_to_datetime
 
 DDL = [
     """CREATE TABLE IF NOT EXISTS fw_images (
@@ -105,11 +106,9 @@ class FirmwareProjection(TableProjection):
         for msg in batch:
             if msg.value is None:
                 continue
-            try:
-                event = event_decoder.decode(msg.value)
-            except Exception:  # noqa: BLE001 - a newer record type this version does not know
-                continue
-            await _apply(conn, event)
+            event = event_decoder.decode_known(msg.value)  # undecodable: dead-lettered, counted
+            if event is not None:  # None: a newer record type this version does not know
+                await _apply(conn, event)
 
 
 async def _apply(conn: asyncpg.Connection, e: FirmwareEvent) -> None:

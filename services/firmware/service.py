@@ -49,10 +49,11 @@ from shared.clock import now_ms
 from shared.commands import CommandClient, NotConnected
 from shared.config import Settings
 from shared.events.commands import CommandOutcome, OutcomeStatus
+from shared.events.frames import station_request
 from shared.events.topics import Topics
 from shared.kafka import ensure_topics, make_producer
 from shared.lease import Lease
-from shared.service import Inbound, Output, station_call
+from shared.service import Inbound, Output
 from shared.tables import LogFollower
 
 log = logging.getLogger(__name__)
@@ -463,7 +464,7 @@ class FirmwareFrames:
         return None
 
     def handle(self, inbound: Inbound) -> list[Output]:
-        call = station_call(inbound.record, WATCHED)
+        call = station_request(inbound.record, WATCHED)
         if call is None:
             return []
         record, request = call

@@ -32,6 +32,7 @@ from services.gateway.logstate import LogCircuit, LogRefused, LogUnavailable
 from services.gateway.throttle import FailureThrottle
 from shared.clock import now_ms
 from shared.config import Settings
+from shared.events import undecodable
 from shared.events.commands import InboxRecord, SendCall, StationReply, inbox_decoder
 from shared.events.envelope import (
     ConnectionClosed,
@@ -45,6 +46,7 @@ from shared.events.envelope import (
     registration_decoder,
 )
 from shared.events.topics import Topics
+from shared.events.versioned import UndecodableRecord, UnknownRecordType
 from shared.kafka import connection, ensure_topics, make_producer
 from shared.security import PasswordVerifier
 from shared.tables import CompactedView
@@ -473,8 +475,8 @@ class Gateway:
                 for msg in records:
                     try:
                         item: InboxRecord = inbox_decoder.decode(msg.value)
-                    except Exception:
-                        log.exception("undecodable inbox record at offset %s", msg.offset)
+                    except (UndecodableRecord, UnknownRecordType) as exc:  # a reply nobody can deliver
+                        undecodable.report(msg.topic, msg.partition, msg.offset, exc)
                         continue
                     try:
                         await self._dispatch(item, msg.headers or ())

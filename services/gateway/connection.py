@@ -169,6 +169,7 @@ class StationConnection:
             if isinstance(event, ocpp_session.CallReceived):
                 call_event = event
                 record.message_type, record.unique_id, record.action = 2, event.unique_id, event.action
+                record.payload = event.payload  # parsed once, here: services decode this (ADR 0025)
                 error = validate_station_call(event.action, bytes(event.payload))
                 if error is None:
                     refused = station_call_refusal(self.gateway.boot_status(self.station_id), event.action)
@@ -179,6 +180,7 @@ class StationConnection:
                 record.unique_id, record.action = event.unique_id, event.action
                 record.command_id = event.ref if isinstance(event.ref, str) else None
                 if isinstance(event, ocpp_session.ResultReceived):
+                    record.payload = event.payload
                     invalid_answer = validate_station_answer(event.action, bytes(event.payload))
             elif isinstance(event, ocpp_session.ProtocolViolation):
                 record.unique_id = event.unique_id

@@ -14,6 +14,7 @@ import msgspec
 
 from shared.events.idtags import IdTagRecord, id_tag_info
 from shared.events.topics import Topics, TopicSpec
+from shared.events.versioned import Family, VersionedDecoder
 from shared.ocpp.v16 import codec
 
 
@@ -24,7 +25,8 @@ class LocalListDefinition(msgspec.Struct, kw_only=True, omit_defaults=True):
     at_ms: int = 0
 
 
-definition_decoder = msgspec.json.Decoder(LocalListDefinition)
+DEFINITIONS = Family("csms.locallists")
+definition_decoder = VersionedDecoder(DEFINITIONS, LocalListDefinition)
 
 
 def topic(topics: Topics) -> str:

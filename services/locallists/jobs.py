@@ -31,9 +31,12 @@ from shared.config import Settings
 from shared.events.envelope import StationRegistration, encode, registration_decoder
 from shared.events.idtags import IdTagRecord, id_tag_decoder
 from shared.events.topics import Topics
+from shared.events.versioned import Family, VersionedDecoder
 from shared.kafka import ensure_topics, make_producer
 from shared.lease import Lease
-from shared.projection import DbTarget, TableProjection, connect_pool, ms_to_datetime
+from shared.projection.base import TableProjection
+from shared.projection.columns import ms_to_datetime
+from shared.projection.pool import DbTarget, connect_pool
 from shared.tables import CompactedView, LogFollower
 
 log = logging.getLogger(__name__)
@@ -66,7 +69,8 @@ class PushFinished(msgspec.Struct, tag="push_finished", tag_field="type", kw_onl
 
 
 PushEvent = PushRequested | StationPushed | PushFinished
-push_decoder = msgspec.json.Decoder(PushEvent)
+PUSHES = Family("locallists.events")
+push_decoder: VersionedDecoder[PushEvent] = VersionedDecoder(PUSHES, PushEvent)
 
 
 @dataclass
@@ -245,7 +249,9 @@ class LocalListPushesProjection(TableProjection):
 
     async def apply(self, conn: asyncpg.Connection, batch: Sequence[ConsumerRecord]) -> None:
         for msg in batch:
-            event = push_decoder.decode(msg.value)
+            event = push_decoder.decode_known(msg.value)
+            if event is None:  # a newer record type this version does not know
+                continue
             at = ms_to_datetime(event.at_ms)
             if isinstance(event, PushRequested):
                 await conn.execute(

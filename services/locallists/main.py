@@ -11,7 +11,8 @@ from services.locallists.jobs import LocalListPushesProjection, PushRunner
 from services.locallists.projection import LocalListsProjection
 from shared.config import Settings
 from shared.events.topics import Topics
-from shared.projection import Projection, projection_runners
+from shared.projection.base import Projection
+from shared.projection.runner import projection_runners
 from shared.service import Runner
 
 

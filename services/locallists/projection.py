@@ -17,20 +17,17 @@ from aiokafka import ConsumerRecord
 
 from services.locallists.plan import Send, apply
 from shared.events.envelope import Direction, FrameRecord
+from shared.events.frames import frames_of
 from shared.ocpp.frames import Call, CallError, CallResult
-from shared.projection import (
-    TableProjection,
-    answered_call,
-    frames_of,
-    ms_to_datetime,
-    pending_calls_ddl,
-    remember_call,
-)
+from shared.projection.base import TableProjection
+from shared.projection.columns import ms_to_datetime
+from shared.projection.pairing import CallPairing
 
 ACTIONS = ("SendLocalList", "GetLocalListVersion")
+REQUESTS = CallPairing("local_list_requests")
 
 DDL = [
-    pending_calls_ddl("local_list_requests"),
+    REQUESTS.ddl(),
     """CREATE TABLE IF NOT EXISTS local_lists_held (
         station_id text PRIMARY KEY,
         list_version int NOT NULL,
@@ -51,17 +48,17 @@ class LocalListsProjection(TableProjection):
     async def apply(self, conn: asyncpg.Connection, batch: Sequence[ConsumerRecord]) -> None:
         for record, frame in frames_of(batch, ACTIONS):
             if isinstance(frame, Call) and record.direction is Direction.OUT:
-                await remember_call(conn, "local_list_requests", record, frame)
+                await REQUESTS.remember(conn, record, frame)
             elif isinstance(frame, CallResult | CallError) and record.direction is Direction.IN:
                 await self._answer(conn, record, frame)
 
     async def _answer(
         self, conn: asyncpg.Connection, record: FrameRecord, frame: CallResult | CallError
     ) -> None:
-        call = await answered_call(conn, "local_list_requests", record, frame)
+        call = await REQUESTS.answered(conn, record, frame)
         if call is None:
             return
-        action, request, response = call
+        action, request, response = call.action, call.request, call.response
         at = ms_to_datetime(record.at_ms)
         held = await conn.fetchrow(
             "SELECT list_version, entries FROM local_lists_held WHERE station_id = $1", record.station_id

@@ -23,9 +23,10 @@ from msgspec import UNSET
 
 from shared.decision import Decision
 from shared.events.envelope import Direction, FrameRecord
+from shared.events.frames import frame_of
 from shared.events.idtags import IdTagRecord
 from shared.ocpp.errors import OcppError
-from shared.ocpp.frames import Call, CallError, CallResult, FrameError, parse_frame
+from shared.ocpp.frames import Call, CallError, CallResult
 from shared.ocpp.v16 import codec
 from shared.ocpp.v16.messages import (
     CancelReservationRequest,
@@ -33,7 +34,7 @@ from shared.ocpp.v16.messages import (
     StartTransactionRequest,
     StatusNotificationRequest,
 )
-from shared.projection import ms_to_datetime
+from shared.projection.columns import ms_to_datetime
 from shared.reservations.events import (
     ReservationAnswered,
     ReservationCallSent,
@@ -76,9 +77,8 @@ def _decide(state: State, record: FrameRecord, partition: int, id_tags: IdTags) 
             return []
     elif record.action not in WATCHED:
         return []
-    try:
-        frame = parse_frame(record.raw)
-    except FrameError:
+    frame = frame_of(record)  # the payload the gateway carried (inbound), else the raw frame
+    if frame is None:
         return []
     at = ms_to_datetime(record.at_ms)
     if isinstance(frame, Call):

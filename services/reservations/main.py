@@ -6,7 +6,8 @@ from services.reservations.projection import ReservationsProjection
 from services.reservations.service import ReservationsHandler
 from shared.config import Settings
 from shared.events.topics import Topics
-from shared.projection import Projection, projection_runners
+from shared.projection.base import Projection
+from shared.projection.runner import projection_runners
 from shared.reservations.events import SERVICE
 from shared.service import FrameServiceRunner, Runner
 

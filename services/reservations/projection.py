@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import asyncpg
 from aiokafka import ConsumerRecord
 
-from shared.projection import TableProjection
+from shared.projection.base import TableProjection
 from shared.reservations.events import (
     SERVICE,
     ReservationAllocated,

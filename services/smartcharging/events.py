@@ -13,6 +13,7 @@ from typing import Literal
 import msgspec
 
 from shared.events.sites import Unit
+from shared.events.versioned import Family, VersionedDecoder
 
 EntryStatus = Literal["limited", "waiting", "rejected", "unreachable"]
 
@@ -41,4 +42,5 @@ class SiteAllocated(msgspec.Struct, tag="allocated", tag_field="type", kw_only=T
 
 
 SmartChargingEvent = SiteAllocated
-event_decoder = msgspec.json.Decoder(SmartChargingEvent)
+SMARTCHARGING = Family("smartcharging.events")
+event_decoder = VersionedDecoder(SMARTCHARGING, SmartChargingEvent)

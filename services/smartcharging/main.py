@@ -11,7 +11,8 @@ from services.smartcharging.site_projection import SiteAllocationsProjection
 from services.smartcharging.sites import SiteManager
 from shared.config import Settings
 from shared.events.topics import Topics
-from shared.projection import Projection, projection_runners
+from shared.projection.base import Projection
+from shared.projection.runner import projection_runners
 from shared.service import Runner
 
 

@@ -21,20 +21,17 @@ import msgspec
 from aiokafka import ConsumerRecord
 
 from shared.events.envelope import Direction, FrameRecord
+from shared.events.frames import frames_of
 from shared.ocpp.frames import Call, CallError, CallResult
-from shared.projection import (
-    TableProjection,
-    answered_call,
-    frames_of,
-    ms_to_datetime,
-    pending_calls_ddl,
-    remember_call,
-)
+from shared.projection.base import TableProjection
+from shared.projection.columns import ms_to_datetime
+from shared.projection.pairing import CallPairing
 
 TRACKED = ("SetChargingProfile", "ClearChargingProfile", "RemoteStartTransaction", "StartTransaction")
+REQUESTS = CallPairing("sc_requests")
 
 DDL = [
-    pending_calls_ddl("sc_requests"),
+    REQUESTS.ddl(),
     """CREATE TABLE IF NOT EXISTS sc_running (
         station_id text NOT NULL,
         connector_id int NOT NULL,
@@ -104,7 +101,7 @@ class ChargingProfilesProjection(TableProjection):
         )
         theirs = record.direction is Direction.IN and frame.action == "StartTransaction"
         if ours or theirs:
-            await remember_call(conn, "sc_requests", record, frame)
+            await REQUESTS.remember(conn, record, frame)
         elif record.direction is Direction.IN and frame.action == "StopTransaction":
             payload = msgspec.json.decode(bytes(frame.payload))
             if isinstance(payload, dict) and isinstance(payload.get("transactionId"), int):
@@ -113,10 +110,10 @@ class ChargingProfilesProjection(TableProjection):
     async def _answer(
         self, conn: asyncpg.Connection, record: FrameRecord, frame: CallResult | CallError
     ) -> None:
-        call = await answered_call(conn, "sc_requests", record, frame)
+        call = await REQUESTS.answered(conn, record, frame)
         if call is None:
             return
-        action, request, response = call
+        action, request, response = call.action, call.request, call.response
         at = ms_to_datetime(record.at_ms)
         if action == "StartTransaction":
             if isinstance(response.get("transactionId"), int):

@@ -13,7 +13,8 @@ import asyncpg
 from aiokafka import ConsumerRecord
 
 from services.smartcharging.events import SiteAllocated, event_decoder
-from shared.projection import TableProjection, ms_to_datetime
+from shared.projection.base import TableProjection
+from shared.projection.columns import ms_to_datetime
 
 DDL = [
     """CREATE TABLE IF NOT EXISTS site_allocations (
@@ -45,8 +46,9 @@ class SiteAllocationsProjection(TableProjection):
         newest: dict[str, SiteAllocated] = {}
         for msg in batch:
             if msg.value is not None:
-                event = event_decoder.decode(msg.value)
-                newest[event.site_id] = event
+                event = event_decoder.decode_known(msg.value)
+                if event is not None:
+                    newest[event.site_id] = event
         for site_id, event in newest.items():
             await conn.execute("DELETE FROM site_allocations WHERE site_id = $1", site_id)
             at = ms_to_datetime(event.at_ms)

@@ -13,12 +13,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
-import msgspec
 from aiokafka import ConsumerRecord
 
 from shared.events.envelope import Direction, FrameRecord, decode_frame_record
-from shared.ocpp.frames import Call, CallError, CallResult, FrameError, parse_frame
-from shared.projection import TableProjection, ms_to_datetime
+from shared.events.frames import frame_of
+from shared.ocpp.frames import Call, CallError, CallResult
+from shared.projection.base import TableProjection
+from shared.projection.columns import ms_to_datetime
+from shared.projection.pairing import CallPairing
 
 DDL = [
     """CREATE TABLE IF NOT EXISTS station_calls (
@@ -55,6 +57,9 @@ DDL = [
     )""",
 ]
 
+# Every CALL we sent stays (the operator's history of a station); it is open until it has an outcome.
+CALLS = CallPairing("station_calls", open_while="outcome")
+
 
 class StationCallsProjection(TableProjection):
     name = "station_calls"
@@ -77,78 +82,48 @@ class StationCallsProjection(TableProjection):
                 await self._answered(conn, record)
 
     async def _sent(self, conn: asyncpg.Connection, record: FrameRecord) -> None:
-        try:
-            frame = parse_frame(record.raw)
-        except FrameError:
-            return
+        frame = frame_of(record)
         if not isinstance(frame, Call):
             return
-        await conn.execute(
-            """INSERT INTO station_calls (station_id, epoch, unique_id, action, command_id, request, sent_at)
-               VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) ON CONFLICT DO NOTHING""",
-            record.station_id,
-            record.epoch,
-            record.unique_id,
-            frame.action,
-            record.command_id,
-            bytes(frame.payload).decode(),
-            ms_to_datetime(record.at_ms),
+        await CALLS.remember(
+            conn, record, frame, command_id=record.command_id, sent_at=ms_to_datetime(record.at_ms)
         )
 
     async def _answered(self, conn: asyncpg.Connection, record: FrameRecord) -> None:
-        try:
-            frame = parse_frame(record.raw)
-        except FrameError:
-            return
+        frame = frame_of(record)
         at = ms_to_datetime(record.at_ms)
         if isinstance(frame, CallResult):
-            row = await conn.fetchrow(
-                """UPDATE station_calls SET outcome = 'result', response = $4::jsonb, answered_at = $5
-                   WHERE station_id = $1 AND epoch = $2 AND unique_id = $3 AND outcome IS NULL
-                   RETURNING action, request""",
-                record.station_id,
-                record.epoch,
-                record.unique_id,
-                bytes(frame.payload).decode(),
-                at,
+            call = await CALLS.answered(
+                conn, record, frame, outcome="result", response=bytes(frame.payload).decode(), answered_at=at
             )
-            if row is not None:
-                request = msgspec.json.decode(row["request"])
-                response = msgspec.json.decode(bytes(frame.payload))
-                await self._effects(conn, record.station_id, row["action"], request, response, at)
+            if call is not None:
+                await self._effects(conn, record.station_id, call.action, call.request, call.response, at)
         elif isinstance(frame, CallError):
-            await conn.execute(
-                """UPDATE station_calls SET outcome = 'error', error_code = $4, error_description = $5,
-                     answered_at = $6
-                   WHERE station_id = $1 AND epoch = $2 AND unique_id = $3 AND outcome IS NULL""",
-                record.station_id,
-                record.epoch,
-                record.unique_id,
-                frame.error_code,
-                frame.error_description,
-                at,
+            await CALLS.answered(
+                conn,
+                record,
+                frame,
+                outcome="error",
+                error_code=frame.error_code,
+                error_description=frame.error_description,
+                answered_at=at,
             )
 
     async def _invalid_answer(self, conn: asyncpg.Connection, record: FrameRecord) -> None:
         """A CALLRESULT the gateway found not to be a valid response: shown as such, with what the
         station sent, and never applied (no configuration or availability effects)."""
-        try:
-            frame = parse_frame(record.raw)
-        except FrameError:
-            return
+        frame = frame_of(record)
         if not isinstance(frame, CallResult):
             return
-        await conn.execute(
-            """UPDATE station_calls SET outcome = 'invalid', response = $4::jsonb, error_code = $5,
-                 error_description = $6, answered_at = $7
-               WHERE station_id = $1 AND epoch = $2 AND unique_id = $3 AND outcome IS NULL""",
-            record.station_id,
-            record.epoch,
-            record.unique_id,
-            bytes(frame.payload).decode(),
-            record.error_code,
-            record.error_description,
-            ms_to_datetime(record.at_ms),
+        await CALLS.answered(
+            conn,
+            record,
+            frame,
+            outcome="invalid",
+            response=bytes(frame.payload).decode(),
+            error_code=record.error_code,
+            error_description=record.error_description,
+            answered_at=ms_to_datetime(record.at_ms),
         )
 
     async def _effects(

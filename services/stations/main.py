@@ -7,7 +7,8 @@ from services.stations.projection import StationsProjection
 from services.stations.service import StationsHandler
 from shared.config import Settings
 from shared.events.topics import Topics
-from shared.projection import Projection, projection_runners
+from shared.projection.base import Projection
+from shared.projection.runner import projection_runners
 from shared.service import FrameServiceRunner, Runner
 
 

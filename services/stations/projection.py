@@ -23,11 +23,13 @@ from shared.events.envelope import (
     decode_frame_record,
     registration_decoder,
 )
+from shared.events.frames import frame_of
 from shared.ocpp.errors import OcppError
-from shared.ocpp.frames import Call, CallResult, FrameError, parse_frame
+from shared.ocpp.frames import Call, CallResult
 from shared.ocpp.v16 import codec
 from shared.ocpp.v16.messages import StatusNotificationRequest
-from shared.projection import TableProjection, ms_to_datetime, opt
+from shared.projection.base import TableProjection
+from shared.projection.columns import ms_to_datetime, opt
 
 log = logging.getLogger(__name__)
 
@@ -140,9 +142,8 @@ class _Batch:
                 self.last_seen[station] = at
         if record.error_code is not None or record.action not in ("BootNotification", "StatusNotification"):
             return
-        try:
-            frame = parse_frame(record.raw)
-        except FrameError:
+        frame = frame_of(record)
+        if frame is None:
             return
         if record.direction is Direction.IN and isinstance(frame, Call):
             if record.action == "BootNotification":

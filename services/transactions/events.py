@@ -11,6 +11,8 @@ from datetime import datetime
 
 import msgspec
 
+from shared.events.versioned import Family, VersionedDecoder
+
 
 class TransactionStarted(msgspec.Struct, tag="started", tag_field="type", kw_only=True, omit_defaults=True):
     v: int = 1
@@ -47,4 +49,5 @@ class TransactionStopped(msgspec.Struct, tag="stopped", tag_field="type", kw_onl
 
 
 TransactionEvent = TransactionStarted | TransactionStopped
-event_decoder = msgspec.json.Decoder(TransactionEvent)
+TRANSACTIONS = Family("transactions.events")
+event_decoder: VersionedDecoder[TransactionEvent] = VersionedDecoder(TRANSACTIONS, TransactionEvent)

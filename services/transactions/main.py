@@ -6,7 +6,8 @@ from services.transactions.projection import TransactionsProjection
 from services.transactions.service import SERVICE, TransactionsHandler
 from shared.config import Settings
 from shared.events.topics import Topics
-from shared.projection import Projection, projection_runners
+from shared.projection.base import Projection
+from shared.projection.runner import projection_runners
 from shared.reservations.events import SERVICE as RESERVATIONS
 from shared.service import FrameServiceRunner, Runner
 

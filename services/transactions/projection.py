@@ -15,9 +15,11 @@ from aiokafka import ConsumerRecord
 
 from services.transactions.events import TransactionStarted, event_decoder
 from services.transactions.service import SERVICE
-from shared.events.envelope import Direction, decode_frame_record
+from shared.events.envelope import decode_frame_record
+from shared.events.frames import station_request
 from shared.ocpp.v16.messages import MeterValue, MeterValuesRequest, StopTransactionRequest, TransactionData
-from shared.projection import TableProjection, call_payload, opt
+from shared.projection.base import TableProjection
+from shared.projection.columns import opt
 
 DDL = [
     """CREATE TABLE IF NOT EXISTS transactions (
@@ -135,7 +137,9 @@ class TransactionsProjection(TableProjection):
             if msg.topic == self._topics.frames:
                 samples_ += self._frame_samples(msg.value)
                 continue
-            e = event_decoder.decode(msg.value)
+            e = event_decoder.decode_known(msg.value)
+            if e is None:  # a newer record type this version does not know
+                continue
             if isinstance(e, TransactionStarted):
                 started.append(
                     (
@@ -189,7 +193,7 @@ class TransactionsProjection(TableProjection):
             await conn.executemany(INSERT_SAMPLE, samples_)
 
     def _frame_samples(self, value: bytes) -> list[tuple[object, ...]]:
-        call = call_payload(decode_frame_record(value), ("MeterValues", "StopTransaction"), Direction.IN)
+        call = station_request(decode_frame_record(value), ("MeterValues", "StopTransaction"))
         if call is None:
             return []
         record, request = call

@@ -14,6 +14,8 @@ from typing import Any
 
 import msgspec
 
+from shared.events.versioned import Family, VersionedDecoder
+
 NULL = msgspec.Raw(b"null")
 
 
@@ -48,7 +50,8 @@ class SendCall(msgspec.Struct, tag="call", tag_field="type", kw_only=True, omit_
 
 
 InboxRecord = StationReply | SendCall
-inbox_decoder = msgspec.json.Decoder(InboxRecord)
+INBOX = Family("csms.gateway")
+inbox_decoder: VersionedDecoder[InboxRecord] = VersionedDecoder(INBOX, InboxRecord)
 
 
 class OutcomeStatus(StrEnum):
@@ -83,4 +86,5 @@ class CommandOutcome(msgspec.Struct, kw_only=True, omit_defaults=True):
     never_sent: bool = False
 
 
-outcome_decoder = msgspec.json.Decoder(CommandOutcome)
+OUTCOMES = Family("csms.replies")
+outcome_decoder = VersionedDecoder(OUTCOMES, CommandOutcome)

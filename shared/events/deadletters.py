@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import msgspec
 
+from shared.events.versioned import Family, VersionedDecoder
+
 
 class DeadLetter(msgspec.Struct, tag="dead-letter", tag_field="type", kw_only=True, omit_defaults=True):
     """One record of ``topic``/``partition``/``offset`` that ``projection`` could not apply."""
@@ -30,5 +32,9 @@ def encode_dead_letter(letter: DeadLetter) -> bytes:
     return msgspec.json.encode(letter)
 
 
+DEAD_LETTERS = Family("csms.deadletters")
+_decoder = VersionedDecoder(DEAD_LETTERS, DeadLetter)
+
+
 def decode_dead_letter(data: bytes) -> DeadLetter:
-    return msgspec.json.decode(data, type=DeadLetter)
+    return _decoder.decode(data)

@@ -14,9 +14,14 @@ same on replay. Everything addressed to a connection names its epoch; a newer co
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
+
+from shared.events.versioned import Family, VersionedDecoder, version
+from shared.ocpp.frames import CALL, CALLRESULT, Call, CallResult, FrameError, parse_frame
+
+NO_PAYLOAD = msgspec.Raw(b"null")
 
 
 class Direction(StrEnum):
@@ -25,9 +30,13 @@ class Direction(StrEnum):
 
 
 class FrameRecord(msgspec.Struct, tag="frame", tag_field="type", kw_only=True, omit_defaults=True):
-    """One WebSocket text message exactly as it crossed the wire, plus what the gateway parsed."""
+    """One WebSocket text message exactly as it crossed the wire, plus what the gateway parsed.
 
-    v: int = 1
+    Version 2 added ``payload`` (ADR 0025): services decode it once into the action's type
+    instead of parsing ``raw`` again; version-1 records get it from :func:`_frame_v1_to_v2`.
+    """
+
+    v: int = version(2)
     station_id: str
     gateway_id: str
     connection_id: str
@@ -45,6 +54,10 @@ class FrameRecord(msgspec.Struct, tag="frame", tag_field="type", kw_only=True, o
     error_description: str | None = None
     # The operator command this frame belongs to (outbound CALL or the station's reply to it).
     command_id: str | None = None
+    # v2: the JSON payload of an inbound CALL or CALLRESULT, as the gateway parsed (and validated)
+    # it, so no reader parses ``raw`` again; NO_PAYLOAD (omitted) on every other frame.
+    # msgspec.Raw cannot be optional: ``null`` stands for "none", as in StationReply.
+    payload: msgspec.Raw = NO_PAYLOAD
 
 
 class ConnectionOpened(msgspec.Struct, tag="opened", tag_field="type", kw_only=True, omit_defaults=True):
@@ -98,7 +111,22 @@ class ConnectionRefused(msgspec.Struct, tag="refused", tag_field="type", kw_only
 
 FramesRecord = FrameRecord | ConnectionOpened | ConnectionClosed | DeliveryDropped | ConnectionRefused
 
-_frames_decoder = msgspec.json.Decoder(FramesRecord)
+
+def _frame_v1_to_v2(obj: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 had no ``payload``: take it from ``raw`` where the gateway of today writes one
+    (an inbound CALL, or CALLRESULT to a CALL of ours, i.e. with an action)."""
+    if obj.get("direction") == "in" and obj.get("message_type") in (CALL, CALLRESULT) and obj.get("action"):
+        try:
+            frame = parse_frame(obj["raw"])
+        except FrameError:
+            return obj
+        if isinstance(frame, Call | CallResult):
+            obj["payload"] = frame.payload  # Raw: re-encoded byte for byte
+    return obj
+
+
+FRAMES = Family("ocpp.frames", {("frame", 1): _frame_v1_to_v2})
+_frames_decoder: VersionedDecoder[FramesRecord] = VersionedDecoder(FRAMES, FramesRecord)
 _encoder = msgspec.json.Encoder()
 
 
@@ -107,15 +135,9 @@ def encode(record: msgspec.Struct) -> bytes:
 
 
 def decode_frame_record(data: bytes) -> FramesRecord | None:
-    """Decode a record from ``ocpp.frames``; ``None`` for a type this version does not know."""
-    try:
-        record: FramesRecord = _frames_decoder.decode(data)
-    except msgspec.ValidationError:
-        # A newer writer's record type: skip it rather than stop the consumer.
-        if b'"type"' in data:
-            return None
-        raise
-    return record
+    """Decode a record from ``ocpp.frames`` (any version); ``None`` for a type this version does
+    not know (a newer writer's). Raises UndecodableRecord for a record nothing reads."""
+    return _frames_decoder.decode_known(data)
 
 
 class Presence(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -134,7 +156,8 @@ class Presence(msgspec.Struct, kw_only=True, omit_defaults=True):
     boot_status: str | None = None
 
 
-presence_decoder = msgspec.json.Decoder(Presence)
+PRESENCE = Family("ocpp.presence")
+presence_decoder = VersionedDecoder(PRESENCE, Presence)
 
 
 class StationRegistration(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -153,6 +176,7 @@ class StationRegistration(msgspec.Struct, kw_only=True, omit_defaults=True):
     at_ms: int = 0
 
 
-registration_decoder = msgspec.json.Decoder(StationRegistration)
+REGISTRATIONS = Family("csms.stations")
+registration_decoder = VersionedDecoder(REGISTRATIONS, StationRegistration)
 
 ReplyStatus = Literal["result", "error"]

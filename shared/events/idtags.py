@@ -13,6 +13,7 @@ from typing import Literal
 import msgspec
 from msgspec import UNSET
 
+from shared.events.versioned import Family, VersionedDecoder
 from shared.ocpp.v16.messages import IdTagInfo
 
 IdTagStatus = Literal["Accepted", "Blocked", "Expired", "Invalid"]
@@ -27,7 +28,8 @@ class IdTagRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     at_ms: int = 0
 
 
-id_tag_decoder = msgspec.json.Decoder(IdTagRecord)
+ID_TAGS = Family("csms.idtags")
+id_tag_decoder = VersionedDecoder(ID_TAGS, IdTagRecord)
 
 
 def id_tag_info(

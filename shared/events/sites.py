@@ -10,6 +10,8 @@ from typing import Literal
 
 import msgspec
 
+from shared.events.versioned import Family, VersionedDecoder
+
 Unit = Literal["A", "W"]
 
 
@@ -36,4 +38,5 @@ class SiteRecord(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknow
     voltage: float = 230.0
 
 
-site_decoder = msgspec.json.Decoder(SiteRecord)
+SITES = Family("csms.sites")
+site_decoder = VersionedDecoder(SITES, SiteRecord)

@@ -14,6 +14,8 @@ from typing import Literal
 
 import msgspec
 
+from shared.events.versioned import Family, VersionedDecoder
+
 # The service whose topic these events are on: ``reservations.events`` (Topics.domain(SERVICE)).
 SERVICE = "reservations"
 
@@ -92,15 +94,11 @@ class ReservationConfirmed(
 ReservationEvent = (
     ReservationAllocated | ReservationCallSent | ReservationAnswered | ReservationConfirmed | ReservationEnded
 )
-_decoder = msgspec.json.Decoder(ReservationEvent)
+RESERVATIONS = Family("reservations.events")
+_decoder: VersionedDecoder[ReservationEvent] = VersionedDecoder(RESERVATIONS, ReservationEvent)
 
 
 def decode_event(data: bytes) -> ReservationEvent | None:
-    """``None`` for a record type this version does not know (a newer writer)."""
-    try:
-        event: ReservationEvent = _decoder.decode(data)
-        return event
-    except msgspec.ValidationError:
-        if b'"type"' in data:
-            return None
-        raise
+    """``None`` for a record type this version does not know (a newer writer); raises
+    UndecodableRecord for one no version reads."""
+    return _decoder.decode_known(data)

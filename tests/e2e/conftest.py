@@ -36,7 +36,7 @@ from shared.commands import CommandClient
 from shared.config import Settings
 from shared.events.topics import Topics
 from shared.kafka import configure, wait_for_kafka
-from shared.projection import DbTarget, connect_pool
+from shared.projection.pool import DbTarget, connect_pool
 from shared.service import FrameServiceRunner, Runner, run_until
 from shared.teardown import remove_system
 

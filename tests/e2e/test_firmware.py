@@ -31,7 +31,8 @@ from services.firmware.state import State, evolve
 from services.simulator import firmware as sim_firmware
 from services.simulator.config import FleetConfig
 from services.simulator.fleet import Fleet
-from shared.projection import DbTarget, connect_pool, rebuild
+from shared.projection.pool import DbTarget, connect_pool
+from shared.projection.rebuild import rebuild
 from shared.service import run_until
 from shared.tables import LogFollower
 from tests.e2e.conftest import Api, System, eventually, frames_consumer, topics, unique_station

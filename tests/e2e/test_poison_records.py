@@ -130,6 +130,7 @@ async def test_a_record_the_database_refuses_is_dead_lettered_and_the_others_app
         [2, "b1", "BootNotification", {"chargePointVendor": "Ac\x00me", "chargePointModel": "M"}]
     )
     record = FrameRecord(
+        v=1,  # an old gateway's record: no payload, upcast from raw when read
         station_id=poisoned,
         gateway_id="old-gateway",
         connection_id="c1",

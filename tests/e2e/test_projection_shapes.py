@@ -12,7 +12,9 @@ from aiokafka import ConsumerRecord
 
 from shared.events.topics import Topics, TopicSpec
 from shared.kafka import ensure_topics, make_producer
-from shared.projection import DbTarget, ProjectionRunner, TableProjection, connect_pool
+from shared.projection.base import TableProjection
+from shared.projection.pool import DbTarget, connect_pool
+from shared.projection.runner import ProjectionRunner
 from tests.e2e.conftest import System
 
 pytestmark = pytest.mark.e2e

@@ -13,7 +13,9 @@ from ocpp.v16 import ChargePoint, call
 from websockets.asyncio.client import connect
 
 from services.cli import projections
-from shared.projection import DbTarget, ProjectionRunner, connect_pool, drop_projection
+from shared.projection.bookkeeping import drop_projection
+from shared.projection.pool import DbTarget, connect_pool
+from shared.projection.runner import ProjectionRunner
 from tests.e2e.conftest import Api, System, unique_station
 from tests.e2e.station import iso, now, station
 

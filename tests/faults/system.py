@@ -79,7 +79,7 @@ class FaultSystem(SystemUnderTest):
     async def create_topics(self) -> None:
         """Every topic a projection reads, as in a full deployment. `csms projections` alone dies
         when a service it projects never ran here ("topic ...smartcharging.events does not
-        exist", shared/projection.py): reported, not fixed in this change."""
+        exist", shared/projection/runner.py): reported, not fixed in this change."""
         from services.cli import projections
         from shared.config import Settings
         from shared.kafka import ensure_topics

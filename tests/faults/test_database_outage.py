@@ -12,7 +12,8 @@ import pytest
 from ocpp.v16 import call
 
 from shared.events.topics import Topics
-from shared.projection import DbTarget, ProjectionRunner, connect_pool
+from shared.projection.pool import DbTarget, connect_pool
+from shared.projection.runner import ProjectionRunner
 from tests.e2e.conftest import System, unique_station
 from tests.e2e.station import TestStation, iso, now, station
 from tests.faults.conftest import PrivatePostgres

@@ -1,128 +1,34 @@
-"""Projections: read models in PostgreSQL, built from Kafka, rebuildable at any time.
-
-Each projection writes its rows and the Kafka offsets it consumed in ONE transaction
-(``projection_offsets``), and on start seeks to the stored offsets rather than a consumer group's:
-a redelivered record is never applied twice, and a crash between Kafka and PostgreSQL loses nothing.
-When PostgreSQL is unavailable the runner waits and retries from the last stored offsets, so the
-OCPP path (which never touches PostgreSQL) keeps answering and projections catch up afterwards.
-A record PostgreSQL refuses (shared/dberrors.py: poison, not an outage) is not retried forever: the
-batch is re-applied record by record in savepoints, the bad record goes to the dead-letter topic with
-the reason, and the rest are applied (ADR 0018).
-
-Rebuild (``csms replay``): a projection is written into its own PostgreSQL schema; replaying into an
-empty schema from offset 0 yields the same rows as the live one (tests/e2e/test_stations_projection.py).
-A projection whose shape (its DDL and ``version``) differs from the one its rows were written with
-(``projection_shapes``) is dropped and rebuilt from offset 0 when it starts: a new release never
-serves rows an older one wrote differently.
-"""
+"""Runs one projection: apply batches from Kafka with their offsets in one transaction, survive
+outages, dead-letter records PostgreSQL refuses or nothing can decode (ADR 0018, ADR 0025)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
-from collections.abc import Container, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from collections.abc import Sequence
 
 import asyncpg
-import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from shared.config import Settings
 from shared.dberrors import is_poison, is_transient
+from shared.events import undecodable
 from shared.events.deadletters import DeadLetter, encode_dead_letter
-from shared.events.envelope import Direction, FrameRecord, FramesRecord, decode_frame_record
 from shared.events.topics import Topics
+from shared.events.versioned import UndecodableRecord
 from shared.kafka import connection, ensure_topics, make_producer
-from shared.ocpp.errors import OcppError
-from shared.ocpp.frames import Call, CallError, CallResult, Frame, FrameError, parse_frame
-from shared.ocpp.v16 import codec
+from shared.projection.base import Projection
+from shared.projection.bookkeeping import (
+    OFFSETS_DDL,
+    SHAPES_DDL,
+    create_bookkeeping,
+    drop_projection,
+    shape_of,
+)
+from shared.projection.pool import DbTarget, connect_pool
 
 log = logging.getLogger(__name__)
-
-OFFSETS_DDL = """
-CREATE TABLE IF NOT EXISTS projection_offsets (
-    projection text NOT NULL,
-    topic text NOT NULL,
-    partition int NOT NULL,
-    next_offset bigint NOT NULL,
-    PRIMARY KEY (projection, topic, partition)
-)"""
-
-
-# CREATE TABLE IF NOT EXISTS is not safe against itself: projections starting together may each try
-# to create the bookkeeping tables, and all but one fail on pg_type's unique index. One lock
-# (this project's own number) serializes that DDL.
-_BOOKKEEPING_LOCK = 0x63736D73
-
-
-async def create_bookkeeping(conn: asyncpg.Connection, ddl: str) -> None:
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _BOOKKEEPING_LOCK)
-        await conn.execute(ddl)
-
-
-SHAPES_DDL = """
-CREATE TABLE IF NOT EXISTS projection_shapes (
-    projection text PRIMARY KEY,
-    shape text NOT NULL
-)"""
-
-
-class Projection(Protocol):
-    name: str
-    # Bump when what ``apply`` writes changes while the DDL does not (the DDL is part of the shape).
-    version: int
-
-    def topics(self) -> Sequence[str]: ...
-
-    def ddl(self) -> Sequence[str]:
-        """Idempotent CREATE statements; a projection whose shape changes is dropped and replayed."""
-
-    def tables(self) -> Sequence[str]:
-        """Its tables, for a rebuild (dropped in this order)."""
-
-    async def apply(self, conn: asyncpg.Connection, batch: Sequence[ConsumerRecord]) -> None:
-        """Apply records in log order, inside the runner's transaction. Must be deterministic."""
-
-
-@dataclass(frozen=True)
-class DbTarget:
-    url: str
-    schema: str = "csms"
-
-
-async def _no_reset(conn: asyncpg.Connection) -> None:
-    return None
-
-
-async def connect_pool(
-    target: DbTarget, *, min_size: int = 1, max_size: int = 4, private: bool = False
-) -> asyncpg.Pool:
-    """A pool whose connections see ``target.schema`` first (created if missing).
-
-    ``private``: only one component uses it and leaves no session state behind, so the reset asyncpg
-    runs on every release (a round trip per batch) is skipped.
-    """
-    conn = await asyncpg.connect(target.url)
-    try:
-        # IF NOT EXISTS still races with a concurrent creator; the loser's error means "exists".
-        with contextlib.suppress(asyncpg.UniqueViolationError):
-            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{target.schema}"')
-    finally:
-        await conn.close()
-    pool: asyncpg.Pool = await asyncpg.create_pool(
-        target.url,
-        min_size=min_size,
-        max_size=max_size,
-        server_settings={"search_path": target.schema},
-        command_timeout=30,
-        **({"reset": _no_reset} if private else {}),
-    )
-    return pool
 
 
 def dead_letter(projection: str, record: ConsumerRecord, exc: BaseException) -> DeadLetter:
@@ -331,6 +237,8 @@ class ProjectionRunner:
                 except Exception as exc:
                     if not is_poison(exc):
                         raise
+                    if isinstance(exc, UndecodableRecord):  # kept in the dead letter, and counted
+                        undecodable.report(record.topic, record.partition, record.offset, exc)
                     letters.append(dead_letter(self.projection.name, record, exc))
             if letters:
                 await self._publish(letters)
@@ -375,176 +283,6 @@ class ProjectionRunner:
                 if rs
             ],
         )
-
-
-def shape_of(projection: Projection) -> str:
-    """What a projection's rows depend on besides the log: its DDL and its version."""
-    text = "\n".join([str(projection.version), *projection.ddl()])
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-async def drop_projection(pool: asyncpg.Pool, projection: Projection) -> None:
-    """Forget a projection entirely, so the next run rebuilds it from offset 0."""
-    async with pool.acquire() as conn, conn.transaction():
-        for table in projection.tables():
-            await conn.execute(f'DROP TABLE IF EXISTS "{table}" CASCADE')
-        await create_bookkeeping(conn, OFFSETS_DDL)
-        await conn.execute("DELETE FROM projection_offsets WHERE projection = $1", projection.name)
-
-
-def as_json(value: Any) -> str:
-    return msgspec.json.encode(value).decode()
-
-
-def ms_to_datetime(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
-
-
-def opt(value: object) -> Any:
-    """An OCPP optional field as a column value: UNSET becomes NULL."""
-    return None if value is msgspec.UNSET else value
-
-
-def call_payload(
-    record: FramesRecord | None, actions: Container[str], direction: Direction
-) -> tuple[FrameRecord, Any] | None:
-    """The decoded payload of a CALL record of ``actions`` in ``direction``; None for anything else."""
-    if not (
-        isinstance(record, FrameRecord)
-        and record.direction is direction
-        and record.message_type == 2
-        and record.error_code is None
-        and record.action in actions
-    ):
-        return None
-    assert record.action is not None
-    try:
-        frame = parse_frame(record.raw)
-        if not isinstance(frame, Call):
-            return None
-        return record, codec.decode_request(record.action, bytes(frame.payload))
-    except (FrameError, OcppError):
-        return None
-
-
-def frames_of(
-    batch: Sequence[ConsumerRecord], actions: Container[str]
-) -> Iterator[tuple[FrameRecord, Frame]]:
-    """The valid frames of ``actions`` (CALLs and the answers to them) in a batch, parsed; a frame the
-    gateway found invalid, or one without a message id, is skipped."""
-    for msg in batch:
-        record = decode_frame_record(msg.value)
-        if (
-            not isinstance(record, FrameRecord)
-            or record.action not in actions
-            or record.error_code is not None
-            or record.unique_id is None
-        ):
-            continue
-        try:
-            yield record, parse_frame(record.raw)
-        except FrameError:
-            continue
-
-
-def pending_calls_ddl(table: str) -> str:
-    """A table of CALLs sent and not yet answered, for projections that pair answers with requests."""
-    return f"""CREATE TABLE IF NOT EXISTS {table} (
-        station_id text NOT NULL,
-        epoch bigint NOT NULL,
-        unique_id text NOT NULL,
-        action text NOT NULL,
-        request jsonb NOT NULL,
-        PRIMARY KEY (station_id, epoch, unique_id)
-    )"""
-
-
-async def remember_call(conn: asyncpg.Connection, table: str, record: FrameRecord, frame: Call) -> None:
-    """Keep a CALL until its answer comes (a redelivered frame is a no-op)."""
-    await conn.execute(
-        f"""INSERT INTO {table} (station_id, epoch, unique_id, action, request)
-            VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT DO NOTHING""",
-        record.station_id,
-        record.epoch,
-        record.unique_id,
-        frame.action,
-        bytes(frame.payload).decode(),
-    )
-
-
-async def answered_call(
-    conn: asyncpg.Connection, table: str, record: FrameRecord, frame: CallResult | CallError
-) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
-    """(action, request, response) for an answer to a CALL kept in ``table`` (paired by connection
-    epoch and message id), which is removed; the response is {} for a CALLERROR."""
-    row = await conn.fetchrow(
-        f"""DELETE FROM {table} WHERE station_id = $1 AND epoch = $2 AND unique_id = $3
-            RETURNING action, request""",
-        record.station_id,
-        record.epoch,
-        record.unique_id,
-    )
-    if row is None:
-        return None
-    request = msgspec.json.decode(row["request"])
-    response = msgspec.json.decode(bytes(frame.payload)) if isinstance(frame, CallResult) else {}
-    return (
-        row["action"],
-        request if isinstance(request, dict) else {},
-        response if isinstance(response, dict) else {},
-    )
-
-
-@dataclass(frozen=True)
-class Rebuilt:
-    projection: str
-    records: int
-    seconds: float
-
-
-async def rebuild(
-    projections: Sequence[Projection], bootstrap: str, target: DbTarget, *, dead_letters: str | None = None
-) -> list[Rebuilt]:
-    """Drop each projection and replay it from offset 0 into ``target`` (``csms replay``)."""
-    results: list[Rebuilt] = []
-    pool = await connect_pool(target)
-    try:
-        for projection in projections:
-            await drop_projection(pool, projection)
-            runner = ProjectionRunner(projection, bootstrap, target, dead_letters=dead_letters)
-            started = asyncio.get_running_loop().time()
-            await runner.run(until_caught_up=True)
-            elapsed = asyncio.get_running_loop().time() - started
-            results.append(Rebuilt(projection.name, runner.applied, elapsed))
-            log.info("replayed %s: %d records in %.1fs", projection.name, runner.applied, elapsed)
-    finally:
-        await pool.close()
-    return results
-
-
-class TableProjection:
-    """What every projection shares: its tables, their DDL, and the topics it reads (default: frames).
-
-    Subclasses set ``name``, ``statements`` (idempotent DDL) and ``table_names`` (drop order), and
-    implement ``apply``.
-    """
-
-    name: str
-    version: int = 1
-    statements: Sequence[str] = ()
-    table_names: Sequence[str] = ()
-
-    def __init__(self, topics: Topics) -> None:
-        self._topics = topics
-
-    def topics(self) -> Sequence[str]:
-        return [self._topics.frames]
-
-    def ddl(self) -> Sequence[str]:
-        return self.statements
-
-    def tables(self) -> Sequence[str]:
-        return self.table_names
 
 
 def projection_runners(projections: Sequence[Projection], settings: Settings) -> list[ProjectionRunner]:
