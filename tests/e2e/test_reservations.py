@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -102,13 +102,19 @@ def new_tag(prefix: str = "T") -> str:
 
 
 async def reserve(
-    api: Api, station_id: str, connector_id: int, id_tag: str, seconds: float = 600, **extra: Any
+    api: Api,
+    station_id: str,
+    connector_id: int,
+    id_tag: str,
+    seconds: float = 600,
+    expiry_date: datetime | None = None,
+    **extra: Any,
 ) -> tuple[int, Any]:
     body = {
         "stationId": station_id,
         "connectorId": connector_id,
         "idTag": id_tag,
-        "expiryDate": iso(now() + timedelta(seconds=seconds)),
+        "expiryDate": iso(expiry_date or now() + timedelta(seconds=seconds)),
         **extra,
     }
     return await api.post("/api/v1/reservations", body)
@@ -175,18 +181,25 @@ async def test_reservation_used_by_its_transaction_and_wrong_tag_refused(
 async def test_reservation_expires_at_its_expiry_date(
     system: System, api: Api, service: ReservationsProcess
 ) -> None:
-    """TC_047: the service expires it itself; afterwards the connector is free for anyone."""
+    """TC_047: the service expires it itself; afterwards the connector is free for anyone.
+
+    The reservation lives for ``life`` seconds: long enough for a slow machine to answer the refused
+    start inside it (checked, as the refusal only means something before expiryDate)."""
+    life = 8.0
     station_id, owner, other = unique_station(), new_tag("O"), new_tag("W")
     await tag(api, owner)
     await tag(api, other)
     async with station(system.station_url(station_id)) as cp:
         answering(cp, "ReserveNow", call_result.ReserveNow(status="Accepted"))
-        code, body = await reserve(api, station_id, 1, owner, seconds=2)
+        expiry = now() + timedelta(seconds=life)
+        code, body = await reserve(api, station_id, 1, owner, expiry_date=expiry)
         assert code == 201, body
         rid = body["reservationId"]
         await cp.status(1, "Reserved")
-        assert (await start(cp, 1, other)).id_tag_info["status"] == "Invalid"
-        expired = await reservation(api, rid, "expired", timeout=10)
+        refused = await start(cp, 1, other)
+        assert now() < expiry, "the start was answered after expiryDate: the test's window is too short"
+        assert refused.id_tag_info["status"] == "Invalid"
+        expired = await reservation(api, rid, "expired", timeout=life + 10)
         assert expired["endReason"] == "expiryDate passed"
         assert expired["endedAt"] == expired["expiryDate"]
         await cp.status(1, "Available")
@@ -324,13 +337,15 @@ async def test_reservation_expires_across_a_service_restart(
     await tag(api, owner)
     async with station(system.station_url(station_id)) as cp:
         answering(cp, "ReserveNow", call_result.ReserveNow(status="Accepted"))
-        code, body = await reserve(api, station_id, 1, owner, seconds=3)
+        expiry = now() + timedelta(seconds=8)
+        code, body = await reserve(api, station_id, 1, owner, expiry_date=expiry)
         assert code == 201, body
         rid = body["reservationId"]
         await reservation(api, rid, "active")
+        assert now() < expiry, "active only after expiryDate: the test's window is too short"
         await service.stop()
         try:
-            await asyncio.sleep(4)
+            await asyncio.sleep((expiry - now()).total_seconds() + 1)  # expiryDate passes while it is down
             assert (await api.get(f"/api/v1/reservations/{rid}"))[1]["status"] == "active"
         finally:
             await service.start()
