@@ -60,7 +60,7 @@ class Lease:
         self._consumer = make_consumer(
             s.kafka_bootstrap,
             client_id=f"lease-{self.name}-{s.instance_id}",
-            group_id=f"{s.topic_prefix}csms.lease.{self.name}",
+            group_id=Topics(s.topic_prefix).lease(self.name),
         )
         self._consumer.subscribe([self.topic], listener=_Listener(self))
         await self._consumer.start()

@@ -140,7 +140,7 @@ class FrameServiceRunner:
         self._consumer = make_consumer(
             self.settings.kafka_bootstrap,
             client_id=self.handler.name,
-            group_id=f"{self.settings.topic_prefix}csms.{self.handler.name}",
+            group_id=self.topics.group(self.handler.name),
         )
         self._consumer.subscribe([self.topics.frames], listener=_Rebalance(self))
         await self._producer.start()

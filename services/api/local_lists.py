@@ -25,8 +25,6 @@ from services.locallists.definitions import (
     LocalListDefinition,
     definition_decoder,
     scopes_of,
-    topic,
-    topic_spec,
 )
 from services.locallists.jobs import SERVICE, SUCCEEDED, PushRequested
 from services.locallists.pusher import LocalListPusher
@@ -56,7 +54,7 @@ class LocalLists:
 
     def __init__(self, api: ApiPort) -> None:
         self.api = api
-        self.topic = topic(api.topics)
+        self.topic = api.topics.local_lists
         self.definitions: CompactedView[LocalListDefinition] = CompactedView(
             api.settings.kafka_bootstrap, self.topic, definition_decoder.decode
         )
@@ -64,7 +62,7 @@ class LocalLists:
 
     async def start(self) -> None:
         s = self.api.settings
-        specs = [topic_spec(self.api.topics), self.api.topics.domain_spec(SERVICE)]
+        specs = [self.api.topics.local_lists_spec(), self.api.topics.domain_spec(SERVICE)]
         await ensure_topics(s.kafka_bootstrap, specs, s.replication_factor)
         await self.definitions.start()
 

@@ -13,7 +13,6 @@ from datetime import datetime
 import msgspec
 
 from shared.events.idtags import IdTagRecord, id_tag_info
-from shared.events.topics import Topics, TopicSpec
 from shared.events.versioned import Family, VersionedDecoder
 from shared.ocpp.v16 import codec
 
@@ -27,15 +26,6 @@ class LocalListDefinition(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 DEFINITIONS = Family("csms.locallists")
 definition_decoder = VersionedDecoder(DEFINITIONS, LocalListDefinition)
-
-
-def topic(topics: Topics) -> str:
-    return f"{topics.prefix}csms.locallists"
-
-
-def topic_spec(topics: Topics) -> TopicSpec:
-    compacted = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
-    return TopicSpec(topic(topics), topics.frame_partitions, compacted)
 
 
 def scopes_of(station_id: str, site: str | None) -> list[str]:

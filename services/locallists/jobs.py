@@ -22,7 +22,7 @@ import asyncpg
 import msgspec
 from aiokafka import ConsumerRecord
 
-from services.locallists.definitions import LocalListDefinition, definition_decoder, topic, topic_spec
+from services.locallists.definitions import LocalListDefinition, definition_decoder
 from services.locallists.plan import UpdateType
 from services.locallists.pusher import LocalListPusher
 from shared.clock import now_ms
@@ -137,11 +137,11 @@ class PushRunner:
         s = self.settings
         await ensure_topics(
             s.kafka_bootstrap,
-            [*self.topics.shared_specs(), self.topics.domain_spec(SERVICE), topic_spec(self.topics)],
+            [*self.topics.shared_specs(), self.topics.domain_spec(SERVICE), self.topics.local_lists_spec()],
             s.replication_factor,
         )
         definitions: CompactedView[LocalListDefinition] = CompactedView(
-            s.kafka_bootstrap, topic(self.topics), definition_decoder.decode
+            s.kafka_bootstrap, self.topics.local_lists, definition_decoder.decode
         )
         id_tags: CompactedView[IdTagRecord] = CompactedView(
             s.kafka_bootstrap, self.topics.id_tags, id_tag_decoder.decode

@@ -127,7 +127,7 @@ class SiteManager:
     ) -> None:
         self.settings = settings
         # The consumer group that shares the sites among allocators (a test may run one apart).
-        self.group = group or f"{settings.topic_prefix}csms.smartcharging.sites"
+        self.group = group or Topics(settings.topic_prefix).group("smartcharging.sites")
         self.topics = Topics(settings.topic_prefix, settings.frame_partitions)
         self._clock = clock
         self._stopping = asyncio.Event()

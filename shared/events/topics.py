@@ -50,6 +50,19 @@ class Topics:
         return f"{self.prefix}csms.sites"
 
     @property
+    def local_lists(self) -> str:
+        """Compacted local authorization list definitions, key = scope (services/locallists)."""
+        return f"{self.prefix}csms.locallists"
+
+    def local_lists_spec(self) -> TopicSpec:
+        compacted = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
+        return TopicSpec(self.local_lists, self.frame_partitions, compacted)
+
+    def group(self, name: str) -> str:
+        """A consumer group: ``name`` is the service or role (``stations``, ``lease.firmware``, ...)."""
+        return f"{self.prefix}csms.{name}"
+
+    @property
     def dead_letters(self) -> str:
         """Records a projection could not apply, with the reason (shared/events/deadletters.py)."""
         return f"{self.prefix}csms.deadletters"
@@ -86,7 +99,7 @@ class Topics:
 
     def lease(self, name: str) -> str:
         """A one-partition topic whose consumer group elects one holder (``shared.lease``); no data."""
-        return f"{self.prefix}csms.lease.{name}"
+        return self.group(f"lease.{name}")
 
     def lease_spec(self, name: str) -> TopicSpec:
         return TopicSpec(self.lease(name), 1, {"retention.ms": str(HOUR_MS)})
