@@ -1,20 +1,41 @@
-"""The one wall clock of the system. Events are stamped with it and decisions read "now" from it.
+"""The one clock of the system: wall time for stamps and decisions, monotonic time for timeouts.
 
-Decide functions take ``now`` as an argument (tests pass a fixed one); only the adapters at the
-edge call these. Monotonic time for timeouts is ``time.monotonic`` (injected as ``clock``), never this.
+Adapters take a :class:`Clock` (``SYSTEM`` unless a test injects another) and hand decide functions
+``now`` as an argument, so decisions never read a clock. ``now_ms``/``utc_now`` are ``SYSTEM``'s, for
+the few edges that stamp a record and are not worth a parameter.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Clock:
+    # Nanoseconds since the Unix epoch, and seconds of a clock that never goes back (timeouts).
+    wall_ns: Callable[[], int] = time.time_ns
+    monotonic: Callable[[], float] = time.monotonic
+
+    def now_ms(self) -> int:
+        """Milliseconds since the epoch (the ``at_ms`` of every record)."""
+        return self.wall_ns() // 1_000_000
+
+    def now(self) -> datetime:
+        """Now as an aware UTC datetime (what OCPP timestamps and decisions use), to the microsecond."""
+        return _EPOCH + timedelta(microseconds=self.wall_ns() // 1000)
+
+
+SYSTEM = Clock()
 
 
 def now_ms() -> int:
-    """Milliseconds since the epoch (the ``at_ms`` of every record)."""
-    return time.time_ns() // 1_000_000
+    return SYSTEM.now_ms()
 
 
 def utc_now() -> datetime:
-    """Now as an aware UTC datetime (what OCPP timestamps and decisions use)."""
-    return datetime.now(UTC)
+    return SYSTEM.now()

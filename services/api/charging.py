@@ -3,7 +3,6 @@ composite schedule the system computes itself (services/smartcharging)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -12,6 +11,7 @@ from aiohttp import web
 from services.api.context import api_of
 from services.api.errors import ApiError, ok, query_int
 from services.api.stations import known_station, station_id_of
+from shared.clock import utc_now
 from shared.ocpp.v16.messages import ChargingProfile, RemoteStartTransactionRequest, SetChargingProfileRequest
 from shared.smartcharging.composite import InstalledProfile, composite_schedule
 from shared.smartcharging.validation import Facts, Violation, allowed_units, check_profile
@@ -153,7 +153,7 @@ async def get_composite(request: web.Request) -> web.Response:
         )
         for r in rows
     ]
-    start = datetime.now(UTC).replace(microsecond=0)
+    start = utc_now().replace(microsecond=0)
     periods = composite_schedule(
         profiles,
         connector_id=connector_id,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from typing import Any
 
 import msgspec
@@ -12,6 +11,7 @@ from aiohttp import web
 from services.api.context import api_of
 from services.api.errors import ApiError, ok, read_body
 from services.api.paging import PAGING, in_memory, page_of, reject_unknown
+from shared.clock import now_ms
 from shared.events.envelope import encode
 from shared.events.idtags import IdTagRecord, IdTagStatus
 
@@ -54,7 +54,7 @@ async def put_id_tag(request: web.Request) -> web.Response:
         status=body.status,
         expiry_date=body.expiry_date,
         parent_id_tag=body.parent_id_tag,
-        at_ms=int(time.time() * 1000),
+        at_ms=now_ms(),
     )
     await api.write(api.id_tags, api.topics.id_tags, id_tag, encode(record))
     return ok(id_tag_json(record), 200 if existed else 201)

@@ -10,7 +10,6 @@ many is requested here and run by the locallists service, its progress read from
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any, Literal
 
@@ -28,6 +27,7 @@ from services.locallists.definitions import (
 )
 from services.locallists.jobs import SERVICE, SUCCEEDED, PushRequested
 from services.locallists.pusher import LocalListPusher
+from shared.clock import now_ms
 from shared.events.envelope import encode
 from shared.kafka import ensure_topics
 from shared.tables import CompactedView
@@ -100,7 +100,7 @@ async def put_local_list(request: web.Request) -> web.Response:
     if len(tags) > MAX_ENTRIES:
         raise ApiError(422, "InvalidBody", f"at most {MAX_ENTRIES} id tags per scope", field="idTags")
     existed = scope in lists.definitions
-    record = LocalListDefinition(scope=scope, id_tags=tags, at_ms=int(time.time() * 1000))
+    record = LocalListDefinition(scope=scope, id_tags=tags, at_ms=now_ms())
     await lists.api.write(lists.definitions, lists.topic, scope, encode(record))
     return ok(definition_json(record), 200 if existed else 201)
 
@@ -185,9 +185,7 @@ async def post_push(request: web.Request) -> web.Response:
     if not stations:
         raise ApiError(422, "InvalidBody", "no station to push to")
     push_id = uuid.uuid4().hex
-    requested = PushRequested(
-        push_id=push_id, station_ids=stations, force=body.update_type, at_ms=int(time.time() * 1000)
-    )
+    requested = PushRequested(push_id=push_id, station_ids=stations, force=body.update_type, at_ms=now_ms())
     api = lists.api
     await api.producer.send_and_wait(api.topics.domain(SERVICE), encode(requested), key=push_id.encode())
     await until_row(request, "SELECT 1 FROM local_list_pushes WHERE push_id = $1", push_id)

@@ -18,6 +18,7 @@ from services.api.context import api_of
 from services.api.errors import ApiError, ok, read_body
 from services.api.paging import PAGING, page_of, reject_unknown, split
 from services.api.stations import MAX_ID, ensure_known
+from shared.clock import utc_now
 from shared.commands import NotConnected
 from shared.events.commands import CommandOutcome, OutcomeStatus
 from shared.ocpp.v16 import codec
@@ -58,7 +59,7 @@ def _check(body: ReservationPost, now: dt.datetime) -> None:
 async def post_reservation(request: web.Request) -> web.Response:
     api = api_of(request)
     body: ReservationPost = await read_body(request, ReservationPost)
-    now = dt.datetime.now(dt.UTC)
+    now = utc_now()
     _check(body, now)
     await ensure_known(request, body.station_id)
     if (

@@ -22,8 +22,7 @@ import dataclasses
 import hmac
 import logging
 import ssl
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +44,7 @@ from services.firmware.events import (
 from services.firmware.ftp import Account, FtpServer
 from services.firmware.state import Campaign, Diagnostics, State, evolve
 from services.firmware.storage import LocalStorage, Stored, TooLarge, safe_name
-from shared.clock import now_ms
+from shared.clock import SYSTEM, Clock, utc_now
 from shared.commands import CommandClient, NotConnected
 from shared.config import Settings
 from shared.events.commands import CommandOutcome, OutcomeStatus
@@ -63,7 +62,7 @@ WATCHED = ("FirmwareStatusNotification", "DiagnosticsStatusNotification", "BootN
 
 
 def iso_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return utc_now().isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def port_range(text: str) -> range | None:
@@ -94,11 +93,11 @@ def describe(outcome: CommandOutcome) -> str | None:
 class FirmwareService:
     name = SERVICE
 
-    def __init__(self, settings: Settings, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(self, settings: Settings, clock: Clock = SYSTEM) -> None:
         self.settings = settings
         self.topics = Topics(settings.topic_prefix, settings.frame_partitions)
         self.topic = self.topics.domain(SERVICE)
-        self.clock = clock
+        self.clock = clock.now_ms
         self.state = State()
         self.storage = LocalStorage(settings.files_dir)
         self.ready = asyncio.Event()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -20,7 +19,7 @@ import msgspec
 
 from services.locallists.definitions import LocalListDefinition, desired_entries, scopes_of
 from services.locallists.plan import Held, Send, UpdateType, apply, plan
-from shared.clock import utc_now
+from shared.clock import SYSTEM, Clock
 from shared.commands import CommandClient, NotConnected
 from shared.events.commands import OutcomeStatus
 from shared.events.envelope import StationRegistration
@@ -45,14 +44,14 @@ class LocalListPusher:
         id_tags: CompactedView[IdTagRecord],
         registry: CompactedView[StationRegistration],
         pool: Callable[[], Awaitable[asyncpg.Pool]],
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = SYSTEM,
     ) -> None:
         self._commands = commands
         self._definitions = definitions
         self._id_tags = id_tags
         self._registry = registry
         self._pool = pool
-        self._clock = clock
+        self._clock = clock.now
         # What this process last saw a station accept: the read model may lag it by a moment.
         self._pushed: dict[str, Held] = {}
 

@@ -15,12 +15,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from datetime import datetime
 
 from aiokafka import AIOKafkaProducer
 
 from services.reservations.decide import Context, decide, sweep
-from shared.clock import utc_now
+from shared.clock import SYSTEM, Clock
 from shared.config import Settings
 from shared.events.envelope import FrameRecord, encode
 from shared.events.idtags import IdTagRecord, id_tag_decoder
@@ -39,11 +38,11 @@ class ReservationsHandler:
 
     def __init__(
         self,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = SYSTEM,
         *,
         sweep_interval: float = 0.25,
     ) -> None:
-        self._clock = clock
+        self._clock = clock.now
         self._sweep_interval = sweep_interval
         self._topics = Topics()
         self.state = State()

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -36,7 +35,7 @@ from services.smartcharging.allocation import (
 )
 from services.smartcharging.events import AllocationEntry, EntryStatus, SiteAllocated, event_decoder
 from services.smartcharging.metering import drawing
-from shared.clock import now_ms
+from shared.clock import SYSTEM, Clock
 from shared.commands import CommandClient, NotConnected
 from shared.config import Settings
 from shared.events import undecodable
@@ -122,14 +121,12 @@ class _Assignment(ConsumerRebalanceListener):  # type: ignore[misc]
 class SiteManager:
     """A Runner: manages the sites of the ``csms.sites`` partitions this process is assigned."""
 
-    def __init__(
-        self, settings: Settings, clock: Callable[[], int] = now_ms, group: str | None = None
-    ) -> None:
+    def __init__(self, settings: Settings, clock: Clock = SYSTEM, group: str | None = None) -> None:
         self.settings = settings
         # The consumer group that shares the sites among allocators (a test may run one apart).
         self.group = group or Topics(settings.topic_prefix).group("smartcharging.sites")
         self.topics = Topics(settings.topic_prefix, settings.frame_partitions)
-        self._clock = clock
+        self._clock = clock.now_ms
         self._stopping = asyncio.Event()
         self.assigned: set[int] = set()
         self.sites: dict[str, tuple[int, SiteRecord]] = {}  # site id -> (partition, record)

@@ -8,14 +8,12 @@ ahead of that topic because outputs are acknowledged before offsets are committe
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import datetime
 
 from services.stations import connections
 from services.stations.context import Context
 from services.stations.routes import ROUTES
 from services.stations.state import State, StationEvent, evolve
-from shared.clock import utc_now
+from shared.clock import SYSTEM, Clock
 from shared.config import Settings
 from shared.events.envelope import (
     ConnectionClosed,
@@ -37,8 +35,8 @@ log = logging.getLogger(__name__)
 class StationsHandler:
     name = "stations"
 
-    def __init__(self, clock: Callable[[], datetime] = utc_now) -> None:
-        self._clock = clock
+    def __init__(self, clock: Clock = SYSTEM) -> None:
+        self._clock = clock.now
         self.state = State()
         self._topics = Topics()
         self._settings = Settings()

@@ -11,14 +11,12 @@ the previous one and never hands out an id twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import datetime
 
 from services.transactions.context import Context
 from services.transactions.events import TransactionEvent, event_decoder
 from services.transactions.routes import ROUTES
 from services.transactions.state import State, evolve
-from shared.clock import utc_now
+from shared.clock import SYSTEM, Clock
 from shared.config import Settings
 from shared.events.envelope import FrameRecord, encode
 from shared.events.idtags import IdTagRecord, id_tag_decoder
@@ -38,8 +36,8 @@ SERVICE = "transactions"
 class TransactionsHandler:
     name = SERVICE
 
-    def __init__(self, clock: Callable[[], datetime] = utc_now) -> None:
-        self._clock = clock
+    def __init__(self, clock: Clock = SYSTEM) -> None:
+        self._clock = clock.now
         self._topics = Topics()
         self.state = State(partitions=Topics().frame_partitions)
         self._tags: CompactedView[IdTagRecord] | None = None
