@@ -19,6 +19,9 @@ from ocpp.v16 import ChargePoint, call, call_result
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
+# What a 1.6 station offers in its upgrade request (typed, for websockets' connect).
+OCPP16 = [Subprotocol("ocpp1.6")]
+
 DEFAULT_RESPONSES: dict[str, Any] = {
     "ChangeAvailability": call_result.ChangeAvailability(status="Accepted"),
     "ChangeConfiguration": call_result.ChangeConfiguration(status="Accepted"),
@@ -95,7 +98,7 @@ async def station(url: str, *, boot: bool = True, **headers: str) -> AsyncIterat
     station_id = unquote(url.rsplit("/", 1)[1])
     async with connect(
         url,
-        subprotocols=[Subprotocol("ocpp1.6")],
+        subprotocols=OCPP16,
         additional_headers=headers or None,
     ) as ws:
         cp = TestStation(station_id, ws)

@@ -20,6 +20,7 @@ from ocpp.v16 import ChargePoint, call, call_result
 from opentelemetry.sdk.trace import ReadableSpan
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Subprotocol
 
 from services.gateway.app import Gateway
 from shared.commands import CommandClient
@@ -28,7 +29,7 @@ from shared.events.envelope import StationRegistration, encode
 from shared.kafka import make_producer
 from shared.security import hash_password
 from tests.e2e.conftest import System, eventually, read_frames, topics, unique_station
-from tests.e2e.station import boot_raw
+from tests.e2e.station import OCPP16, boot_raw
 
 pytestmark = pytest.mark.e2e
 
@@ -77,7 +78,7 @@ async def status_of(url: str, **kwargs: Any) -> int:
 async def test_subprotocol_ocpp16_is_required(system: System) -> None:
     # Without ocpp1.6 the upgrade completes and is closed at once: test_subprotocol_negotiation.py.
     url = system.station_url(unique_station())
-    async with connect(url, subprotocols=["ocpp2.0.1", "ocpp1.6"]) as ws:  # type: ignore[list-item]
+    async with connect(url, subprotocols=[Subprotocol("ocpp2.0.1"), *OCPP16]) as ws:
         assert ws.subprotocol == "ocpp1.6"
 
 
@@ -97,7 +98,7 @@ async def test_basic_auth_username_must_be_the_station_and_password_must_match(s
 async def test_percent_encoded_identity_is_decoded(system: System) -> None:
     station_id = unique_station("RDAM ")  # contains a space
     url = system.station_url(station_id.replace(" ", "%20"))
-    async with connect(url, subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+    async with connect(url, subprotocols=OCPP16) as ws:
         cp = ChargePoint(station_id, ws)
         listener = asyncio.create_task(cp.start())
         await cp.call(call.Heartbeat())
@@ -127,10 +128,10 @@ async def test_unknown_station_gets_404_when_auto_registration_is_off(system: Sy
 async def test_second_connection_replaces_the_first(system: System) -> None:
     station_id = unique_station()
     url = system.station_url(station_id)
-    async with connect(url, subprotocols=["ocpp1.6"]) as first:  # type: ignore[list-item]
+    async with connect(url, subprotocols=OCPP16) as first:
         # Booted on the first connection: its CALLs are served on the next one too (errata 3.8).
         await boot_raw(first)
-        async with connect(url, subprotocols=["ocpp1.6"]) as second:  # type: ignore[list-item]
+        async with connect(url, subprotocols=OCPP16) as second:
             with pytest.raises(ConnectionClosed):
                 await asyncio.wait_for(first.recv(), 10)
             assert first.close_code == 1000
@@ -140,7 +141,7 @@ async def test_second_connection_replaces_the_first(system: System) -> None:
 
 
 async def test_frame_size_limit_closes_with_1009(system: System) -> None:
-    async with connect(system.station_url(unique_station()), subprotocols=["ocpp1.6"], max_size=None) as ws:  # type: ignore[list-item]
+    async with connect(system.station_url(unique_station()), subprotocols=OCPP16, max_size=None) as ws:
         await ws.send('[2,"big","DataTransfer",{"vendorId":"x","data":"' + "x" * 70_000 + '"}]')
         with pytest.raises(ConnectionClosed):
             await asyncio.wait_for(ws.recv(), 10)
@@ -157,7 +158,7 @@ async def test_dead_station_is_found_by_ping_and_closed(system: System) -> None:
     try:
         ws = await connect(
             f"ws://127.0.0.1:{gateway.port}/ocpp/{station_id}",
-            subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+            subprotocols=OCPP16,
             ping_interval=None,
         )
         await eventually(lambda: station_id in gateway.connections)
@@ -174,7 +175,7 @@ async def test_command_reaches_the_station_and_its_answer_comes_back(
     system: System, commands: CommandClient
 ) -> None:
     station_id = unique_station()
-    async with connect(system.station_url(station_id), subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+    async with connect(system.station_url(station_id), subprotocols=OCPP16) as ws:
         cp = Station(station_id, ws)
         listener = asyncio.create_task(cp.start())
         await eventually(lambda: commands.where(station_id) is not None)
@@ -199,11 +200,11 @@ async def test_command_for_an_old_connection_is_dropped_and_reported(
 ) -> None:
     station_id = unique_station()
     url = system.station_url(station_id)
-    async with connect(url, subprotocols=["ocpp1.6"]):  # type: ignore[list-item]
+    async with connect(url, subprotocols=OCPP16):
         await eventually(lambda: commands.where(station_id) is not None)
         old = commands.where(station_id)
         assert old is not None
-    async with connect(url, subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+    async with connect(url, subprotocols=OCPP16) as ws:
         await eventually(lambda: (p := commands.where(station_id)) is not None and p.epoch > old.epoch)
         # A command addressed to the old epoch, as a slow API instance might still send it.
         producer = make_producer(system.settings.kafka_bootstrap, client_id="test")
@@ -234,7 +235,7 @@ async def test_command_for_an_old_connection_is_dropped_and_reported(
 
 async def test_one_trace_spans_gateway_and_service(system: System) -> None:
     station_id = unique_station()
-    async with connect(system.station_url(station_id), subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+    async with connect(system.station_url(station_id), subprotocols=OCPP16) as ws:
         cp = ChargePoint(station_id, ws)
         listener = asyncio.create_task(cp.start())
         await cp.call(call.BootNotification(charge_point_model="M", charge_point_vendor="V"))
@@ -278,7 +279,7 @@ async def test_sigterm_closes_stations_with_1001_and_exits_cleanly(system: Syste
         line = await asyncio.wait_for(proc.stdout.readline(), 60)
         assert b"ws://" in line
         port = int(line.split(b"ws://", 1)[1].split(b"/", 1)[0].rsplit(b":", 1)[1])
-        async with connect(f"ws://127.0.0.1:{port}/ocpp/{unique_station()}", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+        async with connect(f"ws://127.0.0.1:{port}/ocpp/{unique_station()}", subprotocols=OCPP16) as ws:
             proc.send_signal(signal.SIGTERM)
             with pytest.raises(ConnectionClosed):
                 await asyncio.wait_for(ws.recv(), 15)

@@ -18,7 +18,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.e2e.conftest import System, read_frames, unique_station
-from tests.e2e.station import BOOT_FRAME, boot_raw
+from tests.e2e.station import BOOT_FRAME, OCPP16, boot_raw
 from tests.fuzz.corpus import SEEDS
 
 pytestmark = pytest.mark.e2e
@@ -68,7 +68,7 @@ async def probe(ws: ClientConnection, n: int) -> None:
 async def test_no_frame_silences_the_gateway_and_every_frame_is_logged(system: System, seed: int) -> None:
     station_id = unique_station("FUZZ")
     sent: list[str] = []
-    async with connect(system.station_url(station_id), subprotocols=["ocpp1.6"], max_size=None) as ws:  # type: ignore[list-item]
+    async with connect(system.station_url(station_id), subprotocols=OCPP16, max_size=None) as ws:
         await boot_raw(ws)
         sent.append(BOOT_FRAME)
         for n, frame in enumerate(frames(seed)):

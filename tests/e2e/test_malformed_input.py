@@ -13,7 +13,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from tests.e2e.conftest import Api, System, read_frames, unique_station
-from tests.e2e.station import boot_raw
+from tests.e2e.station import OCPP16, boot_raw
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +24,7 @@ async def test_deeply_nested_frame_gets_callerror_and_is_logged(system: System) 
     station_id = unique_station("NEST")
     unreadable = "[" * DEPTH
     with_id = '[2,"nest-1","Heartbeat",' + "[" * DEPTH + "]" * DEPTH + "]"
-    async with connect(system.station_url(station_id), subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+    async with connect(system.station_url(station_id), subprotocols=OCPP16) as ws:
         await boot_raw(ws)
         await ws.send(unreadable)
         assert json.loads(await ws.recv())[:3] == [4, "-1", "FormationViolation"]
@@ -62,7 +62,7 @@ async def test_api_invalid_utf8_body_is_400_and_nested_body_is_4xx(api: Api) -> 
 
 async def test_api_deeply_nested_command_payload_is_422(system: System, api: Api) -> None:
     station_id = unique_station("APIC")
-    async with connect(system.station_url(station_id), subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+    async with connect(system.station_url(station_id), subprotocols=OCPP16) as ws:
         await ws.send('[2,"b1","BootNotification",{"chargePointVendor":"v","chargePointModel":"m"}]')
         assert json.loads(await ws.recv())[:2] == [3, "b1"]
         await api.until(f"/api/v1/stations/{station_id}", lambda s: bool(s.get("connected")))

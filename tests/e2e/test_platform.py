@@ -12,6 +12,7 @@ from ocpp.v16 import ChargePoint, call
 from websockets.asyncio.client import connect
 
 from tests.e2e.conftest import System, read_frames, unique_station
+from tests.e2e.station import OCPP16
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +41,7 @@ MALFORMED = [
 
 async def test_boot_heartbeat_and_malformed_frames_are_answered_and_logged(system: System) -> None:
     station_id = unique_station()
-    async with connect(system.station_url(station_id), subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+    async with connect(system.station_url(station_id), subprotocols=OCPP16) as ws:
         assert ws.subprotocol == "ocpp1.6"
         cp = ChargePoint(station_id, ws)
         listener = asyncio.create_task(cp.start())

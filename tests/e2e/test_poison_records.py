@@ -24,7 +24,7 @@ from shared.events.deadletters import DeadLetter, decode_dead_letter
 from shared.events.envelope import Direction, FrameRecord, encode
 from shared.events.topics import Topics
 from tests.e2e.conftest import Api, System, unique_station
-from tests.e2e.station import station
+from tests.e2e.station import OCPP16, station
 
 pytestmark = pytest.mark.e2e
 
@@ -70,7 +70,7 @@ async def test_values_the_database_cannot_hold_are_refused_at_the_edge(
     system: System, db: asyncpg.Pool
 ) -> None:
     station_id = unique_station("POISON")  # unregistered: auto-registration admits it
-    async with connect(system.station_url(station_id), subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+    async with connect(system.station_url(station_id), subprotocols=OCPP16) as ws:
         for action, payload, field in POISON_CALLS:
             uid = uuid.uuid4().hex[:12]
             await ws.send(json.dumps([2, uid, action, payload]))

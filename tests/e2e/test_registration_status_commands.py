@@ -24,7 +24,7 @@ from websockets.asyncio.client import connect
 from shared.commands import CommandClient
 from shared.events.commands import OutcomeStatus
 from tests.e2e.conftest import Api, System, eventually, unique_station
-from tests.e2e.station import TestStation, station
+from tests.e2e.station import OCPP16, TestStation, station
 
 pytestmark = pytest.mark.e2e
 
@@ -107,7 +107,7 @@ async def test_a_command_dropped_for_a_replaced_connection_goes_to_the_newer_one
         await commands.presence.wait_for_end()
         old = commands.where(station_id)
         assert old is not None
-        async with connect(system.station_url(station_id), subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+        async with connect(system.station_url(station_id), subprotocols=OCPP16) as ws:
             newer = TestStation(station_id, ws)
             listener = asyncio.create_task(newer.start())
             try:
@@ -131,7 +131,7 @@ async def test_station_calls_before_the_station_is_accepted_get_security_error(
     url = system.station_url(station_id)
     heartbeat = '[2,"hb","Heartbeat",{}]'
     authorize = '[2,"au","Authorize",{"idTag":"T1"}]'
-    async with connect(url, subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+    async with connect(url, subprotocols=OCPP16) as ws:
         for frame, message_id in ((heartbeat, "hb"), (authorize, "au")):
             await ws.send(frame)
             answer = json.loads(await ws.recv())

@@ -18,7 +18,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.e2e.conftest import Api, System, read_frames, unique_station
-from tests.e2e.station import boot_raw
+from tests.e2e.station import OCPP16, boot_raw
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.e2e
 @contextlib.asynccontextmanager
 async def raw_station(url: str, answers: dict[str, str]) -> AsyncIterator[ClientConnection]:
     """A booted station that answers each Central System CALL with the raw payload text given."""
-    async with connect(url, subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+    async with connect(url, subprotocols=OCPP16) as ws:
         await boot_raw(ws)
 
         async def answer() -> None:

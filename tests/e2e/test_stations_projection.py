@@ -17,7 +17,7 @@ from shared.projection.bookkeeping import drop_projection
 from shared.projection.pool import DbTarget, connect_pool
 from shared.projection.runner import ProjectionRunner
 from tests.e2e.conftest import Api, System, unique_station
-from tests.e2e.station import iso, now, station
+from tests.e2e.station import OCPP16, iso, now, station
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +38,7 @@ async def until_row(db: asyncpg.Pool, query: str, *args: Any, timeout: float = 2
 
 async def test_boot_presence_and_connector_status_are_projected(system: System, db: asyncpg.Pool) -> None:
     station_id = unique_station()
-    async with connect(system.station_url(station_id), subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+    async with connect(system.station_url(station_id), subprotocols=OCPP16) as ws:
         cp = ChargePoint(station_id, ws)
         listener = asyncio.create_task(cp.start())
         await cp.call(
