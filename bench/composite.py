@@ -110,12 +110,16 @@ def main() -> None:
     path = save_json("composite", result)
     table = "\n".join(
         [
-            "| calculator (3 stacked recurring profiles, 24 h, "
-            f"{len(got)} periods) | schedules/s | ms per schedule |",
+            (
+                "| calculator (3 stacked recurring profiles, 24 h, "
+                f"{len(got)} periods) | schedules/s | ms per schedule |"
+            ),
             "|---|---|---|",
             f"| system (`shared/smartcharging/composite.py`) | {ours_rate:,.0f} | {1000 / ours_rate:.2f} |",
-            "| baseline: second-by-second (`services/simulator/schedule.py`) "
-            f"| {base_rate:,.2f} | {1000 / base_rate:,.0f} |",
+            (
+                "| baseline: second-by-second (`services/simulator/schedule.py`) "
+                f"| {base_rate:,.2f} | {1000 / base_rate:,.0f} |"
+            ),
             "",
             f"Speed-up {ours_rate / base_rate:,.0f}x; identical periods. Raw: `{path.name}`.",
         ]

@@ -126,9 +126,11 @@ def main() -> None:
     lines = [
         "| variant | median ms | p max ms | note |",
         "|---|---|---|---|",
-        f"| baseline: old list, 2 queries per station | {base:.1f} | {max(results['baseline']):.1f} | "
-        f"{args.baseline_stations} stations served; {per_station:.2f} ms/station => "
-        f"~{per_station * args.stations / 1000:.1f} s for all {args.stations} |",
+        (
+            f"| baseline: old list, 2 queries per station | {base:.1f} | {max(results['baseline']):.1f} | "
+            f"{args.baseline_stations} stations served; {per_station:.2f} ms/station => "
+            f"~{per_station * args.stations / 1000:.1f} s for all {args.stations} |"
+        ),
     ]
     for name, values in results.items():
         if name != "baseline":

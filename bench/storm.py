@@ -118,8 +118,10 @@ def main(args: argparse.Namespace) -> None:
     save_json("storm", result)
     print(json.dumps(result, indent=2))
     rows = [
-        "| gateway | storm stations connected+booted | in s | refused/failed upgrades | steady fleet: "
-        "calls / timeouts / errors | steady p50 / p99 / max ms | gateway CPU | gateway peak RSS |",
+        (
+            "| gateway | storm stations connected+booted | in s | refused/failed upgrades | steady fleet: "
+            "calls / timeouts / errors | steady p50 / p99 / max ms | gateway CPU | gateway peak RSS |"
+        ),
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():

@@ -19,7 +19,7 @@ from typing import Any
 WIDE_INTEGERS = frozenset({"meterStart", "meterStop"})
 
 CORE_ACTIONS = [
-    # (action, initiator, profile)
+    # Each entry: the action, who initiates it, its feature profile.
     ("Authorize", "ChargePoint", "Core"),
     ("BootNotification", "ChargePoint", "Core"),
     ("ChangeAvailability", "CentralSystem", "Core"),

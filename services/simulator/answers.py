@@ -231,7 +231,7 @@ def reserve_now(st: SimStation, req: dict[str, Any]) -> tuple[dict[str, Any], Fo
     connector = st.connectors.get(connector_id)
     if connector is None:
         return {"status": "Rejected"}, None
-    if connector.status in ("Unavailable",):
+    if connector.status == "Unavailable":
         return {"status": "Unavailable"}, None
     if connector.status == "Faulted":
         return {"status": "Faulted"}, None

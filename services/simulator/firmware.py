@@ -148,7 +148,7 @@ async def _wait_for(retrieve_date: str | None) -> None:
     if not retrieve_date:
         return
     try:
-        when = datetime.fromisoformat(retrieve_date.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(retrieve_date)
     except ValueError:
         return
     delay = (when - datetime.now(UTC)).total_seconds()

@@ -217,7 +217,7 @@ class ChargingProfilesProjection(TableProjection):
         connector_id = request.get("connectorId")
         # The station's own start time: Relative profiles count from it (offline starts too).
         with contextlib.suppress(KeyError, ValueError):
-            at = datetime.fromisoformat(str(request["timestamp"]).replace("Z", "+00:00"))
+            at = datetime.fromisoformat(str(request["timestamp"]))
         previous = await conn.fetchval(
             "SELECT transaction_id FROM sc_running WHERE station_id = $1 AND connector_id = $2",
             station_id,

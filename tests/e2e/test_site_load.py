@@ -119,7 +119,7 @@ async def test_ten_stations_share_a_grid_limit(system: System, api: Api, sites: 
         # Ten cars, one station refusing (it counts at its cap): the other nine share 68 A.
         share = 7.5  # floor((100 - 32) / 9, 0.1)
         body = await api.until(
-            f"/api/v1/sites/{site}", settled({s: share for s in ids[:-1]}, refuser), timeout=60
+            f"/api/v1/sites/{site}", settled(dict.fromkeys(ids[:-1], share), refuser), timeout=60
         )
         rows = by_station(body)
         assert "Rejected" in rows[refuser]["reason"]
@@ -131,7 +131,7 @@ async def test_ten_stations_share_a_grid_limit(system: System, api: Api, sites: 
             call.StopTransaction(meter_stop=1000, timestamp=iso(now()), transaction_id=txs[ids[0]])
         )
         limits.ended(ids[0])
-        await api.until(f"/api/v1/sites/{site}", settled({s: 8.5 for s in ids[1:-1]}, refuser), timeout=20)
+        await api.until(f"/api/v1/sites/{site}", settled(dict.fromkeys(ids[1:-1], 8.5), refuser), timeout=20)
 
         # A slower car (drawing 3 A) keeps its minimum; what it leaves goes to the others.
         await cps[1].call(
@@ -146,7 +146,7 @@ async def test_ten_stations_share_a_grid_limit(system: System, api: Api, sites: 
                 ],
             )
         )
-        fast = {s: 8.8 for s in ids[2:-1]}  # floor((100 - 32 - 6) / 7, 0.1)
+        fast = dict.fromkeys(ids[2:-1], 8.8)  # floor((100 - 32 - 6) / 7, 0.1)
         await api.until(f"/api/v1/sites/{site}", settled({ids[1]: MINIMUM, **fast}, refuser), timeout=20)
 
     # Never over the grid limit, every car at least its minimum, the refuser asked exactly once.
@@ -200,7 +200,7 @@ async def test_a_restarted_allocator_continues_without_resending(
             cp.responses["SetChargingProfile"] = limits.responder(cp.id)
         for cp, tag in zip(cps, tags, strict=True):
             await start(cp, tag)
-        await api.until(f"/api/v1/sites/{site}", settled({s: 9.0 for s in ids[:-1]}, refuser), timeout=60)
+        await api.until(f"/api/v1/sites/{site}", settled(dict.fromkeys(ids[:-1], 9.0), refuser), timeout=60)
         sent_before = len(limits.received)
 
         # A second allocator, as after a restart (its own group, so it manages every site at once).

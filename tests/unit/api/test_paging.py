@@ -115,8 +115,10 @@ def test_station_filters_build_one_parameterised_query() -> None:
     assert "s.boot ->> 'chargePointVendor' = $5" in sql and "c.status = $7" in sql
     assert not q.registry_applies()
     assert station_query({}).sql(None, 5) == (
-        "SELECT s.station_id, s.boot, s.boot_status, s.boot_at, s.last_seen, s.site FROM stations s"
-        " ORDER BY s.station_id LIMIT $1",
+        (
+            "SELECT s.station_id, s.boot, s.boot_status, s.boot_at, s.last_seen, s.site FROM stations s"
+            " ORDER BY s.station_id LIMIT $1"
+        ),
         [5],
     )
 

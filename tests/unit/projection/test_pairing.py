@@ -46,8 +46,10 @@ def test_a_pending_call_is_kept_then_claimed_once_by_its_answer() -> None:
     assert got == Answered("GetLocalListVersion", {}, {"listVersion": 3})
     assert conn.statements == [
         (
-            "INSERT INTO pending (station_id, epoch, unique_id, action, request) VALUES ($1, $2, $3, $4, $5)"
-            " ON CONFLICT DO NOTHING",
+            (
+                "INSERT INTO pending (station_id, epoch, unique_id, action, request) VALUES ($1, $2, $3, $4, $5)"
+                " ON CONFLICT DO NOTHING"
+            ),
             ("CP-1", 9, "u1", "GetLocalListVersion", "{}"),
         ),
         (
@@ -73,8 +75,10 @@ def test_a_history_keeps_the_call_and_settles_it_with_the_answer() -> None:
         "INSERT INTO station_calls (station_id, epoch, unique_id, action, request, sent_at)"
     )
     assert conn.statements[1] == (
-        "UPDATE station_calls SET outcome = $4, error_code = $5 WHERE station_id = $1 AND epoch = $2"
-        " AND unique_id = $3 AND outcome IS NULL RETURNING action, request",
+        (
+            "UPDATE station_calls SET outcome = $4, error_code = $5 WHERE station_id = $1 AND epoch = $2"
+            " AND unique_id = $3 AND outcome IS NULL RETURNING action, request"
+        ),
         ("CP-1", 9, "u2", "error", "NotSupported"),
     )
     conn.row = None  # answered already: nothing to claim

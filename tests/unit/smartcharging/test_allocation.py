@@ -91,7 +91,7 @@ def test_shares_never_exceed_the_grid_or_a_cap(
     assert sum(shares.values()) <= limit + 1e-6
     for d in ds:
         assert 0 <= shares[d.key] <= d.cap + 1e-9
-    fitting = [d for d in sorted(ds, key=lambda d: d.started_ms)]
+    fitting = sorted(ds, key=lambda d: d.started_ms)
     budget = limit
     for d in fitting:  # the minimums the grid can hold, in start order, are granted
         if min(d.minimum, d.cap) <= budget:

@@ -263,7 +263,7 @@ def test_evolve_skips_an_event_at_or_before_the_applied_offset_of_its_partition(
 
 
 def test_is_known_is_false_for_zero_and_negative_ids() -> None:
-    state = State(partitions=PARTITIONS, next_seq={p: 100 for p in range(PARTITIONS)})
+    state = State(partitions=PARTITIONS, next_seq=dict.fromkeys(range(PARTITIONS), 100))
     for tx in (0, -1, -2, -5, -(2**31)):
         assert not state.is_known(tx)
     assert state.is_known(1)
