@@ -6,7 +6,8 @@ Rules this adapter adds to the session core:
   released them (one writer at a time per connection);
 - a station CALL is validated here (payload model, direction); invalid ones are answered with the
   precise CALLERROR right away, valid ones wait for the owning service's reply from the inbox, or get
-  InternalError when no service answers in time;
+  InternalError when no service answers in time (the session core keeps that deadline,
+  ``service_reply_timeout``, and reports it with ``AnswerOverdue``; a reply after it is dropped);
 - a frame Kafka does not acknowledge in time (``LogUnavailable``) is never acted on: a station CALL
   that could not be logged, or whose answer could not be, is answered InternalError (OCPP-J 4.2.3:
   "not able to process the requested Action"), never a CALLRESULT; that CALLERROR is written to the
@@ -19,12 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import msgspec
 from opentelemetry import trace
-from opentelemetry.context import Context
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
@@ -112,15 +111,6 @@ class GatewayPort(Protocol):
         """Remember a boot answer relayed on this gateway."""
 
 
-@dataclass
-class PendingStationCall:
-    """A station CALL waiting for its service's answer."""
-
-    action: str
-    deadline: float
-    trace_context: Context
-
-
 class StationConnection:
     def __init__(
         self, gateway: GatewayPort, ws: ServerConnection, station_id: str, connection_id: str, epoch: int
@@ -132,8 +122,8 @@ class StationConnection:
         self.epoch = epoch
         self.session = ocpp_session.Session(
             call_timeout=gateway.settings.station_call_timeout,
+            answer_timeout=gateway.settings.service_reply_timeout,
         )
-        self._pending: dict[str, PendingStationCall] = {}
         self._commands: dict[str, SendCall] = {}
         self._write_lock = asyncio.Lock()
         self._flush_task: asyncio.Task[None] | None = None
@@ -199,20 +189,11 @@ class StationConnection:
             if record.unique_id:
                 span.set_attribute("ocpp.message_id", record.unique_id)
             headers = telemetry.inject_headers()
-            awaited = call_event if error is None else None
-            if awaited is not None:
-                # Waiting for the answer starts before the frame is published: a fast service's reply
-                # can reach this gateway before the publish's acknowledgement does.
-                self._pending[awaited.unique_id] = PendingStationCall(
-                    awaited.action,
-                    self.gateway.clock() + self.gateway.settings.service_reply_timeout,
-                    trace.set_span_in_context(span),
-                )
+            # The session already waits for the CALL's answer (since receive_text): a fast service's
+            # reply can reach this gateway before the publish's acknowledgement does.
             try:
                 await self.gateway.publish(encode(record), self.station_id, headers)
             except LogUnavailable as exc:
-                if awaited is not None:
-                    self._pending.pop(awaited.unique_id, None)
                 if isinstance(exc, LogRefused):
                     # Never handed to the producer: queue its record, a CALL marked as answered
                     # InternalError so that no service acts on it when it lands (ADR 0023).
@@ -229,10 +210,6 @@ class StationConnection:
                 # An unlogged reply to one of our CALLs is not reported: the command times out.
                 await self.flush(logged=False)
                 return
-            except BaseException:
-                if awaited is not None:
-                    self._pending.pop(awaited.unique_id, None)
-                raise
         if call_event is not None:
             if error is not None:
                 self.session.reply_error(call_event.unique_id, error.code, error.description, error.details)
@@ -289,9 +266,9 @@ class StationConnection:
         would serialize them all. The session keeps the order per connection; ``request_flush``
         writes in that order.
         """
-        pending = self._pending.pop(reply.unique_id, None)
-        if pending is None:
-            log.warning("late or unknown reply %s for %s", reply.unique_id, self.station_id)
+        if not self.session.awaits_answer(reply.unique_id):
+            late = "late" if self.session.overdue(reply.unique_id) else "unknown"
+            log.warning("%s reply %s for %s", late, reply.unique_id, self.station_id)
             return
         ctx = telemetry.extract_headers(headers)
         with telemetry.span(_tracer, f"ocpp.reply {reply.action}", context=ctx):
@@ -395,20 +372,21 @@ class StationConnection:
         return text
 
     async def tick(self, now: float) -> None:
-        """Timeouts: unanswered station CALLs get InternalError; our CALLs time out in the core."""
-        for unique_id, pending in list(self._pending.items()):
-            if pending.deadline <= now:
-                del self._pending[unique_id]
-                log.error("no service answered %s %s from %s", pending.action, unique_id, self.station_id)
+        """Timeouts, all kept by the session core: a station CALL no service answered in time gets
+        InternalError (answered before any await, so no late reply can slip in); our CALLs time out."""
+        events = self.session.tick(now)
+        for event in events:
+            if isinstance(event, ocpp_session.AnswerOverdue):
+                log.error("no service answered %s %s from %s", event.action, event.unique_id, self.station_id)
                 self.session.reply_error(
-                    unique_id, ErrorCode.INTERNAL_ERROR, "no answer from the central system in time", {}
+                    event.unique_id, ErrorCode.INTERNAL_ERROR, "no answer from the central system in time", {}
                 )
-        for event in self.session.tick(now):
+        for event in events:
             await self._report_outcome(event)
         self.request_flush()
 
     def has_deadlines(self) -> bool:
-        return bool(self._pending) or bool(self._commands) or self.session.next_deadline() is not None
+        return bool(self._commands) or self.session.next_deadline() is not None
 
     @property
     def abandoned(self) -> bool:
@@ -420,7 +398,7 @@ class StationConnection:
     def abandon(self) -> None:
         """The socket is gone: nothing more goes out; open commands end as undeliverable."""
         self._closed = True
-        self._pending.clear()
+        self.session.drop_peer_calls()
         for command in self._commands.values():
             outcome = CommandOutcome(
                 command_id=command.command_id,

@@ -11,7 +11,7 @@ core. Usage::
     for out in session.data_to_send():                 # persist out.text, then write it
         ...
     for event in session.tick(now):                    # at session.next_deadline()
-        ...
+        ...                                            # AnswerOverdue -> answer it now
 
 Rules (OCPP-J 1.6 section 4 with errata J 3.4):
 - *One CALL in flight per direction.* Our CALLs queue (bounded; :class:`QueueFull` beyond) and go
@@ -21,6 +21,12 @@ Rules (OCPP-J 1.6 section 4 with errata J 3.4):
   CALLs arrived, whatever order the application answers in. A peer that breaks the one-in-flight
   rule is still served (rejecting a station's transaction messages would lose data) up to
   ``max_inbound_pending``; beyond that, CALLERROR GenericError.
+- *Our answers have a deadline* (``answer_timeout``, none by default): a peer's CALL still unanswered
+  that long after it arrived is reported once (:class:`AnswerOverdue`); the application answers it
+  then (the gateway: CALLERROR InternalError, OCPP-J 4.2.3), and an answer coming after that finds the
+  CALL answered and is refused (:meth:`Session.reply` is False; :meth:`Session.overdue` tells a late
+  answer from one for a CALL never received). Time is the core's alone, so no answer can slip in
+  between a deadline kept elsewhere and the core's own bookkeeping.
 - *Repeated message ids.* A CALL whose id is still being handled gets CALLERROR ProtocolError
   (OCPP-J 4.2.3 lists "an existing call with the same unique identifier is being handled already");
   a CALL repeating a recently answered id is a retransmission after a lost answer: the cached answer
@@ -144,6 +150,17 @@ class CallTimedOut:
 
 
 @dataclass(frozen=True)
+class AnswerOverdue:
+    """A peer's CALL is still unanswered ``answer_timeout`` after it arrived.
+
+    Answer it before anything else reaches the session (the gateway answers InternalError): the
+    session only refuses answers to it once it is answered."""
+
+    unique_id: str
+    action: str
+
+
+@dataclass(frozen=True)
 class CallExpired:
     """A queued CALL whose caller deadline passed before it could be sent; it never went out."""
 
@@ -160,6 +177,7 @@ Event = (
     | ProtocolViolation
     | Ignored
     | CallTimedOut
+    | AnswerOverdue
     | CallExpired
 )
 
@@ -174,6 +192,12 @@ class _OurCall:
     sent_at: float = 0.0
 
 
+@dataclass
+class _TheirCall:
+    action: str
+    answer_by: float | None  # None: no deadline, or its AnswerOverdue was reported
+
+
 def _uuid() -> str:
     return str(uuid.uuid4())
 
@@ -183,6 +207,7 @@ class Session:
         self,
         *,
         call_timeout: float = 30.0,
+        answer_timeout: float | None = None,
         max_queued_calls: int = 32,
         max_inbound_pending: int = 8,
         answered_cache: int = 16,
@@ -190,6 +215,7 @@ class Session:
         id_factory: Callable[[], str] = _uuid,
     ) -> None:
         self.call_timeout = call_timeout
+        self.answer_timeout = answer_timeout
         self._max_queued = max_queued_calls
         self._max_inbound = max_inbound_pending
         self._new_id = id_factory
@@ -200,11 +226,12 @@ class Session:
         self._timed_out: OrderedDict[str, None] = OrderedDict()
         self._late_memory = late_memory
         # Their side: CALLs in arrival order; answers wait here until every earlier CALL is answered.
-        self._inbound: OrderedDict[str, str] = OrderedDict()  # id -> action
+        self._inbound: OrderedDict[str, _TheirCall] = OrderedDict()
         self._answers: dict[str, str] = {}
         self._answered: OrderedDict[str, tuple[str, str]] = OrderedDict()  # id -> (action, frame)
         self._answered_cache = answered_cache
         self._dup_answers: dict[str, list[str]] = {}
+        self._overdue: OrderedDict[str, None] = OrderedDict()  # CALLs that went unanswered too long
         # Events produced outside receive_text/tick (a send_call that expired queued calls).
         self._pending_events: list[Event] = []
 
@@ -229,12 +256,12 @@ class Session:
                 ProtocolViolation(error.unique_id, error.message_type, error.code, error.description, answer)
             ]
         if isinstance(frame, Call):
-            return self._on_call(frame)
+            return self._on_call(frame, now)
         if isinstance(frame, UnknownMessageType):
             return [Ignored(frame.message_type, frame.unique_id)]
         return self._on_reply(frame, now)
 
-    def _on_call(self, call: Call) -> list[Event]:
+    def _on_call(self, call: Call, now: float) -> list[Event]:
         uid = call.unique_id
         if uid in self._inbound:
             self._queue_answer_after_pending(
@@ -264,7 +291,9 @@ class Session:
                 )
             )
             return [ProtocolViolation(uid, CALL, ErrorCode.GENERIC_ERROR, "too many CALLs in progress", True)]
-        self._inbound[uid] = call.action
+        answer_by = None if self.answer_timeout is None else now + self.answer_timeout
+        self._inbound[uid] = _TheirCall(call.action, answer_by)
+        self._overdue.pop(uid, None)  # a new CALL reusing the id of one that went overdue
         return [CallReceived(uid, call.action, call.payload)]
 
     def _queue_answer_after_pending(self, uid: str, frame: str) -> None:
@@ -307,14 +336,14 @@ class Session:
         )
 
     def _answer(self, unique_id: str, frame: str) -> bool:
-        if unique_id not in self._inbound or unique_id in self._answers:
+        if not self.awaits_answer(unique_id):
             return False
         self._answers[unique_id] = frame
         while self._inbound:
             head = next(iter(self._inbound))
             if head not in self._answers:
                 break
-            action = self._inbound.pop(head)
+            action = self._inbound.pop(head).action
             text = self._answers.pop(head)
             self._emit(Outgoing(text, CALLRESULT if text.startswith("[3") else CALLERROR, head, action))
             for dup in self._dup_answers.pop(head, []):
@@ -323,6 +352,13 @@ class Session:
             if len(self._answered) > self._answered_cache:
                 self._answered.popitem(last=False)
         return True
+
+    def drop_peer_calls(self) -> None:
+        """The connection is gone: no answer can reach the peer, so its CALLs are awaited no more
+        (answers to them are refused, none goes overdue). Our own CALLs are left as they are."""
+        self._inbound.clear()
+        self._answers.clear()
+        self._dup_answers.clear()
 
     # -- calling the peer -----------------------------------------------------------------------
 
@@ -361,18 +397,22 @@ class Session:
 
     def next_deadline(self) -> float | None:
         times = [c.deadline for c in self._queue if c.deadline is not None]
+        times.extend(c.answer_by for c in self._inbound.values() if c.answer_by is not None)
         if self._outstanding is not None:
             times.append(self._outstanding.sent_at + self.call_timeout)
         return min(times) if times else None
 
     def tick(self, now: float) -> list[Event]:
         events, self._pending_events = self._pending_events, []
+        for uid, theirs in self._inbound.items():
+            if theirs.answer_by is not None and theirs.answer_by <= now and uid not in self._answers:
+                theirs.answer_by = None  # reported once
+                _remember(self._overdue, uid, self._late_memory)
+                events.append(AnswerOverdue(uid, theirs.action))
         ours = self._outstanding
         if ours is not None and now >= ours.sent_at + self.call_timeout:
             self._outstanding = None
-            self._timed_out[ours.unique_id] = None
-            if len(self._timed_out) > self._late_memory:
-                self._timed_out.popitem(last=False)
+            _remember(self._timed_out, ours.unique_id, self._late_memory)
             events.append(CallTimedOut(ours.unique_id, ours.action, ours.ref))
         kept: deque[_OurCall] = deque()
         for call in self._queue:
@@ -394,6 +434,23 @@ class Session:
         out, self._out = self._out, []
         return out
 
+    def awaits_answer(self, unique_id: str) -> bool:
+        """Whether the peer's CALL ``unique_id`` was received here and is not answered yet.
+
+        Ids are per session, that is per connection: a CALL received on an earlier connection is
+        never matched by a new connection's session."""
+        return unique_id in self._inbound and unique_id not in self._answers
+
+    @property
+    def unanswered(self) -> list[str]:
+        """The peer's CALLs waiting for the application's answer, in arrival order."""
+        return [uid for uid in self._inbound if uid not in self._answers]
+
+    def overdue(self, unique_id: str) -> bool:
+        """Whether the peer's CALL ``unique_id`` went overdue (:class:`AnswerOverdue`): an answer for
+        it arriving now is late, not one for a CALL never received (the last ``late_memory`` kept)."""
+        return unique_id in self._overdue
+
     @property
     def outstanding(self) -> str | None:
         return self._outstanding.unique_id if self._outstanding else None
@@ -401,3 +458,10 @@ class Session:
     def is_in_flight(self, ref: object) -> bool:
         """Whether the CALL sent with ``ref`` is on the wire (not still queued behind another)."""
         return self._outstanding is not None and self._outstanding.ref is ref
+
+
+def _remember(memory: OrderedDict[str, None], unique_id: str, size: int) -> None:
+    """Add to a bounded memory of ids, forgetting the oldest beyond ``size``."""
+    memory[unique_id] = None
+    if len(memory) > size:
+        memory.popitem(last=False)

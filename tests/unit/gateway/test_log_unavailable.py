@@ -61,7 +61,7 @@ async def test_a_call_that_cannot_be_logged_gets_internal_error_at_once() -> Non
     conn = StationConnection(gateway, ws, "CP1", "c1", 7)  # type: ignore[arg-type]
     await conn._on_text('[2, "m1", "Heartbeat", {}]')
     assert [json.loads(t) for t in ws.sent] == [[4, "m1", "InternalError", NOT_LOGGED, {}]]
-    assert conn._pending == {}  # no service answer is awaited for a CALL nobody can see
+    assert conn.session.unanswered == []  # no service answer is awaited for a CALL nobody can see
     assert [(r["direction"], r["message_type"], r["raw"]) for r in gateway.later] == [("out", 4, ws.sent[0])]
 
 

@@ -70,5 +70,5 @@ async def test_a_reply_before_the_publish_ack_is_delivered() -> None:
         while not ws.sent:  # noqa: ASYNC110 - the flush runs in a background task
             await asyncio.sleep(0.01)
     assert json.loads(ws.sent[0]) == [3, "m1", {"currentTime": "2026-11-26T10:00:00Z"}]
-    assert conn._pending == {}  # nothing left to time out into an InternalError
+    assert conn.session.unanswered == []  # nothing left to time out into an InternalError
     assert [r["direction"] for r in gateway.published] == ["in", "out"]

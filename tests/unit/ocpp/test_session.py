@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from shared.ocpp.errors import ErrorCode
 from shared.ocpp.session import (
+    AnswerOverdue,
     CallExpired,
     CallReceived,
     CallRepeated,
@@ -147,6 +148,91 @@ def test_bad_frames_get_a_callerror_and_the_session_keeps_working() -> None:
     assert isinstance(events[0], ProtocolViolation) and not events[0].answered
     assert sent(s) == []
     assert isinstance(s.receive_text('[2,"ok","Heartbeat",{}]', 0.0)[0], CallReceived)
+
+
+def test_a_call_unanswered_past_the_answer_timeout_is_reported_once_and_a_late_answer_refused() -> None:
+    """The core keeps the deadline for our answer to the peer's CALL (the gateway: a service's reply,
+    ``CSMS_SERVICE_REPLY_TIMEOUT``); the application answers the overdue CALL InternalError
+    (OCPP-J 4.2.3: "not able to process the requested Action"), and the service's answer arriving
+    after that is late: refused, nothing more goes out (one answer per CALL, OCPP-J 4.1.4)."""
+    s = new_session(answer_timeout=20.0)
+    s.receive_text('[2,"a","Heartbeat",{}]', 100.0)
+    assert s.unanswered == ["a"] and s.next_deadline() == 120.0
+    assert s.tick(119.9) == []
+    assert s.tick(120.0) == [AnswerOverdue("a", "Heartbeat")]
+    assert s.tick(130.0) == []  # reported once
+    assert s.next_deadline() is None  # nothing left to fire, though the CALL is still unanswered
+    assert s.awaits_answer("a")  # the application answers it, in reaction to the event
+    assert s.reply_error("a", ErrorCode.INTERNAL_ERROR, "no answer in time")
+    assert sent(s) == [[4, "a", "InternalError", "no answer in time", {}]]
+    assert not s.reply("a", b'{"currentTime":"t"}')  # the service's answer, late
+    assert sent(s) == []
+    assert s.overdue("a") and not s.overdue("never-received")  # late, not unknown
+
+
+def test_a_call_answered_in_time_never_goes_overdue() -> None:
+    s = new_session(answer_timeout=20.0)
+    s.receive_text('[2,"a","Heartbeat",{}]', 0.0)
+    assert s.reply("a", b'{"currentTime":"t"}')
+    assert s.next_deadline() is None and s.unanswered == []
+    assert s.tick(1e6) == []
+    assert not s.overdue("a")
+
+
+def test_only_the_unanswered_call_goes_overdue_when_an_answer_waits_behind_it() -> None:
+    """Answers go out in arrival order; one given for a later CALL waits for the earlier one, and
+    is not overdue itself (the application did answer it in time)."""
+    s = new_session(answer_timeout=20.0)
+    s.receive_text('[2,"a","Heartbeat",{}]', 0.0)
+    s.receive_text('[2,"b","Heartbeat",{}]', 5.0)
+    assert s.reply("b", b'{"currentTime":"t"}')
+    assert s.unanswered == ["a"]
+    assert s.tick(25.0) == [AnswerOverdue("a", "Heartbeat")]
+    s.reply_error("a", ErrorCode.INTERNAL_ERROR, "late")
+    assert [frame[:2] for frame in sent(s)] == [[4, "a"], [3, "b"]]
+    assert s.tick(100.0) == []
+
+
+def test_a_new_call_reusing_the_id_of_an_overdue_one_has_a_deadline_of_its_own() -> None:
+    """OCPP-J 4.1.4 asks senders for fresh ids; one reused after its answer was evicted from the
+    cache is a new CALL, neither late nor overdue until its own deadline."""
+    s = new_session(answer_timeout=20.0, answered_cache=0)
+    s.receive_text('[2,"a","Heartbeat",{}]', 0.0)
+    s.tick(20.0)
+    s.reply_error("a", ErrorCode.INTERNAL_ERROR, "late")
+    s.data_to_send()
+    assert isinstance(s.receive_text('[2,"a","Heartbeat",{}]', 30.0)[0], CallReceived)
+    assert not s.overdue("a") and s.awaits_answer("a")
+    assert s.next_deadline() == 50.0
+
+
+def test_without_an_answer_timeout_the_peer_may_take_as_long_as_it_likes() -> None:
+    """The station side (simulator) sets no deadline on its own answers."""
+    s = new_session()
+    s.receive_text('[2,"a","Reset",{"type":"Soft"}]', 0.0)
+    assert s.next_deadline() is None and s.tick(1e9) == []
+    assert s.reply("a", b'{"status":"Accepted"}')
+
+
+def test_a_new_connection_never_matches_an_answer_for_a_call_of_the_previous_one() -> None:
+    """Message ids are per WebSocket connection (OCPP-J 4.1.4): a session is one connection, so a
+    reply with the right id but for the stale connection is not matched by the new one, and the old
+    one, once its connection is gone, awaits nothing (no answer could reach the station)."""
+    old, new = new_session(answer_timeout=20.0), new_session(answer_timeout=20.0)
+    old.receive_text('[2,"a","Heartbeat",{}]', 0.0)
+    old.drop_peer_calls()
+    assert not new.reply("a", b'{"currentTime":"t"}') and not new.overdue("a")
+    assert not old.reply("a", b'{"currentTime":"t"}')
+    assert sent(new) == [] and sent(old) == []
+    assert old.tick(100.0) == [] and old.unanswered == []
+
+
+def test_dropping_the_peer_calls_leaves_our_own_call_in_flight() -> None:
+    s = new_session(answer_timeout=20.0, call_timeout=30.0)
+    s.send_call("Reset", b"{}", 0.0, ref="c1")
+    s.receive_text('[2,"a","Heartbeat",{}]', 0.0)
+    s.drop_peer_calls()
+    assert s.outstanding == "our-1" and s.next_deadline() == 30.0
 
 
 @given(st.lists(st.one_of(st.text(max_size=60), st.sampled_from(['[2,"a","X",{}]', '[3,"our-1",{}]']))))
