@@ -6,12 +6,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHON := $(CURDIR)/$(PY)
 
-.PHONY: help run test test-faults infra stop status lint venv bench
+.PHONY: help run test test-faults infra stop status lint venv bench coverage
 
 help:
 	@echo "make run    - start Kafka + PostgreSQL and every service (Ctrl-C stops)"
 	@echo "make test   - start what the tests need and run all tests"
 	@echo "make lint   - ruff + mypy --strict"
+	@echo "make coverage - unit tests with the 100 % line+branch gate on shared/ocpp"
 	@echo "make stop   - stop the local Kafka and PostgreSQL"
 	@echo "make status - what is running"
 
@@ -45,6 +46,11 @@ lint: venv
 	$(VENV)/bin/ruff check shared services tests tools bench deploy
 	$(VENV)/bin/ruff format --check shared services tests tools bench deploy
 	$(VENV)/bin/mypy --strict shared services tests bench tools
+
+# The OCPP-J core and the 1.6 model are pure: the unit tests alone must cover every line and branch.
+coverage: venv
+	$(PY) -m pytest tests/unit -q -p no:cacheprovider --cov=shared/ocpp --cov-branch \
+		--cov-report=term-missing:skip-covered --cov-fail-under=100 $(PYTEST_ARGS)
 
 stop:
 	@bash deploy/local/kafka.sh stop

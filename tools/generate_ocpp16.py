@@ -175,7 +175,7 @@ class Generator:
         if kind == "integer":
             # ADR 0017: an OCPP "integer" is an int32 (ids, counts, seconds); meter readings in Wh may
             # exceed it and are int64, stored as bigint.
-            return "int" if prop in WIDE_INTEGERS else "Int32"
+            return "Int64" if prop in WIDE_INTEGERS else "Int32"
         if kind == "number":
             if "multipleOf" in schema:
                 step = repr(schema["multipleOf"])
@@ -199,7 +199,7 @@ Conventions: snake_case attributes with the schema's camelCase wire names; optio
 ``UNSET`` and are omitted when encoding (the schemas forbid null); unknown properties are rejected
 (additionalProperties false); enumerations are ``Literal``; date-times must carry a time zone
 (RFC 3339, as the schemas' ``date-time`` format requires). ``integer`` fields are int32 (``Int32``)
-except the meter readings ``meterStart``/``meterStop`` (int64), ADR 0017. ``number`` fields are floats; where the
+except the meter readings ``meterStart``/``meterStop`` (``Int64``), ADR 0017. ``number`` fields are floats; where the
 schema says ``multipleOf`` (``limit``, ``minChargingRate``: 0.1) the check runs on the decimal text
 (shared/ocpp/v16/constraints.py).
 """
@@ -212,10 +212,19 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from shared.ocpp.v16.constraints import DECIMAL_MULTIPLE_OF, INT32_MAX, INT32_MIN, check_multiple
+from shared.ocpp.v16.constraints import (
+    DECIMAL_MULTIPLE_OF,
+    INT32_MAX,
+    INT32_MIN,
+    INT64_MAX,
+    INT64_MIN,
+    check_multiple,
+)
 
 DateTime = Annotated[datetime, Meta(tz=True)]
 Int32 = Annotated[int, Meta(ge=INT32_MIN, le=INT32_MAX)]
+# msgspec decodes any JSON integer into a Python int: the bound is what keeps it within bigint.
+Int64 = Annotated[int, Meta(ge=INT64_MIN, le=INT64_MAX)]
 
 
 class Message(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, rename="camel"):

@@ -112,9 +112,11 @@ def parse_frame(data: str | bytes) -> Frame:
     """Parse one WebSocket text message; raises :class:`FrameError` when it is not OCPP-J.
 
     FrameError is the only exception: msgspec raises RecursionError on deep nesting (a few
-    thousand ``[``) and UnicodeDecodeError on invalid UTF-8 bytes, both of which would otherwise
-    escape and drop the connection with 1011 before the frame is logged (OCPP-J 4.2.3: the content
-    "does not meet the requirements for a proper message", so it gets a CALLERROR).
+    thousand ``[``), UnicodeDecodeError on invalid UTF-8 bytes and UnicodeEncodeError on text that
+    no UTF-8 can hold (a lone surrogate), all of which would otherwise escape and drop the
+    connection with 1011 before the frame is logged (OCPP-J 4.1.2: the message MUST be valid JSON
+    in UTF-8; 4.2.3: the content "does not meet the requirements for a proper message", so it gets
+    a CALLERROR).
     """
     try:
         return _parse(data)
@@ -122,7 +124,7 @@ def parse_frame(data: str | bytes) -> Frame:
         raise FrameError(
             ErrorCode.FORMATION_VIOLATION, "message is nested too deeply", _recover_id(data), None
         ) from None
-    except UnicodeDecodeError:
+    except UnicodeError:
         raise FrameError(
             ErrorCode.FORMATION_VIOLATION, "message is not valid UTF-8", _recover_id(data), None
         ) from None
@@ -130,7 +132,10 @@ def parse_frame(data: str | bytes) -> Frame:
 
 def _recover_id(data: str | bytes) -> str:
     """The id of a frame that cannot be decoded, when its text starts like ``[2, "abc", ...``."""
-    text = data if isinstance(data, str) else data.decode("utf-8", "replace")
+    # Only what UTF-8 can hold: the id goes back out in the CALLERROR (a lone surrogate becomes "?").
+    text = (
+        data.decode("utf-8", "replace") if isinstance(data, bytes) else data.encode(errors="replace").decode()
+    )
     match = _ID_PREFIX.match(text)
     return match.group(1) if match else UNKNOWN_ID
 

@@ -29,7 +29,7 @@ import msgspec.inspect as mi
 
 from shared.ocpp.errors import ErrorCode, OcppError
 from shared.ocpp.v16.actions import ACTIONS
-from shared.ocpp.v16.constraints import DECIMAL_MULTIPLE_OF, is_multiple
+from shared.ocpp.v16.constraints import DECIMAL_MULTIPLE_OF, INT64_MAX, INT64_MIN, is_multiple
 
 _requests: Mapping[str, msgspec.json.Decoder[Any]] = {
     name: msgspec.json.Decoder(spec.request) for name, spec in ACTIONS.items()
@@ -38,7 +38,7 @@ _responses: Mapping[str, msgspec.json.Decoder[Any]] = {
     name: msgspec.json.Decoder(spec.response) for name, spec in ACTIONS.items()
 }
 _encoder = msgspec.json.Encoder()
-_INT64 = (-(2**63), 2**63 - 1)
+_INT64 = (INT64_MIN, INT64_MAX)  # the bound of an integer the model leaves unbounded
 NUL = "\x00"
 _NUL_ESCAPE = b"\\u0000"
 
@@ -82,7 +82,7 @@ def _decode(decoders: Mapping[str, msgspec.json.Decoder[Any]], action: str, payl
     except RecursionError:
         # msgspec's decoder recurses per nesting level; a few thousand `[` exhaust the stack.
         raise OcppError(ErrorCode.FORMATION_VIOLATION, "payload is nested too deeply") from None
-    except UnicodeDecodeError:
+    except UnicodeError:  # bytes that are not UTF-8, or text no UTF-8 can hold (a lone surrogate)
         raise OcppError(ErrorCode.FORMATION_VIOLATION, "payload is not valid UTF-8") from None
     raise diagnose(decoder.type, untyped)
 

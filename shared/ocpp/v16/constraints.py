@@ -15,6 +15,9 @@ from msgspec import UnsetType
 # in the read models (PostgreSQL int); ADR 0017.
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
+# meterStart/meterStop: Wh register readings, stored as bigint.
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
 
 DECIMAL_MULTIPLE_OF = "decimal_multiple_of"  # key in Meta(extra=...) read by the codec's diagnosis
 

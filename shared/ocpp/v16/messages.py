@@ -4,7 +4,7 @@ Conventions: snake_case attributes with the schema's camelCase wire names; optio
 ``UNSET`` and are omitted when encoding (the schemas forbid null); unknown properties are rejected
 (additionalProperties false); enumerations are ``Literal``; date-times must carry a time zone
 (RFC 3339, as the schemas' ``date-time`` format requires). ``integer`` fields are int32 (``Int32``)
-except the meter readings ``meterStart``/``meterStop`` (int64), ADR 0017. ``number`` fields are floats; where the
+except the meter readings ``meterStart``/``meterStop`` (``Int64``), ADR 0017. ``number`` fields are floats; where the
 schema says ``multipleOf`` (``limit``, ``minChargingRate``: 0.1) the check runs on the decimal text
 (shared/ocpp/v16/constraints.py).
 """
@@ -17,10 +17,19 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from shared.ocpp.v16.constraints import DECIMAL_MULTIPLE_OF, INT32_MAX, INT32_MIN, check_multiple
+from shared.ocpp.v16.constraints import (
+    DECIMAL_MULTIPLE_OF,
+    INT32_MAX,
+    INT32_MIN,
+    INT64_MAX,
+    INT64_MIN,
+    check_multiple,
+)
 
 DateTime = Annotated[datetime, Meta(tz=True)]
 Int32 = Annotated[int, Meta(ge=INT32_MIN, le=INT32_MAX)]
+# msgspec decodes any JSON integer into a Python int: the bound is what keeps it within bigint.
+Int64 = Annotated[int, Meta(ge=INT64_MIN, le=INT64_MAX)]
 
 
 class Message(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True, rename="camel"):
@@ -252,7 +261,7 @@ class StartTransactionRequest(Message):
 
     connector_id: Int32
     id_tag: Annotated[str, Meta(max_length=20)]
-    meter_start: int
+    meter_start: Int64
     timestamp: DateTime
     reservation_id: Int32 | UnsetType = msgspec.field(default=UNSET)
 
@@ -289,7 +298,7 @@ class TransactionData(Message):
 class StopTransactionRequest(Message):
     """StopTransaction.json"""
 
-    meter_stop: int
+    meter_stop: Int64
     timestamp: DateTime
     transaction_id: Int32
     id_tag: Annotated[str, Meta(max_length=20)] | UnsetType = msgspec.field(default=UNSET)

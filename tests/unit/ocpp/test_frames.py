@@ -83,6 +83,33 @@ def test_bytes_that_are_not_utf8_are_a_formation_violation() -> None:
     assert info.value.code == ErrorCode.FORMATION_VIOLATION
 
 
+def test_invalid_utf8_inside_an_element_is_a_formation_violation_answered_with_the_id() -> None:
+    """OCPP-J 4.1.2: the whole message MUST be UTF-8. Bytes that split into elements fine but hold
+    invalid UTF-8 in a string (here the action) are refused like any frame that is not proper
+    (4.2.3), answered with the id, which is readable."""
+    with pytest.raises(FrameError) as info:
+        parse_frame(b'[2,"u1","Heart\xffbeat",{}]')
+    assert (info.value.code, info.value.description) == (
+        ErrorCode.FORMATION_VIOLATION,
+        "message is not valid UTF-8",
+    )
+    assert info.value.unique_id == "u1"
+
+
+@pytest.mark.parametrize(
+    ("text", "unique_id"),
+    [('[2,"u1","\ud800",{}]', "u1"), ('[2,"\ud800x","Heartbeat",{}]', "?x")],
+)
+def test_text_no_utf8_can_hold_is_a_formation_violation_not_a_crash(text: str, unique_id: str) -> None:
+    """A str with a lone surrogate cannot be UTF-8 (OCPP-J 4.1.2); it used to escape parse_frame as
+    UnicodeEncodeError. The id to answer with must itself be encodable: the surrogate becomes "?"."""
+    with pytest.raises(FrameError) as info:
+        parse_frame(text)
+    assert info.value.code == ErrorCode.FORMATION_VIOLATION
+    assert info.value.unique_id == unique_id
+    json.loads(encode_error(unique_id, info.value.code, info.value.description))  # can be sent
+
+
 @given(st.one_of(st.text(), st.binary()))
 def test_garbage_never_raises_anything_but_frame_error(data: str | bytes) -> None:
     with contextlib.suppress(FrameError):

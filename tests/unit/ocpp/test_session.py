@@ -235,6 +235,53 @@ def test_dropping_the_peer_calls_leaves_our_own_call_in_flight() -> None:
     assert s.outstanding == "our-1" and s.next_deadline() == 30.0
 
 
+def test_a_queued_call_whose_deadline_passed_while_waiting_is_skipped_when_its_turn_comes() -> None:
+    """One CALL in flight per direction (OCPP-J 4.1.1): the next goes out when the previous is
+    answered; one whose caller gave up in the meantime never goes out, the one after it does."""
+    s = new_session()
+    s.send_call("Reset", b"{}", 0.0, ref="c1")
+    s.send_call("ClearCache", b"{}", 0.0, ref="c2", deadline=5.0)
+    s.send_call("Heartbeat", b"{}", 0.0, ref="c3")
+    s.data_to_send()
+    events = s.receive_text('[3,"our-1",{"status":"Accepted"}]', 6.0)
+    assert [type(e) for e in events] == [ResultReceived, CallExpired]
+    assert events[1] == CallExpired("ClearCache", "c2")
+    assert sent(s) == [[2, "our-2", "Heartbeat", {}]]
+    assert s.is_in_flight("c3") and not s.is_in_flight("c2")
+
+
+def test_only_the_call_on_the_wire_is_in_flight() -> None:
+    s = new_session()
+    s.send_call("Reset", b"{}", 0.0, ref="c1")
+    s.send_call("ClearCache", b"{}", 0.0, ref="c2")
+    assert s.is_in_flight("c1") and not s.is_in_flight("c2")
+    s.receive_text('[3,"our-1",{"status":"Accepted"}]', 1.0)
+    assert s.is_in_flight("c2") and not s.is_in_flight("c1")
+
+
+def test_our_default_message_ids_are_fresh_and_fit_the_36_character_limit() -> None:
+    """OCPP-J 4.1.4: a CALL's message id differs from every earlier one on the connection and is at
+    most 36 characters ("to allow for GUIDs"): the default ids are UUIDs."""
+    s = Session()
+    s.send_call("Reset", b"{}", 0.0)
+    s.tick(100.0)  # timed out: the next one goes out
+    s.send_call("Reset", b"{}", 100.0)
+    first, second = [json.loads(o.text)[1] for o in s.data_to_send()]
+    assert first != second and len(first) == len(second) == 36
+
+
+def test_the_memory_of_timed_out_calls_is_bounded() -> None:
+    """A reply to a CALL that timed out long ago is reported as unknown, not late: the session keeps
+    only the last ``late_memory`` ids, so a station answering garbage ids cannot grow it."""
+    s = new_session(call_timeout=1.0, late_memory=1)
+    s.send_call("Reset", b"{}", 0.0)
+    s.tick(1.0)
+    s.send_call("Reset", b"{}", 1.0)
+    s.tick(2.0)
+    assert s.receive_text('[3,"our-1",{}]', 3.0) == [UnexpectedReply(3, "our-1", late=False)]
+    assert s.receive_text('[3,"our-2",{}]', 3.0) == [UnexpectedReply(3, "our-2", late=True)]
+
+
 @given(st.lists(st.one_of(st.text(max_size=60), st.sampled_from(['[2,"a","X",{}]', '[3,"our-1",{}]']))))
 def test_random_input_never_breaks_the_session(texts: list[str]) -> None:
     s = new_session()
