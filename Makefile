@@ -11,8 +11,8 @@ export PYTHON := $(CURDIR)/$(PY)
 help:
 	@echo "make run    - start Kafka + PostgreSQL and every service (Ctrl-C stops)"
 	@echo "make test   - start what the tests need and run all tests"
-	@echo "make lint   - ruff + mypy --strict"
-	@echo "make coverage - unit tests with the 100 % line+branch gate on shared/ocpp"
+	@echo "make lint   - ruff + mypy --strict + make coverage"
+	@echo "make coverage - unit-test coverage: 100 % of shared/ocpp, a floor for the rest"
 	@echo "make stop   - stop the local Kafka and PostgreSQL"
 	@echo "make status - what is running"
 
@@ -46,11 +46,18 @@ lint: venv
 	$(VENV)/bin/ruff check shared services tests tools bench deploy
 	$(VENV)/bin/ruff format --check shared services tests tools bench deploy
 	$(VENV)/bin/mypy --strict shared services tests bench tools
+	@$(MAKE) --no-print-directory coverage
 
 # The OCPP-J core and the 1.6 model are pure: the unit tests alone must cover every line and branch.
+# Unit-test coverage (ADR 0031): 100 % line+branch of shared/ocpp, and a measured floor for all of
+# shared/ and services/ (COVERAGE_FLOOR: raise it as tests are added, never lower it).
+COVERAGE_FLOOR := 49
 coverage: venv
-	$(PY) -m pytest tests/unit -q -p no:cacheprovider --cov=shared/ocpp --cov-branch \
-		--cov-report=term-missing:skip-covered --cov-fail-under=100 $(PYTEST_ARGS)
+	$(PY) -m pytest tests/unit -q -p no:cacheprovider --cov=shared --cov=services --cov-branch \
+		--cov-report= $(PYTEST_ARGS)
+	$(VENV)/bin/coverage report --include='shared/ocpp/*' --show-missing --skip-covered --fail-under=100
+	@echo "shared+services: $$($(VENV)/bin/coverage report --format=total --precision=1) % (floor $(COVERAGE_FLOOR) %)"
+	@$(VENV)/bin/coverage report --format=total --fail-under=$(COVERAGE_FLOOR) >/dev/null
 
 stop:
 	@bash deploy/local/kafka.sh stop

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import uvloop
@@ -28,12 +29,19 @@ def pytest_asyncio_loop_factories(config: object, item: object) -> dict[str, obj
     return {"uvloop": uvloop.new_event_loop}
 
 
-@pytest.fixture(scope="session", autouse=True)
-async def asyncio_debug() -> AsyncIterator[None]:
-    """asyncio's debug mode for the tests' loop: a coroutine never awaited, a resource left open or a
-    call from the wrong thread is reported (and, with ``filterwarnings = error``, fails the test).
-    Processes the tests start run without it, as in production."""
+UNIT = Path(__file__).parent / "unit"
+
+
+@pytest.fixture(autouse=True)
+async def asyncio_debug(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """asyncio's debug mode for unit tests: a coroutine never awaited, a resource left open or a call
+    from the wrong thread is reported (and, with ``filterwarnings = error``, fails the test).
+
+    Not for tests/e2e and tests/faults: there the whole system runs in (or beside) the test process,
+    and debug mode's bookkeeping (a stack for every task and handle) slowed it several-fold, enough
+    to turn each fixed window a test waits in into a failure (ADR 0031)."""
     loop = asyncio.get_running_loop()
-    loop.set_debug(True)
+    was = loop.get_debug()
+    loop.set_debug(UNIT in request.path.parents)
     yield
-    loop.set_debug(False)
+    loop.set_debug(was)

@@ -209,7 +209,12 @@ async def test_a_silent_station_times_out_and_an_offline_one_waits(system: Syste
             pass
 
         def disconnected(station: str = offline) -> bool:
-            return system.api.commands.where(station) is None
+            """Gone for the API and for the firmware service, which reads presence on its own."""
+            views = [
+                system.api.commands,
+                *(r.commands for r in system.runners if isinstance(r, FirmwareService)),
+            ]
+            return all(view.where(station) is None for view in views)
 
         await eventually(disconnected)
     back = await new_campaign(api, {"imageId": img["imageId"], "stations": [away]})
