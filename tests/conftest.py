@@ -8,6 +8,7 @@ instead when a Docker engine exists and no service URL is configured (see tests/
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -32,8 +33,17 @@ def pytest_asyncio_loop_factories(config: object, item: object) -> dict[str, obj
 UNIT = Path(__file__).parent / "unit"
 
 
-@pytest.fixture(autouse=True)
-async def asyncio_debug(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Unit tests that are coroutines run with :func:`asyncio_debug`. Only those: a sync test that
+    asked for an async fixture would make pytest-asyncio set up the session loop's runner anew,
+    closing the loop the end-to-end system ran on."""
+    for item in items:
+        if UNIT in item.path.parents and inspect.iscoroutinefunction(getattr(item, "obj", None)):
+            item.fixturenames.append("asyncio_debug")  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def asyncio_debug() -> AsyncIterator[None]:
     """asyncio's debug mode for unit tests: a coroutine never awaited, a resource left open or a call
     from the wrong thread is reported (and, with ``filterwarnings = error``, fails the test).
 
@@ -41,7 +51,6 @@ async def asyncio_debug(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     and debug mode's bookkeeping (a stack for every task and handle) slowed it several-fold, enough
     to turn each fixed window a test waits in into a failure (ADR 0031)."""
     loop = asyncio.get_running_loop()
-    was = loop.get_debug()
-    loop.set_debug(UNIT in request.path.parents)
+    loop.set_debug(True)
     yield
-    loop.set_debug(was)
+    loop.set_debug(False)
