@@ -116,14 +116,15 @@ class SystemUnderTest:
 
     def spawn(self, name: str) -> subprocess.Popen[bytes]:
         """Start ``csms <name>`` (again: fault tests restart what they killed); its log is appended."""
-        log = (self.log_dir / f"{self.run_id}-{name}.log").open("ab")
-        self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", name],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=raise_fd_limit if name == "gateway" else None,
-        )
+        # The child writes through its own copy of the descriptor; ours is closed at once.
+        with (self.log_dir / f"{self.run_id}-{name}.log").open("ab") as log:
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", name],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=raise_fd_limit if name == "gateway" else None,
+            )
         return self.processes[name]
 
     def _wait_port(self, port: int, timeout: float = 60.0) -> None:

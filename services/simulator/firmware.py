@@ -12,11 +12,13 @@ it chooses; transfer errors fail for real.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ftplib
 import hashlib
 import io
 import logging
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -112,33 +114,30 @@ async def upload(location: str, name: str, data: bytes) -> None:
         resp.raise_for_status()
 
 
-def _ftp(location: str) -> tuple[ftplib.FTP, str]:
+@contextlib.contextmanager
+def _ftp(location: str) -> Iterator[tuple[ftplib.FTP, str]]:
+    """A logged-in FTP session and the location's path; closed on the way out, even when the server
+    dropped the connection or refused the login (ftplib.FTP's own ``with``: QUIT, then close)."""
     url = urlsplit(location)
-    ftp = ftplib.FTP()
-    ftp.connect(url.hostname or "127.0.0.1", url.port or 21, timeout=30)
-    ftp.login(unquote(url.username or "anonymous"), unquote(url.password or ""))
-    return ftp, url.path
+    with ftplib.FTP() as ftp:
+        ftp.connect(url.hostname or "127.0.0.1", url.port or 21, timeout=30)
+        ftp.login(unquote(url.username or "anonymous"), unquote(url.password or ""))
+        yield ftp, url.path
 
 
 def _ftp_retrieve(location: str) -> bytes:
-    ftp, path = _ftp(location)
     buffer = io.BytesIO()
-    try:
+    with _ftp(location) as (ftp, path):
         ftp.retrbinary(f"RETR {path.lstrip('/')}", buffer.write)
-    finally:
-        ftp.quit()
     return buffer.getvalue()
 
 
 def _ftp_store(location: str, name: str, data: bytes) -> None:
-    ftp, path = _ftp(location)
-    try:
+    with _ftp(location) as (ftp, path):
         directory = path.strip("/")
         if directory:
             ftp.cwd(directory)
         ftp.storbinary(f"STOR {name}", io.BytesIO(data))
-    finally:
-        ftp.quit()
 
 
 # -- what the station does ------------------------------------------------------------------------------
