@@ -34,15 +34,11 @@ UNIT = Path(__file__).parent / "unit"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Unit tests fail on a resource left open (pyproject.toml only reports it elsewhere); those that
-    are coroutines run with :func:`asyncio_debug`. Only those: a sync test that
+    """Unit tests that are coroutines run with :func:`asyncio_debug`. Only those: a sync test that
     asked for an async fixture would make pytest-asyncio set up the session loop's runner anew,
     closing the loop the end-to-end system ran on."""
     for item in items:
-        if UNIT not in item.path.parents:
-            continue
-        item.add_marker(pytest.mark.filterwarnings("error::ResourceWarning"))
-        if inspect.iscoroutinefunction(getattr(item, "obj", None)):
+        if UNIT in item.path.parents and inspect.iscoroutinefunction(getattr(item, "obj", None)):
             item.fixturenames.append("asyncio_debug")  # type: ignore[attr-defined]
 
 
