@@ -52,6 +52,11 @@ class Connector:
     reserved_for: int | None = None
     started_at: datetime | None = None
     stopping: bool = False  # a StopTransaction is in flight: do not send a second one
+    # A StartTransaction is in flight: a real connector starts one transaction at a time. Without
+    # this the open-loop load sent two starts in the same millisecond when it caught up after a
+    # stall, identical in every field, and the CSMS rightly answered the second as a retry of the
+    # first (services/transactions/handlers/start_transaction.py), with the same transaction id.
+    starting: bool = False
 
 
 @dataclass
@@ -315,6 +320,8 @@ class SimStation:
         self, connector_id: int, id_tag: str, reservation_id: int | None = None
     ) -> int:
         connector = self.connectors[connector_id]
+        if connector.starting:
+            raise CallFailed(f"connector {connector_id}: a StartTransaction is already in flight")
         payload: dict[str, Any] = {
             "connectorId": connector_id,
             "idTag": id_tag,
@@ -323,7 +330,11 @@ class SimStation:
         }
         if reservation_id is not None:
             payload["reservationId"] = reservation_id
-        answer = await self.call("StartTransaction", payload)
+        connector.starting = True
+        try:
+            answer = await self.call("StartTransaction", payload)
+        finally:
+            connector.starting = False
         tx = int(answer["transactionId"])
         connector.transaction_id, connector.id_tag, connector.status = tx, id_tag, "Charging"
         connector.started_at = datetime.now(UTC)
