@@ -2,7 +2,8 @@
 
 One row per charging session of a site: its fair share, the limit in force, and whether its station
 refused (with the reason). Every :class:`SiteAllocated` replaces the site's rows; within a batch
-only the newest event per site is written.
+only the newest event per site is written. A :class:`LimitsPlanned` changes nothing here: what a
+station accepted is in the next SiteAllocated.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class SiteAllocationsProjection(TableProjection):
         for msg in batch:
             if msg.value is not None:
                 event = event_decoder.decode_known(msg.value)
-                if event is not None:
+                if isinstance(event, SiteAllocated):  # a LimitsPlanned is the allocator's own memory
                     newest[event.site_id] = event
         for site_id, event in newest.items():
             await conn.execute("DELETE FROM site_allocations WHERE site_id = $1", site_id)

@@ -5,12 +5,12 @@ assigned are the sites it manages, so several instances share the sites and each
 one allocator), the station registry (which site a station belongs to), ``transactions.events``
 (who charges where, under which transaction id), the MeterValues in ``ocpp.frames`` (what each car
 draws) and presence (a station that reconnects gets another chance). Output: TxProfiles sent
-through the station's gateway, and a :class:`SiteAllocated` event per round.
+through the station's gateway, and the site's events (``events.py``).
 
-A round (:meth:`SiteManager._round`) asks the pure functions in ``allocation`` what to send, sends
-the decreases, waits for the answers, then sends the increases the limits now in force leave room
-for. A station that refuses (or cannot be reached) is reported in the event, its session counts at
-its cap, and it is not asked again for that transaction (a reconnect clears "unreachable").
+A round (:meth:`SiteManager._round`) runs the two phases ``site_round`` plans: each is planned
+(pure), recorded, then sent, and the answers applied; the round ends with its SiteAllocated. A
+station that refuses (or cannot be reached) is reported in the event, its session counts at its
+cap, and it is not asked again for that transaction (a reconnect clears "unreachable").
 """
 
 from __future__ import annotations
@@ -19,27 +19,18 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import Literal
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
-from services.smartcharging.allocation import (
-    Change,
-    Demand,
-    Key,
-    allocate,
-    decreases,
-    in_force,
-    increases,
-)
-from services.smartcharging.events import AllocationEntry, EntryStatus, SiteAllocated, event_decoder
+from services.smartcharging import site_round
+from services.smartcharging.allocation import Change, Key
+from services.smartcharging.events import SmartChargingEvent, event_decoder
 from services.smartcharging.metering import drawing
 from shared.clock import SYSTEM, Clock
 from shared.commands import CommandClient, NotConnected
 from shared.config import Settings
 from shared.events import undecodable
-from shared.events.commands import OutcomeStatus
 from shared.events.envelope import (
     Presence,
     StationRegistration,
@@ -58,11 +49,6 @@ from shared.tables import CompactedView, LogFollower
 log = logging.getLogger(__name__)
 
 SERVICE = "smartcharging"
-# TxProfiles of the allocator use this id plus the connector id: one profile per connector, replaced
-# in place by every new limit, and recognisable among the operator's own profiles.
-PROFILE_ID_BASE = 1_900_000_000
-# A car drawing less than its share keeps what it draws plus this much (site unit: A, or W / 230).
-MARGIN_AMPS = 2.0
 
 
 class _TxStarted(msgspec.Struct, tag="started", tag_field="type", kw_only=True):
@@ -85,26 +71,15 @@ _tx_decoder: VersionedDecoder[_TxStarted | _TxStopped] = VersionedDecoder(
     Family("transactions.events"), _TxStarted | _TxStopped
 )
 
-Refusal = Literal["rejected", "unreachable"]
-
 
 @dataclass
-class _Session:
-    transaction_id: int
-    order: int
+class _Site:
+    """A managed site's pure state and the tasks that run its rounds."""
 
-
-@dataclass
-class _SiteState:
-    """What a site's allocator remembers between rounds (restored from its newest event)."""
-
-    applied: dict[Key, tuple[int, float]] = field(default_factory=dict)  # key -> (tx, limit in force)
-    refused: dict[Key, tuple[int, Refusal, str]] = field(default_factory=dict)  # key -> (tx, status, why)
-    last_raised: dict[Key, int] = field(default_factory=dict)
+    state: site_round.SiteState
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     timer: asyncio.TimerHandle | None = None
-    drawing: dict[Key, float] = field(default_factory=dict)
 
 
 class _Assignment(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -130,18 +105,20 @@ class SiteManager:
         self._stopping = asyncio.Event()
         self.assigned: set[int] = set()
         self.sites: dict[str, tuple[int, SiteRecord]] = {}  # site id -> (partition, record)
-        self._state: dict[str, _SiteState] = {}
+        self._state: dict[str, _Site] = {}
         # Completed allocation rounds per site (for operators' metrics and for tests to wait on).
         self.rounds: dict[str, int] = {}
-        self._sessions: dict[Key, _Session] = {}
-        self._restored: dict[str, SiteAllocated] = {}
+        self._sessions: dict[Key, site_round.Session] = {}
+        self._history: dict[
+            str, site_round.History
+        ] = {}  # site id -> its own events since its newest allocation
         self._registry: CompactedView[StationRegistration] = CompactedView(
             settings.kafka_bootstrap, self.topics.stations, registration_decoder.decode
         )
         self._transactions = LogFollower(
             settings.kafka_bootstrap, self.topics.domain("transactions"), self._on_tx
         )
-        self._history = LogFollower(settings.kafka_bootstrap, self.topics.domain(SERVICE), self._on_own_event)
+        self._own = LogFollower(settings.kafka_bootstrap, self.topics.domain(SERVICE), self._on_own_event)
         self._commands = CommandClient(settings)
         self._producer = make_producer(settings.kafka_bootstrap, client_id="smartcharging-sites")
         self._meters: AIOKafkaConsumer | None = None
@@ -162,7 +139,7 @@ class SiteManager:
         )
         await self._registry.start()
         self._registry.on_change(self._on_registration)
-        await self._history.start()
+        await self._own.start()
         await self._transactions.start()
         await self._commands.start()
         self._commands.presence.on_change(self._on_presence)
@@ -193,7 +170,7 @@ class SiteManager:
             await self._producer.stop()
             await self._commands.stop()
             await self._transactions.stop()
-            await self._history.stop()
+            await self._own.stop()
             await self._registry.stop()
 
     def stop(self) -> None:
@@ -208,12 +185,12 @@ class SiteManager:
         self.assigned -= partitions
 
     def _forget(self, site_id: str) -> None:
-        state = self._state.pop(site_id, None)
-        if state is not None:
-            if state.task is not None:
-                state.task.cancel()
-            if state.timer is not None:
-                state.timer.cancel()
+        managed = self._state.pop(site_id, None)
+        if managed is not None:
+            if managed.task is not None:
+                managed.task.cancel()
+            if managed.timer is not None:
+                managed.timer.cancel()
 
     # -- inputs ------------------------------------------------------------------------------------
 
@@ -239,7 +216,7 @@ class SiteManager:
             key_ = (event.station_id, event.connector_id)
             current = self._sessions.get(key_)
             if current is None or event.frame_offset >= current.order:
-                self._sessions[key_] = _Session(event.transaction_id, event.frame_offset)
+                self._sessions[key_] = site_round.Session(event.transaction_id, event.frame_offset)
         else:
             for k, session in list(self._sessions.items()):
                 if k[0] == event.station_id and session.transaction_id == event.transaction_id:
@@ -248,8 +225,10 @@ class SiteManager:
 
     def _on_own_event(self, partition: int, key: bytes | None, value: bytes | None) -> None:
         if value is not None:
-            event = event_decoder.decode(value)
-            self._restored[event.site_id] = event
+            self._remember(event_decoder.decode(value))
+
+    def _remember(self, event: SmartChargingEvent) -> None:
+        site_round.remember(self._history.setdefault(event.site_id, site_round.History()), event)
 
     def _on_registration(self, station_id: str, registration: StationRegistration | None) -> None:
         """A station with a running session joined, left or changed site: every site it may have
@@ -263,12 +242,13 @@ class SiteManager:
     def _on_presence(self, station_id: str, presence: Presence | None) -> None:
         """A station that connects again may take a limit now: forget that it was unreachable."""
         site_id = self._site_of(station_id)
-        state = self._state.get(site_id) if site_id else None
-        if state is None or presence is None or not presence.connected:
+        managed = self._state.get(site_id) if site_id else None
+        if managed is None or presence is None or not presence.connected:
             return
-        for k, (_, status, _) in list(state.refused.items()):
+        refused = managed.state.refused
+        for k, (_, status, _) in list(refused.items()):
             if k[0] == station_id and status == "unreachable":
-                del state.refused[k]
+                del refused[k]
         self._wake_station(station_id)
 
     async def _start_meters(self) -> None:
@@ -309,12 +289,12 @@ class SiteManager:
         value = drawing(request, site.unit, site.voltage, site.phases)
         if value is None:
             return
-        state = self._state[site_id]
+        managed = self._state[site_id]
         key = (record.station_id, request.connector_id)
-        before = state.drawing.get(key)
-        state.drawing[key] = value
+        before = managed.state.drawing.get(key)
+        managed.state.drawing[key] = value
         if before is None or abs(before - value) >= site.deadband:
-            state.wake.set()
+            managed.wake.set()
 
     # -- rounds ------------------------------------------------------------------------------------
 
@@ -330,210 +310,96 @@ class SiteManager:
     def _wake(self, site_id: str) -> None:
         if site_id not in self.sites:
             return
-        state = self._state.get(site_id)
-        if state is None:
-            state = self._state[site_id] = self._restore(site_id)
-            state.task = asyncio.create_task(self._loop(site_id), name=f"site:{site_id}")
-        state.wake.set()
-
-    def _restore(self, site_id: str) -> _SiteState:
-        state = _SiteState()
-        event = self._restored.get(site_id)
-        if event is not None:
-            for e in event.entries:
-                key = (e.station_id, e.connector_id)
-                if e.limit is not None:
-                    state.applied[key] = (e.transaction_id, e.limit)
-                if e.status == "rejected" or e.status == "unreachable":
-                    state.refused[key] = (e.transaction_id, e.status, e.reason or "")
-        return state
+        managed = self._state.get(site_id)
+        if managed is None:
+            restored = site_round.restore(self._history.get(site_id, site_round.History()))
+            managed = self._state[site_id] = _Site(restored)
+            managed.task = asyncio.create_task(self._loop(site_id), name=f"site:{site_id}")
+        managed.wake.set()
 
     async def _loop(self, site_id: str) -> None:
-        state = self._state[site_id]
+        managed = self._state[site_id]
         while True:
-            await state.wake.wait()
+            await managed.wake.wait()
             await asyncio.sleep(0.05)  # let a burst of inputs (a fleet starting) land in one round
-            state.wake.clear()
+            managed.wake.clear()
             try:
-                await self._round(site_id, state)
+                await self._round(site_id, managed)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("site %s: allocation round failed", site_id)
 
-    def _demands(self, site: SiteRecord, state: _SiteState) -> list[Demand]:
-        members = [(k, s) for k, s in self._sessions.items() if self._site_of(k[0]) == site.site_id]
-        per_station: dict[str, int] = {}
-        for k, _ in members:
-            per_station[k[0]] = per_station.get(k[0], 0) + 1
-        demands = []
-        for k, s in members:
-            cap = site.station_max
-            if k[0] in site.station_limits:
-                cap = min(cap, site.station_limits[k[0]] / per_station[k[0]])
-            demands.append(
-                Demand(k, s.transaction_id, s.order, site.min_charging_rate, cap, state.drawing.get(k))
-            )
-        return demands
-
-    async def _round(self, site_id: str, state: _SiteState) -> None:
-        site = self.sites[site_id][1]
-        demands = self._demands(site, state)
-        live = {d.key: d.transaction_id for d in demands}
-        # What belongs to ended transactions is forgotten.
-        for table in (state.applied, state.refused):
-            for k in [k for k, v in table.items() if live.get(k) != v[0]]:
-                del table[k]
-        for k in [k for k in (*state.last_raised, *state.drawing) if k not in live]:
-            state.last_raised.pop(k, None)
-            state.drawing.pop(k, None)
-        refused = {d.key for d in demands if d.key in state.refused}
-        managed = [d for d in demands if d.key not in refused]
-        margin = MARGIN_AMPS if site.unit == "A" else MARGIN_AMPS * site.voltage * site.phases
-        applied = {k: v[1] for k, v in state.applied.items()}
-        forced = in_force(demands, applied, refused)
-        targets = allocate(site.grid_limit - sum(forced[k] for k in refused), managed, margin)
-
-        # A session waiting for its first limit needs the exact room: no deadband on decreases then.
-        waiting_first = any(d.key not in applied for d in managed)
-        deadband = 0.0 if waiting_first else site.deadband
-        refusals = await self._send(site, state, decreases(managed, targets, applied, deadband))
-        applied = {k: v[1] for k, v in state.applied.items()}
+    async def _round(self, site_id: str, managed: _Site) -> None:
+        site, state = self.sites[site_id][1], managed.state
+        found = site_round.demands(site, self._sessions, self._site_of, state.drawing)
+        site_round.forget_ended(state, {d.key: d.transaction_id for d in found})
+        down = site_round.plan_decreases(site, found, state, self._clock())
+        refusals = await self._carry_out(site, state, down)
         now = self._clock()
-        ups, due = increases(
-            site.grid_limit,
-            demands,
-            targets,
-            applied,
-            refused,
-            state.last_raised,
-            now,
-            int(site.min_interval_s * 1000),
-            site.deadband,
-        )
-        refusals += await self._send(site, state, ups, raised_at=now)
+        up = site_round.plan_increases(site, found, state, down.targets, now)
+        refusals += await self._carry_out(site, state, up, raised_at=now)
         if refusals:
-            state.wake.set()  # a refusing station counts at its cap from now on: share again
-        if due is not None:
-            if state.timer is not None:
-                state.timer.cancel()
-            delay = max((due - self._clock()) / 1000, 0.0)
-            state.timer = asyncio.get_running_loop().call_later(delay, state.wake.set)
-        await self._record(site, state, demands, targets)
+            managed.wake.set()  # a refusing station counts at its cap from now on: share again
+        if up.due_ms is not None:
+            if managed.timer is not None:
+                managed.timer.cancel()
+            delay = max((up.due_ms - self._clock()) / 1000, 0.0)
+            managed.timer = asyncio.get_running_loop().call_later(delay, managed.wake.set)
+        event = site_round.allocation(site, state, found, down.targets, self._clock())
+        history = self._history.get(site_id)
+        planned = down.event is not None or up.event is not None
+        if planned or not site_round.decided_the_same(history.allocated if history else None, event):
+            await self._append(event)
         self.rounds[site_id] = self.rounds.get(site_id, 0) + 1
 
     def limits(self, site_id: str) -> dict[Key, float]:
         """The limits in force this allocator knows of for ``site_id`` (accepted by the stations)."""
-        state = self._state.get(site_id)
-        return {k: v[1] for k, v in state.applied.items()} if state is not None else {}
+        managed = self._state.get(site_id)
+        return {k: v[1] for k, v in managed.state.applied.items()} if managed is not None else {}
 
-    async def _send(
-        self, site: SiteRecord, state: _SiteState, changes: list[Change], raised_at: int | None = None
+    async def _append(self, event: SmartChargingEvent) -> None:
+        self._remember(event)
+        await self._producer.send_and_wait(
+            self.topics.domain(SERVICE), encode(event), key=event.site_id.encode()
+        )
+
+    async def _carry_out(
+        self,
+        site: SiteRecord,
+        state: site_round.SiteState,
+        plan: site_round.Plan,
+        raised_at: int | None = None,
     ) -> int:
-        """Send ``changes`` at once and record the answers; returns how many were refused."""
-        results = await asyncio.gather(*(self._set_limit(site, c) for c in changes))
-        refusals = 0
-        for change, (status, reason) in zip(changes, results, strict=True):
-            if status is None:
-                state.applied[change.key] = (change.transaction_id, change.limit)
-                if raised_at is not None:
-                    state.last_raised[change.key] = raised_at
-            else:
-                log.warning(
-                    "site %s: %s connector %d did not take limit %.1f %s (%s: %s)",
-                    site.site_id,
-                    change.key[0],
-                    change.key[1],
-                    change.limit,
-                    site.unit,
-                    status,
-                    reason,
-                )
-                state.refused[change.key] = (change.transaction_id, status, reason)
-                refusals += 1
-        return refusals
+        """Record the plan, then send its limits at once and apply the answers; returns how many
+        were refused."""
+        if plan.event is None:
+            return 0
+        await self._append(plan.event)
+        answers = await asyncio.gather(*(self._set_limit(site, c) for c in plan.changes))
+        refusals = site_round.answered(state, plan.changes, answers, raised_at)
+        for change, status, reason in refusals:
+            log.warning(
+                "site %s: %s connector %d did not take limit %.1f %s (%s: %s)",
+                site.site_id,
+                change.key[0],
+                change.key[1],
+                change.limit,
+                site.unit,
+                status,
+                reason,
+            )
+        return len(refusals)
 
-    async def _set_limit(self, site: SiteRecord, change: Change) -> tuple[Refusal | None, str]:
-        """Send one TxProfile: (None, "") when the station accepted it, else why not."""
-        station_id, connector_id = change.key
-        payload = {
-            "connectorId": connector_id,
-            "csChargingProfiles": {
-                "chargingProfileId": PROFILE_ID_BASE + connector_id,
-                "transactionId": change.transaction_id,
-                "stackLevel": site.stack_level,
-                "chargingProfilePurpose": "TxProfile",
-                "chargingProfileKind": "Relative",
-                "chargingSchedule": {
-                    "chargingRateUnit": site.unit,
-                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": round(change.limit, 1)}],
-                },
-            },
-        }
+    async def _set_limit(self, site: SiteRecord, change: Change) -> site_round.Answer:
+        """Send one TxProfile and say how the station took it."""
         try:
             outcome = await self._commands.call(
-                station_id,
+                change.key[0],
                 "SetChargingProfile",
-                msgspec.json.encode(payload),
+                msgspec.json.encode(site_round.profile_request(site, change)),
                 timeout=self.settings.command_timeout,
             )
         except NotConnected:
             return "unreachable", "not connected"
-        if outcome.status is OutcomeStatus.RESULT:
-            answer = msgspec.json.decode(outcome.payload)
-            status = answer.get("status") if isinstance(answer, dict) else None
-            return (None, "") if status == "Accepted" else ("rejected", f"station answered {status}")
-        if outcome.status is OutcomeStatus.ERROR:
-            return "rejected", f"CALLERROR {outcome.error_code}: {outcome.error_description}"
-        if outcome.status is OutcomeStatus.INVALID:
-            return "rejected", outcome.error_description
-        return "unreachable", outcome.error_description or outcome.status.value
-
-    async def _record(
-        self, site: SiteRecord, state: _SiteState, demands: list[Demand], targets: dict[Key, float]
-    ) -> None:
-        entries = []
-        for d in sorted(demands, key=lambda d: d.key):
-            applied = state.applied.get(d.key)
-            refused = state.refused.get(d.key)
-            target = targets.get(d.key)
-            status: EntryStatus = "limited"
-            if refused is not None:
-                status = refused[1]
-            elif target == 0:
-                status = "waiting"
-            entries.append(
-                AllocationEntry(
-                    station_id=d.key[0],
-                    connector_id=d.key[1],
-                    transaction_id=d.transaction_id,
-                    target=target,
-                    limit=applied[1] if applied is not None else None,
-                    status=status,
-                    reason=refused[2] if refused is not None else None,
-                    drawing=d.drawing,
-                )
-            )
-        event = SiteAllocated(
-            site_id=site.site_id,
-            at_ms=self._clock(),
-            grid_limit=site.grid_limit,
-            unit=site.unit,
-            entries=entries,
-        )
-        previous = self._restored.get(site.site_id)
-        if previous is not None and _decisions(previous) == _decisions(event):
-            return  # nothing decided differently: no event (meter values would otherwise flood the topic)
-        self._restored[site.site_id] = event
-        await self._producer.send_and_wait(
-            self.topics.domain(SERVICE), encode(event), key=site.site_id.encode()
-        )
-
-
-def _decisions(event: SiteAllocated) -> tuple[object, ...]:
-    """What an allocation decided, without what cars happened to draw."""
-    return (
-        event.grid_limit,
-        event.unit,
-        tuple(msgspec.structs.replace(e, drawing=None) for e in event.entries),
-    )
+        return site_round.answer_of(outcome)
