@@ -25,8 +25,9 @@ from services.locallists.definitions import (
     definition_decoder,
     scopes_of,
 )
-from services.locallists.jobs import SERVICE, SUCCEEDED, PushRequested
+from services.locallists.events import SERVICE, PushRequested
 from services.locallists.pusher import LocalListPusher
+from services.locallists.pushes import SUCCEEDED
 from shared.clock import now_ms
 from shared.events.envelope import encode
 from shared.kafka import ensure_topics

@@ -15,98 +15,44 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import asyncpg
-import msgspec
-from aiokafka import ConsumerRecord
 
 from services.locallists.definitions import LocalListDefinition, definition_decoder
-from services.locallists.plan import UpdateType
+from services.locallists.events import SERVICE, PushEvent, push_decoder
 from services.locallists.pusher import LocalListPusher
-from shared.clock import now_ms
+from services.locallists.pushes import (
+    Push,
+    StationResult,
+    evolve,
+    failed,
+    finished,
+    remaining,
+    station_pushed,
+)
+from shared.clock import SYSTEM, Clock
 from shared.commands import CommandClient
 from shared.config import Settings
 from shared.events.envelope import StationRegistration, encode, registration_decoder
 from shared.events.idtags import IdTagRecord, id_tag_decoder
 from shared.events.topics import Topics
-from shared.events.versioned import Family, VersionedDecoder
 from shared.kafka import ensure_topics, make_producer
 from shared.lease import Lease
-from shared.projection.base import TableProjection
-from shared.projection.columns import ms_to_datetime
 from shared.projection.pool import DbTarget, connect_pool
 from shared.tables import CompactedView, LogFollower
 
 log = logging.getLogger(__name__)
 
-SERVICE = "locallists"
 CONCURRENCY = 8  # stations pushed at once
-
-
-class PushRequested(msgspec.Struct, tag="push_requested", tag_field="type", kw_only=True):
-    v: int = 1
-    push_id: str
-    station_ids: list[str]
-    force: Literal["Full"] | None = None
-    at_ms: int
-
-
-class StationPushed(msgspec.Struct, tag="station_pushed", tag_field="type", kw_only=True):
-    v: int = 1
-    push_id: str
-    station_id: str
-    # What the pusher reports for the station (status, updateType, listVersion, detail, ...).
-    result: dict[str, Any]
-    at_ms: int
-
-
-class PushFinished(msgspec.Struct, tag="push_finished", tag_field="type", kw_only=True):
-    v: int = 1
-    push_id: str
-    at_ms: int
-
-
-PushEvent = PushRequested | StationPushed | PushFinished
-PUSHES = Family("locallists.events")
-push_decoder: VersionedDecoder[PushEvent] = VersionedDecoder(PUSHES, PushEvent)
-
-
-@dataclass
-class Push:
-    push_id: str
-    station_ids: list[str]
-    force: UpdateType | None
-    done: set[str] = field(default_factory=set)
-    finished: bool = False
-
-
-def evolve(pushes: dict[str, Push], event: PushEvent) -> None:
-    if isinstance(event, PushRequested):
-        pushes.setdefault(event.push_id, Push(event.push_id, event.station_ids, event.force))
-        return
-    push = pushes.get(event.push_id)
-    if push is None:
-        return
-    if isinstance(event, StationPushed):
-        push.done.add(event.station_id)
-    else:
-        push.finished = True
-
-
-SUCCEEDED = ("Accepted", "UpToDate")  # the station holds the list (UpToDate: nothing had to be sent)
-
-
-def succeeded(result: dict[str, Any]) -> bool:
-    return result.get("status") in SUCCEEDED
 
 
 class PushRunner:
     """A Runner: follows the pushes; while it holds the lease, runs the unfinished ones."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock = SYSTEM) -> None:
         self.settings = settings
+        self._now_ms = clock.now_ms
         self.topics = Topics(settings.topic_prefix, settings.frame_partitions)
         self.topic = self.topics.domain(SERVICE)
         self.pushes: dict[str, Push] = {}
@@ -196,9 +142,10 @@ class PushRunner:
         for task in list(self._running.values()):
             task.cancel()
 
-    async def _emit(self, event: PushEvent) -> None:
-        evolve(self.pushes, event)
-        await self._producer.send_and_wait(self.topic, encode(event), key=event.push_id.encode())
+    async def _record(self, events: Sequence[PushEvent]) -> None:
+        for event in events:
+            evolve(self.pushes, event)
+            await self._producer.send_and_wait(self.topic, encode(event), key=event.push_id.encode())
 
     async def _run(self, pusher: LocalListPusher, push: Push) -> None:
         limit = asyncio.Semaphore(CONCURRENCY)
@@ -209,73 +156,11 @@ class PushRunner:
                     result = await pusher.push(station_id, push.force)
                 except Exception as exc:  # one station's failure must not end the push
                     log.exception("local list push to %s failed", station_id)
-                    result = {"stationId": station_id, "status": "Error", "detail": str(exc)}
-                await self._emit(
-                    StationPushed(push_id=push.push_id, station_id=station_id, result=result, at_ms=now_ms())
-                )
+                    result = failed(station_id, exc)
+                message = StationResult(push.push_id, station_id, result)
+                _, events = station_pushed(self.pushes, message, self._now_ms())
+                await self._record(events)
 
-        await asyncio.gather(*(one(s) for s in push.station_ids if s not in push.done))
-        await self._emit(PushFinished(push_id=push.push_id, at_ms=now_ms()))
-
-
-DDL = [
-    """CREATE TABLE IF NOT EXISTS local_list_pushes (
-        push_id text PRIMARY KEY,
-        total int NOT NULL,
-        force text,
-        requested_at timestamptz NOT NULL,
-        finished_at timestamptz
-    )""",
-    """CREATE TABLE IF NOT EXISTS local_list_push_results (
-        push_id text NOT NULL,
-        station_id text NOT NULL,
-        status text NOT NULL,
-        result jsonb NOT NULL,
-        at timestamptz NOT NULL,
-        PRIMARY KEY (push_id, station_id)
-    )""",
-]
-
-
-class LocalListPushesProjection(TableProjection):
-    """Each background push and every station's result, for any API replica to show."""
-
-    name = "local_list_pushes"
-    statements = DDL
-    table_names = ["local_list_push_results", "local_list_pushes"]
-
-    def topics(self) -> Sequence[str]:
-        return [self._topics.domain(SERVICE)]
-
-    async def apply(self, conn: asyncpg.Connection, batch: Sequence[ConsumerRecord]) -> None:
-        for msg in batch:
-            event = push_decoder.decode_known(msg.value)
-            if event is None:  # a newer record type this version does not know
-                continue
-            at = ms_to_datetime(event.at_ms)
-            if isinstance(event, PushRequested):
-                await conn.execute(
-                    """INSERT INTO local_list_pushes (push_id, total, force, requested_at)
-                       VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING""",
-                    event.push_id,
-                    len(event.station_ids),
-                    event.force,
-                    at,
-                )
-            elif isinstance(event, StationPushed):
-                await conn.execute(
-                    """INSERT INTO local_list_push_results (push_id, station_id, status, result, at)
-                       VALUES ($1, $2, $3, $4::jsonb, $5)
-                       ON CONFLICT (push_id, station_id) DO UPDATE SET status = $3, result = $4::jsonb, at = $5""",
-                    event.push_id,
-                    event.station_id,
-                    str(event.result.get("status")),
-                    msgspec.json.encode(event.result).decode(),
-                    at,
-                )
-            else:
-                await conn.execute(
-                    "UPDATE local_list_pushes SET finished_at = $2 WHERE push_id = $1 AND finished_at IS NULL",
-                    event.push_id,
-                    at,
-                )
+        await asyncio.gather(*(one(s) for s in remaining(push)))
+        _, events = finished(self.pushes, push.push_id, self._now_ms())
+        await self._record(events)

@@ -7,8 +7,9 @@ requested by the API and run here (``jobs.py``).
 
 from __future__ import annotations
 
-from services.locallists.jobs import LocalListPushesProjection, PushRunner
+from services.locallists.jobs import PushRunner
 from services.locallists.projection import LocalListsProjection
+from services.locallists.push_projection import LocalListPushesProjection
 from shared.config import Settings
 from shared.events.topics import Topics
 from shared.projection.base import Projection

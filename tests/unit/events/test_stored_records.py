@@ -21,7 +21,7 @@ import pytest
 from services.firmware.events import FIRMWARE
 from services.firmware.events import event_decoder as firmware_decoder
 from services.locallists.definitions import DEFINITIONS, definition_decoder
-from services.locallists.jobs import PUSHES, push_decoder
+from services.locallists.events import PUSHES, push_decoder
 from services.smartcharging.events import SMARTCHARGING
 from services.smartcharging.events import event_decoder as smartcharging_decoder
 from services.transactions.events import TRANSACTIONS
