@@ -8,7 +8,9 @@ instead when a Docker engine exists and no service URL is configured (see tests/
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,6 +26,38 @@ def pytest_configure(config: object) -> None:
 
 def pytest_unconfigure(config: object) -> None:
     infra.release()
+
+
+# Every resource a test run left open (ResourceWarning), reported and failing the run at its end.
+LEAKS: list[str] = []
+
+
+def pytest_warning_recorded(warning_message: warnings.WarningMessage, when: str, nodeid: str) -> None:
+    if issubclass(warning_message.category, ResourceWarning):
+        LEAKS.append(f"{nodeid or when}: {warning_message.message}")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A leaked socket, connection or file fails the run (ADR 0031).
+
+    Not raised where it is found: the leaks of the session's event loop surface inside its
+    ``loop.close()``, and an exception there aborted the close and hung the run. So they are
+    reported (``default::ResourceWarning``), collected here, and what the garbage collector still
+    finds now (the loop is closed: nothing can hang) is added; then the exit status says failed."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        gc.collect()
+    LEAKS.extend(f"at the end: {w.message}" for w in caught if issubclass(w.category, ResourceWarning))
+    if LEAKS:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_sep("=", f"{len(LEAKS)} resources left open (ResourceWarning)", red=True)
+            for leak in LEAKS:
+                reporter.write_line(leak)
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_asyncio_loop_factories(config: object, item: object) -> dict[str, object]:

@@ -38,7 +38,7 @@ from shared.events.idtags import IdTagRecord, id_tag_decoder
 from shared.events.sites import SiteRecord, site_decoder
 from shared.events.topics import Topics
 from shared.kafka import ensure_topics, make_producer
-from shared.projection.pool import DbTarget, connect_pool
+from shared.projection.pool import DbTarget, LazyPool
 from shared.tables import CompactedView
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class OperatorApi:
         )
         self.producer = make_producer(settings.kafka_bootstrap, client_id=f"api-{settings.instance_id}")
         self.local_lists = local_lists.LocalLists(self)
-        self._pool: asyncpg.Pool | None = None
+        self._pool = LazyPool(DbTarget(settings.database_url, settings.db_schema))
         self._runner: web.AppRunner | None = None
         self.port = settings.api_port
 
@@ -96,19 +96,16 @@ class OperatorApi:
         await self.registry.stop()
         await self.commands.stop()
         await self.producer.stop()
-        if self._pool is not None:
-            await self._pool.close()
+        await self._pool.close()
 
     async def pool(self) -> asyncpg.Pool:
         """The read models' database; 503 while it is unreachable (the OCPP path does not care)."""
-        if self._pool is None:
-            try:
-                self._pool = await connect_pool(DbTarget(self.settings.database_url, self.settings.db_schema))
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                raise ApiError(503, "DatabaseUnavailable", f"read models unavailable: {exc}") from exc
-        return self._pool
+        try:
+            return await self._pool.get()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            raise ApiError(503, "DatabaseUnavailable", f"read models unavailable: {exc}") from exc
 
     async def write(self, view: CompactedView[Any], topic: str, key: str, value: bytes | None) -> None:
         """Append to a compacted topic and return once ``view`` has read it back (read-your-writes)."""

@@ -39,7 +39,7 @@ from shared.events.idtags import IdTagRecord, id_tag_decoder
 from shared.events.topics import Topics
 from shared.kafka import ensure_topics, make_producer
 from shared.lease import Lease
-from shared.projection.pool import DbTarget, connect_pool
+from shared.projection.pool import DbTarget, LazyPool
 from shared.tables import CompactedView, LogFollower
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class PushRunner:
         self._producer = make_producer(
             settings.kafka_bootstrap, client_id=f"locallists-{settings.instance_id}"
         )
-        self._pool: asyncpg.Pool | None = None
+        self._pool = LazyPool(DbTarget(settings.database_url, settings.db_schema))
         self._stopping = asyncio.Event()
         self._running: dict[str, asyncio.Task[None]] = {}
 
@@ -75,9 +75,7 @@ class PushRunner:
             evolve(self.pushes, push_decoder.decode(value))
 
     async def pool(self) -> asyncpg.Pool:
-        if self._pool is None:
-            self._pool = await connect_pool(DbTarget(self.settings.database_url, self.settings.db_schema))
-        return self._pool
+        return await self._pool.get()
 
     async def run(self) -> None:
         s = self.settings
@@ -127,8 +125,7 @@ class PushRunner:
             await self._commands.stop()
             for view in self._views:
                 await view.stop()
-            if self._pool is not None:
-                await self._pool.close()
+            await self._pool.close()
 
     def stop(self) -> None:
         self._stopping.set()

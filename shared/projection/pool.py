@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import dataclass
 
@@ -42,3 +43,30 @@ async def connect_pool(
         **({"reset": _no_reset} if private else {}),
     )
     return pool
+
+
+class LazyPool:
+    """One pool, connected on first use and shared by every caller after that.
+
+    Concurrent first users wait for the same connect: without the lock each made a pool of its own,
+    and all but the last one kept were never closed (the unclosed asyncpg connections the test
+    runs reported after a background push and at the API's first requests).
+    """
+
+    def __init__(self, target: DbTarget) -> None:
+        self._target = target
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._lock:
+                if self._pool is None:  # another caller may have connected while this one waited
+                    self._pool = await connect_pool(self._target)
+        return self._pool
+
+    async def close(self) -> None:
+        async with self._lock:
+            pool, self._pool = self._pool, None
+            if pool is not None:
+                await pool.close()
