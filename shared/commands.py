@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from shared.clock import now_ms
+from shared.clock import SYSTEM, Clock
 from shared.config import Settings
 from shared.events import undecodable
 from shared.events.commands import CommandOutcome, OutcomeStatus, SendCall, outcome_decoder
@@ -40,7 +39,9 @@ RECONNECT_GRACE_MS = 5_000
 
 
 class CommandClient:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock = SYSTEM) -> None:
+        self._now_ms = clock.now_ms
+        self._monotonic = clock.monotonic
         self.settings = settings
         self.topics = Topics(settings.topic_prefix, settings.frame_partitions)
         self.replies_topic = self.topics.replies(settings.instance_id)
@@ -100,7 +101,7 @@ class CommandClient:
         goes to the newer connection, as long as the deadline allows."""
         assert self._producer is not None
         timeout = self.settings.command_timeout if timeout is None else timeout
-        deadline = time.monotonic() + timeout
+        deadline = self._monotonic() + timeout
         tried_epoch = -1
         while True:
             presence = await self._newest(station_id, tried_epoch, deadline)
@@ -118,7 +119,7 @@ class CommandClient:
             outcome = await self._send(presence, action, payload, deadline)
             if outcome.status is OutcomeStatus.UNDELIVERABLE and outcome.never_sent:
                 tried_epoch = presence.epoch
-                if time.monotonic() < deadline:
+                if self._monotonic() < deadline:
                     continue
             return outcome
 
@@ -127,15 +128,15 @@ class CommandClient:
         (so a boot answered or a connection opened a moment ago counts); while it is reconnecting
         (a command was dropped for a replaced connection, or it disconnected a moment ago), wait for
         the new connection until ``deadline``. None: not connected."""
-        await self.presence.wait_for_end(timeout=max(0.1, min(10.0, deadline - time.monotonic())))
+        await self.presence.wait_for_end(timeout=max(0.1, min(10.0, deadline - self._monotonic())))
         while True:
             presence = self.presence.get(station_id)
             if presence is not None and presence.connected and presence.epoch > after_epoch:
                 return presence
             reconnecting = after_epoch >= 0 or (
-                presence is not None and now_ms() - presence.since_ms < RECONNECT_GRACE_MS
+                presence is not None and self._now_ms() - presence.since_ms < RECONNECT_GRACE_MS
             )
-            remaining = deadline - time.monotonic()
+            remaining = deadline - self._monotonic()
             if not reconnecting or remaining <= 0:
                 return None
             changed = asyncio.Event()
@@ -159,7 +160,7 @@ class CommandClient:
         """One SendCall to the gateway holding ``presence``'s connection, and its outcome."""
         assert self._producer is not None
         station_id = presence.station_id
-        timeout = max(0.0, deadline - time.monotonic())
+        timeout = max(0.0, deadline - self._monotonic())
         command_id = uuid.uuid4().hex
         future: asyncio.Future[CommandOutcome] = asyncio.get_running_loop().create_future()
         self._waiting[command_id] = future
@@ -170,7 +171,7 @@ class CommandClient:
             action=action,
             payload=msgspec.Raw(payload),
             reply_to=self.replies_topic,
-            deadline_ms=now_ms() + int(timeout * 1000),
+            deadline_ms=self._now_ms() + int(timeout * 1000),
         )
         try:
             await self._producer.send_and_wait(

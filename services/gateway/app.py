@@ -90,7 +90,7 @@ class Gateway:
         self.gateway_id = settings.gateway_id
         self.inbox_topic = self.topics.gateway_inbox(self.gateway_id)
         self.clock = clock.monotonic
-        self._wall = clock
+        self.now_ms = clock.now_ms
         self.connections: dict[str, StationConnection] = {}
         # Connections with something that can time out; the ticker looks at these only.
         self._watched: set[StationConnection] = set()
@@ -397,7 +397,7 @@ class Gateway:
             station_id=station_id,
             gateway_id=self.gateway_id,
             connection_id=connection_id,
-            at_ms=self._wall.now_ms(),
+            at_ms=self.now_ms(),
             remote=f"{remote[0]}:{remote[1]}" if remote else None,
             authenticated=admission.authenticated,
         )
@@ -432,7 +432,7 @@ class Gateway:
                 gateway_id=self.gateway_id,
                 connection_id=connection_id,
                 epoch=epoch,
-                at_ms=self._wall.now_ms(),
+                at_ms=self.now_ms(),
                 code=close_code,
                 reason=close_reason,
             )
@@ -455,7 +455,7 @@ class Gateway:
         refused = ConnectionRefused(
             station_id=station_id,
             gateway_id=self.gateway_id,
-            at_ms=self._wall.now_ms(),
+            at_ms=self.now_ms(),
             remote=f"{remote[0]}:{remote[1]}" if isinstance(remote, tuple) else None,
             offered=offered,
             code=NO_SUBPROTOCOL_CLOSE,
@@ -499,7 +499,7 @@ class Gateway:
         dropped = DeliveryDropped(
             station_id=item.station_id,
             gateway_id=self.gateway_id,
-            at_ms=self._wall.now_ms(),
+            at_ms=self.now_ms(),
             target_epoch=item.epoch if item.epoch is not None else -1,
             current_epoch=conn.epoch if conn is not None else None,
             unique_id=item.unique_id if isinstance(item, StationReply) else None,
@@ -516,7 +516,7 @@ class Gateway:
                 station_id=item.station_id,
                 status=OutcomeStatus.UNDELIVERABLE,
                 error_description=dropped.reason,
-                at_ms=self._wall.now_ms(),
+                at_ms=self.now_ms(),
                 never_sent=True,
             )
             await self.publish_nowait(item.reply_to, item.station_id, encode(outcome))

@@ -29,7 +29,6 @@ from websockets.exceptions import ConnectionClosed
 
 from services.gateway.logstate import NOT_LOGGED, LogRefused, LogUnavailable
 from shared import telemetry
-from shared.clock import now_ms
 from shared.config import Settings
 from shared.events.commands import NULL, CommandOutcome, OutcomeStatus, SendCall, StationReply
 from shared.events.envelope import Direction, FrameRecord, encode
@@ -84,7 +83,11 @@ class GatewayPort(Protocol):
     settings: Settings
     gateway_id: str
 
-    def clock(self) -> float: ...
+    def clock(self) -> float:
+        """Monotonic seconds: the session core's deadlines."""
+
+    def now_ms(self) -> int:
+        """Wall-clock milliseconds: the time a frame is recorded with."""
 
     async def publish(
         self,
@@ -141,7 +144,7 @@ class StationConnection:
             pass
 
     async def _on_text(self, text: str) -> None:
-        at_ms = now_ms()
+        at_ms = self.gateway.now_ms()
         events = self.session.receive_text(text, self.gateway.clock())
         record = FrameRecord(
             station_id=self.station_id,
@@ -253,7 +256,7 @@ class StationConnection:
             error_code=code,
             error_description=description,
             error_details=details,
-            at_ms=now_ms(),
+            at_ms=self.gateway.now_ms(),
         )
         await self.gateway.publish_nowait(command.reply_to, self.station_id, encode(outcome))
 
@@ -302,7 +305,7 @@ class StationConnection:
             log.exception("writing to %s failed", self.station_id)
 
     async def send_command(self, command: SendCall) -> None:
-        deadline = self.gateway.clock() + max(0.0, (command.deadline_ms - now_ms()) / 1000)
+        deadline = self.gateway.clock() + max(0.0, (command.deadline_ms - self.gateway.now_ms()) / 1000)
         try:
             self.session.send_call(
                 command.action,
@@ -317,7 +320,7 @@ class StationConnection:
                 station_id=self.station_id,
                 status=OutcomeStatus.REJECTED,
                 error_description="station's command queue is full",
-                at_ms=now_ms(),
+                at_ms=self.gateway.now_ms(),
             )
             await self.gateway.publish_nowait(command.reply_to, self.station_id, encode(outcome))
             return
@@ -341,7 +344,7 @@ class StationConnection:
                     connection_id=self.connection_id,
                     epoch=self.epoch,
                     direction=Direction.OUT,
-                    at_ms=now_ms(),
+                    at_ms=self.gateway.now_ms(),
                     raw=out.text,
                     message_type=out.message_type,
                     unique_id=out.unique_id,
@@ -405,7 +408,7 @@ class StationConnection:
                 station_id=self.station_id,
                 status=OutcomeStatus.UNDELIVERABLE,
                 error_description="station disconnected",
-                at_ms=now_ms(),
+                at_ms=self.gateway.now_ms(),
             )
             asyncio.get_running_loop().create_task(
                 self.gateway.publish_nowait(command.reply_to, self.station_id, encode(outcome))

@@ -60,7 +60,7 @@ class PushRunner:
         self._follower = LogFollower(settings.kafka_bootstrap, self.topic, self._apply)
         # Its own replies topic: the API of the same host uses instance_id already.
         self._commands = CommandClient(
-            dataclasses.replace(settings, instance_id=f"{settings.instance_id}-locallists")
+            dataclasses.replace(settings, instance_id=f"{settings.instance_id}-locallists"), clock
         )
         self._views: list[CompactedView[Any]] = []
         self._producer = make_producer(

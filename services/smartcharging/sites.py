@@ -38,10 +38,11 @@ from shared.events.envelope import (
     encode,
     registration_decoder,
 )
+from shared.events.families import TRANSACTIONS
 from shared.events.frames import station_request
 from shared.events.sites import SiteRecord, site_decoder
 from shared.events.topics import Topics
-from shared.events.versioned import Family, UndecodableRecord, VersionedDecoder
+from shared.events.versioned import UndecodableRecord, VersionedDecoder
 from shared.kafka import connection, ensure_topics, make_consumer, make_producer, stop_reader
 from shared.ocpp.v16.messages import MeterValuesRequest
 from shared.tables import CompactedView, LogFollower
@@ -65,10 +66,10 @@ class _TxStopped(msgspec.Struct, tag="stopped", tag_field="type", kw_only=True):
     station_id: str
 
 
-# A view of two of transactions.events' types (this service does not import that one's module);
-# should that family get upcasters for them, this view must use them too.
+# A view of two of transactions.events' types (this service does not import that one's module),
+# decoded through the family's one definition, so old records are upcast as the owner does.
 _tx_decoder: VersionedDecoder[_TxStarted | _TxStopped] = VersionedDecoder(
-    Family("transactions.events"), _TxStarted | _TxStopped
+    TRANSACTIONS, _TxStarted | _TxStopped
 )
 
 
@@ -119,7 +120,7 @@ class SiteManager:
             settings.kafka_bootstrap, self.topics.domain("transactions"), self._on_tx
         )
         self._own = LogFollower(settings.kafka_bootstrap, self.topics.domain(SERVICE), self._on_own_event)
-        self._commands = CommandClient(settings)
+        self._commands = CommandClient(settings, clock)
         self._producer = make_producer(settings.kafka_bootstrap, client_id="smartcharging-sites")
         self._meters: AIOKafkaConsumer | None = None
         self._meter_task: asyncio.Task[None] | None = None

@@ -11,7 +11,8 @@ from datetime import datetime
 
 import msgspec
 
-from shared.events.versioned import Family, VersionedDecoder
+from shared.events.families import TRANSACTIONS
+from shared.events.versioned import VersionedDecoder
 
 
 class TransactionStarted(msgspec.Struct, tag="started", tag_field="type", kw_only=True, omit_defaults=True):
@@ -49,5 +50,4 @@ class TransactionStopped(msgspec.Struct, tag="stopped", tag_field="type", kw_onl
 
 
 TransactionEvent = TransactionStarted | TransactionStopped
-TRANSACTIONS = Family("transactions.events")
 event_decoder: VersionedDecoder[TransactionEvent] = VersionedDecoder(TRANSACTIONS, TransactionEvent)

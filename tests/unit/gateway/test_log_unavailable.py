@@ -30,6 +30,9 @@ class DownLog:
     def clock(self) -> float:
         return time.monotonic()
 
+    def now_ms(self) -> int:
+        return 1_700_000_000_000
+
     def boot_status(self, station_id: str) -> str | None:
         return "Accepted"  # a booted station: the registration rule lets its CALLs through
 

@@ -30,6 +30,9 @@ class SlowService:
     def clock(self) -> float:
         return self.now
 
+    def now_ms(self) -> int:
+        return 1_700_000_000_000
+
     def watch(self, conn: StationConnection) -> None:
         self.watched += 1
 

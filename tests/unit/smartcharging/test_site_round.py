@@ -11,6 +11,7 @@ from services.smartcharging import site_round
 from services.smartcharging.allocation import Change, Demand
 from services.smartcharging.events import (
     AllocationEntry,
+    EntryStatus,
     LimitsPlanned,
     PlannedLimit,
     SiteAllocated,
@@ -103,13 +104,19 @@ def test_what_ended_is_forgotten() -> None:
     [
         (
             CommandOutcome(
-                command_id="c", station_id="A", status=OutcomeStatus.RESULT, payload=b'{"status":"Accepted"}'
+                command_id="c",
+                station_id="A",
+                status=OutcomeStatus.RESULT,
+                payload=msgspec.Raw(b'{"status":"Accepted"}'),
             ),
             (None, ""),
         ),
         (
             CommandOutcome(
-                command_id="c", station_id="A", status=OutcomeStatus.RESULT, payload=b'{"status":"Rejected"}'
+                command_id="c",
+                station_id="A",
+                status=OutcomeStatus.RESULT,
+                payload=msgspec.Raw(b'{"status":"Rejected"}'),
             ),
             ("rejected", "station answered Rejected"),
         ),
@@ -148,10 +155,10 @@ def test_the_profile_is_a_relative_tx_profile_of_the_transaction() -> None:
     assert profile["chargingSchedule"]["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 15.0}]
 
 
-def allocated(limit: float | None, status: str = "limited") -> SiteAllocated:
+def allocated(limit: float | None, status: EntryStatus = "limited") -> SiteAllocated:
     entry = AllocationEntry(
         station_id="A", connector_id=1, transaction_id=1, target=limit, limit=limit, status=status
-    )  # type: ignore[arg-type]
+    )
     return SiteAllocated(site_id="S", at_ms=1, grid_limit=32.0, unit="A", entries=[entry])
 
 
@@ -191,12 +198,12 @@ def test_an_allocation_that_decides_nothing_new_is_not_recorded_again() -> None:
     assert not site_round.decided_the_same(event, allocated(12.0))
 
 
-async def test_a_round_records_each_plan_before_it_sends_a_limit() -> None:
+async def test_a_round_records_each_plan_before_it_sends_a_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     """The adapter's order (issue 13): plan (pure), record, send, then the next phase."""
     manager = SiteManager(Settings())
     manager.sites["S"] = (0, SITE)
     manager._sessions.update(sessions("A", "B"))
-    manager._site_of = lambda _: "S"  # type: ignore[method-assign]
+    monkeypatch.setattr(manager, "_site_of", lambda _: "S")
     happened: list[str] = []
 
     async def append(event: SmartChargingEvent) -> None:
@@ -208,8 +215,8 @@ async def test_a_round_records_each_plan_before_it_sends_a_limit() -> None:
         happened.append(f"send {change.key[0]} {change.limit}")
         return None, ""
 
-    manager._append = append  # type: ignore[method-assign]
-    manager._set_limit = set_limit  # type: ignore[method-assign]
+    monkeypatch.setattr(manager, "_append", append)
+    monkeypatch.setattr(manager, "_set_limit", set_limit)
     managed = manager._state["S"] = _Site(site_round.SiteState(applied={("A", 1): (1, 32.0)}))
     await manager._round("S", managed)
     assert happened == [
