@@ -202,6 +202,12 @@ async def test_reservations_page_newest_first(system: System, api: Api) -> None:
                 code, body = await reserve(api, station_id, connector_id, tag)
                 assert code == 201, body
                 made.append(body["reservationId"])
+
+            async def three() -> bool:  # 201 is the station's answer; the read model follows the log
+                code, body = await api.get("/api/v1/reservations", stationId=station_id, limit="1000")
+                return code == 200 and len(body["reservations"]) == 3
+
+            await poll("3 reservations projected", three)
             listed = await walk(api, "/api/v1/reservations", "reservations", stationId=station_id, limit="1")
             assert [r["reservationId"] for r in listed] == sorted(made, reverse=True)
     finally:

@@ -229,3 +229,4 @@ async def test_a_round_records_each_plan_before_it_sends_a_limit(monkeypatch: py
     assert manager.limits("S") == {("A", 1): 16.0, ("B", 1): 16.0}
     await manager._round("S", managed)  # nothing changed: nothing planned, sent or recorded
     assert len(happened) == 5
+    await manager._producer.stop()  # never started, but a producer warns when left unclosed
