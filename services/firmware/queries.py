@@ -34,6 +34,11 @@ STATES = (
 # What a query reads through: a pool or one connection.
 Db: TypeAlias = asyncpg.Pool | asyncpg.Connection
 Timestamp = Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
+# A page's ``next`` (ADR 0016), described as every paged list describes it.
+Cursor = Annotated[
+    str | None,
+    msgspec.Meta(description="cursor of the next page (pass as ?cursor=); null on the last page"),
+]
 # The keyset of the newest-first lists: (created or requested at, id).
 Key = tuple[dt.datetime, str]
 
@@ -69,7 +74,7 @@ class ImageView(msgspec.Struct, rename="camel", kw_only=True):
 
 class ImageList(msgspec.Struct, rename="camel", kw_only=True):
     images: list[ImageView]
-    next: str | None
+    next: Cursor
 
 
 def _image(row: Any) -> ImageView:
@@ -148,7 +153,7 @@ class CampaignSummary(msgspec.Struct, rename="camel", kw_only=True):
 
 class CampaignList(msgspec.Struct, rename="camel", kw_only=True):
     campaigns: list[CampaignSummary]
-    next: str | None
+    next: Cursor
 
 
 async def campaign_status(db: Db, campaign_id: str) -> str | None:
@@ -266,7 +271,7 @@ class DiagnosticsView(msgspec.Struct, rename="camel", kw_only=True):
 
 class DiagnosticsList(msgspec.Struct, rename="camel", kw_only=True):
     diagnostics: list[DiagnosticsView]
-    next: str | None
+    next: Cursor
 
 
 class DiagnosticsRead(msgspec.Struct, kw_only=True):
