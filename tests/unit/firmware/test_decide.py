@@ -22,6 +22,7 @@ from services.firmware.events import (
 )
 from services.firmware.state import State, Step, evolve
 from services.firmware.storage import Stored
+from shared.decision import Decide, Evolve
 from shared.events.commands import CommandOutcome, OutcomeStatus
 from shared.ocpp.v16.messages import (
     BootNotificationRequest,
@@ -44,6 +45,20 @@ def outcome(status: OutcomeStatus, payload: bytes = b"{}", **fields: object) -> 
         payload=msgspec.Raw(payload),
         **fields,  # type: ignore[arg-type]
     )
+
+
+def test_the_entries_have_the_one_shape() -> None:
+    """mypy checks these assignments: each entry is a ``Decide`` (shared/decision.py), ``evolve`` an ``Evolve``."""
+    entries: list[object] = []
+    on_frame: Decide[State, decide.Watched, decide.Frame, None, FirmwareEvent] = decide.decide
+    on_clock: Decide[State, int, decide.Sweep, None, FirmwareEvent] = decide.sweep
+    on_answer: Decide[
+        State, decide.UpdateFirmwareAnswered | decide.GetDiagnosticsAnswered, int, None, FirmwareEvent
+    ] = decide.answered
+    on_upload: Decide[State, decide.Uploaded, int, None, FirmwareEvent] = decide.uploaded
+    change: Evolve[State, FirmwareEvent] = evolve
+    entries += [on_frame, on_clock, on_answer, on_upload, change]
+    assert all(callable(e) for e in entries)
 
 
 def test_frames_are_decided_by_their_request_type_without_a_reply() -> None:
