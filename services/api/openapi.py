@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from services.api import firmware, local_lists, paging, reservations, station_filters
+from services.api import firmware_openapi, local_lists, paging, reservations, station_filters
 from services.api.id_tags import IdTagPut
 from services.api.schema import OBJECT, REF, error_response, json_response, param
 from services.api.sites import SitePut
@@ -45,7 +45,13 @@ def _paged(paths: dict[str, Any]) -> None:
             *(p for p in get.get("parameters", []) if p["name"] not in ("limit", "cursor")),
             *(p for p in [*extra, *paging.openapi_parameters()] if p["name"] not in names),
         ]
-        get["responses"]["200"] = json_response(paging.openapi_list(items), "one page, in the list's order")
+        ok = get["responses"]["200"]
+        if ok["content"]["application/json"]["schema"] == OBJECT:  # else its module described the page
+            get["responses"]["200"] = json_response(
+                paging.openapi_list(items), "one page, in the list's order"
+            )
+        else:
+            ok["description"] = "one page, in the list's order"
         get["responses"]["400"] = error_response("bad query parameter (`field` names it), e.g. a bad cursor")
 
 
@@ -193,7 +199,7 @@ def document() -> dict[str, Any]:
             },
         },
     }
-    firmware_paths, firmware_components = firmware.openapi()
+    firmware_paths, firmware_components = firmware_openapi.openapi()
     paths.update(firmware_paths)
     components.update(firmware_components)
     for module in (reservations, local_lists):

@@ -1,5 +1,5 @@
 """Building blocks of the OpenAPI document (``openapi.py`` assembles it; route modules that
-describe their own paths, e.g. ``firmware.py``, use the same blocks without importing the document)."""
+describe their own paths, e.g. ``firmware_openapi.py``, use the same blocks without importing the document)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,12 @@
-"""Pure decisions of the firmware service: what a station's message means, what the clock demands.
+"""Pure decisions of the firmware service: what a station's message means, what the clock demands,
+what a station's answer to our CALL means, what an upload records.
 
-Each function reads the state and returns events (nothing is mutated; the caller evolves). The
-clock is an argument (``now_ms``), so unit tests drive time by hand.
+The service decides through four entries of the one shape (shared/decision.py, ADR 0027),
+``(state, message, deps) -> (reply, events)``, the reply always None (the stations service answers
+the station's CALLs): :func:`decide` for a watched station CALL, :func:`sweep` for the clock,
+:func:`answered` for the outcome of UpdateFirmware / GetDiagnostics, :func:`uploaded` for a stored
+diagnostics file. ``state.evolve`` then applies the events. The rules below them read the state
+and return events (nothing is mutated); times are arguments, so unit tests drive the clock by hand.
 
 A station's update succeeds when it reported Installed *and* (when the image names a version)
 booted with that version: OCTT TC_044_1 has the BootNotification before the final Installed, a
@@ -11,10 +16,15 @@ station that reboots first and reports later has it after; either order works.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+
+import msgspec
 
 from services.firmware.events import (
     CampaignFinished,
     CampaignPaused,
+    DiagnosticsAnswered,
+    DiagnosticsFileStored,
     DiagnosticsSent,
     DiagnosticsStatus,
     FirmwareEvent,
@@ -24,9 +34,147 @@ from services.firmware.events import (
     StationWaiting,
 )
 from services.firmware.state import ACTIVE, TERMINAL, Campaign, CampaignStatus, State, StationRun, Step
+from services.firmware.storage import Stored
+from shared.decision import Decision
+from shared.events.commands import CommandOutcome, OutcomeStatus
+from shared.ocpp.v16.messages import (
+    BootNotificationRequest,
+    DiagnosticsStatusNotificationRequest,
+    FirmwareStatusNotificationRequest,
+)
 
 FAILED_STATUSES = frozenset({"DownloadFailed", "InstallationFailed"})
 NOT_CONNECTED = "NotConnected"
+
+# The station CALLs the service follows (never answers), and their request types.
+WATCHED = ("FirmwareStatusNotification", "DiagnosticsStatusNotification", "BootNotification")
+Watched = FirmwareStatusNotificationRequest | DiagnosticsStatusNotificationRequest | BootNotificationRequest
+
+
+# -- the four entries ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Frame:
+    """What :func:`decide` reads besides state and request: the sender, and the frame's time (not
+    the clock's, so a redelivered frame decides the same)."""
+
+    station_id: str
+    at_ms: int
+
+
+def decide(state: State, request: Watched, frame: Frame) -> Decision[None, FirmwareEvent]:
+    """A watched station CALL: progress of an update or of a diagnostics upload."""
+    station_id, at_ms = frame.station_id, frame.at_ms
+    if isinstance(request, FirmwareStatusNotificationRequest):
+        return None, on_firmware_status(state, station_id, request.status, at_ms)
+    if isinstance(request, DiagnosticsStatusNotificationRequest):
+        return None, on_diagnostics_status(state, station_id, request.status, at_ms)
+    version = request.firmware_version if isinstance(request.firmware_version, str) else None
+    return None, on_boot(state, station_id, version, at_ms)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What :func:`sweep` reads besides state and time."""
+
+    station_timeout_ms: int
+    # Whether a station has a live connection now (waiting stations are sent then).
+    connected: Callable[[str], bool]
+
+
+def sweep(state: State, now_ms: int, deps: Sweep) -> Decision[None, FirmwareEvent]:
+    """The driver's tick at ``now_ms`` (:func:`tick`): ``StationDispatched`` / ``DiagnosticsSent``
+    among the events are the CALLs to send once the events are durable."""
+    return None, tick(state, now_ms, deps.station_timeout_ms, deps.connected)
+
+
+@dataclass(frozen=True)
+class UpdateFirmwareAnswered:
+    """How our UpdateFirmware to a station of a campaign ended (``outcome`` None: not connected)."""
+
+    campaign_id: str
+    station_id: str
+    outcome: CommandOutcome | None
+
+
+@dataclass(frozen=True)
+class GetDiagnosticsAnswered:
+    """How our GetDiagnostics of a request ended (``outcome`` None: not connected)."""
+
+    request_id: str
+    station_id: str
+    outcome: CommandOutcome | None
+
+
+def answered(
+    state: State, answer: UpdateFirmwareAnswered | GetDiagnosticsAnswered, at_ms: int
+) -> Decision[None, FirmwareEvent]:
+    """The outcome of a CALL the driver sent, recorded at ``at_ms``."""
+    error = describe(answer.outcome)
+    if isinstance(answer, UpdateFirmwareAnswered):
+        return None, [dispatch_outcome(state, answer.campaign_id, answer.station_id, error, at_ms)]
+    file_name = file_name_of(answer.outcome) if error is None else None
+    event = DiagnosticsAnswered(
+        request_id=answer.request_id,
+        station_id=answer.station_id,
+        file_name=file_name,
+        error=error,
+        at_ms=at_ms,
+    )
+    return None, [event]
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """A diagnostics file a station uploaded, now in the storage."""
+
+    request_id: str
+    file_name: str
+    stored: Stored
+    via: str  # "http" or "ftp"
+
+
+def uploaded(state: State, upload: Uploaded, at_ms: int) -> Decision[None, DiagnosticsFileStored]:
+    """A stored upload of a known request is recorded; one of an unknown request is not."""
+    diag = state.diagnostics.get(upload.request_id)
+    if diag is None:
+        return None, []
+    stored = upload.stored
+    event = DiagnosticsFileStored(
+        request_id=diag.request_id,
+        station_id=diag.station_id,
+        file_name=upload.file_name,
+        size=stored.size,
+        sha256=stored.sha256,
+        storage_key=stored.key,
+        via=upload.via,
+        at_ms=at_ms,
+    )
+    return None, [event]
+
+
+def describe(outcome: CommandOutcome | None) -> str | None:
+    """None when the station answered with a CALLRESULT, else why the CALL did not work (None:
+    the CALL could not be sent, the station is not connected)."""
+    if outcome is None or outcome.status is OutcomeStatus.UNDELIVERABLE:
+        return NOT_CONNECTED
+    if outcome.status is OutcomeStatus.RESULT:
+        return None
+    if outcome.status is OutcomeStatus.ERROR:
+        return f"CallError {outcome.error_code}: {outcome.error_description or ''}".strip()
+    return f"{outcome.status.value.capitalize()}: {outcome.error_description or 'no answer'}"
+
+
+def file_name_of(outcome: CommandOutcome | None) -> str | None:
+    """The fileName of a GetDiagnostics.conf (OCPP 1.6 6.26: absent when there is nothing to upload)."""
+    raw = bytes(outcome.payload) if outcome is not None else b""
+    answer = msgspec.json.decode(raw) if raw else None
+    name = answer.get("fileName") if isinstance(answer, dict) else None
+    return name if isinstance(name, str) else None
+
+
+# -- the rules ----------------------------------------------------------------------------------------
 
 
 def expected_version(state: State, campaign: Campaign) -> str | None:

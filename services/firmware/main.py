@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from services.firmware.frames import FirmwareFrames
 from services.firmware.projection import FirmwareProjection
-from services.firmware.service import SERVICE, FirmwareFrames, FirmwareService
+from services.firmware.service import SERVICE, FirmwareService
 from shared.config import Settings
 from shared.events.topics import Topics
 from shared.projection.base import Projection

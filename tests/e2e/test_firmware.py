@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import jsonschema
 import pytest
 from ocpp.v16 import call, call_result
 
@@ -720,3 +721,61 @@ async def test_a_second_replica_neither_duplicates_nor_stalls_campaigns(system: 
         stop.set()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(running, 30)
+
+
+# -- the contract document describes the bodies ----------------------------------------------------------
+
+
+def openapi_validator(doc: dict[str, Any], path: str) -> jsonschema.Draft202012Validator:
+    """The validator of the 200 body of ``GET path`` as /openapi.json describes it (its ``$ref``s
+    resolve into the document's components)."""
+    schema = doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert schema != {"type": "object"}, f"GET {path}: the 200 body is not described"
+    return jsonschema.Draft202012Validator({**schema, "components": doc["components"]})
+
+
+async def test_firmware_and_diagnostics_bodies_validate_against_openapi(system: System, api: Api) -> None:
+    """Every firmware, campaign and diagnostics GET answers what its schema in /openapi.json says,
+    with the optional parts filled in too (a finished station, an uploaded file, a next cursor)."""
+    img = await upload_image(api, image_bytes("7.0"), "fw-7.0.bin", "7.0")
+    await upload_image(api, image_bytes("7.1"), "fw-7.1.bin", None)
+    station_id = unique_station("FW")
+    async with fw_station(system, station_id) as cp:
+        answer(cp, "UpdateFirmware", call_result.UpdateFirmware())
+        answer(cp, "GetDiagnostics", call_result.GetDiagnostics(file_name="d.log"))
+        campaign = await new_campaign(api, {"imageId": img["imageId"], "stations": [station_id]})
+        await received(cp, "UpdateFirmware")
+        await install(cp, "7.0")
+        await finished(api, campaign["campaignId"])
+        await new_campaign(api, {"imageId": img["imageId"], "filter": {"firmwareVersion": "7.0"}})
+        request_id, location = await diagnostics_location(api, cp, station_id, "http")
+        async with aiohttp.ClientSession() as session, session.put(location + "d.log", data=b"log") as resp:
+            assert resp.status == 201
+        await diagnostics_location(api, cp, station_id, "http")
+    await api.until(f"/api/v1/diagnostics/{request_id}", lambda b: b["file"] is not None)
+    code, doc = await api.get("/openapi.json")
+    assert code == 200
+    gets = [
+        ("/api/v1/firmware", "/api/v1/firmware", {}),
+        ("/api/v1/firmware", "/api/v1/firmware", {"limit": "1"}),
+        ("/api/v1/firmware/{imageId}", f"/api/v1/firmware/{img['imageId']}", {}),
+        ("/api/v1/firmware-campaigns", "/api/v1/firmware-campaigns", {}),
+        ("/api/v1/firmware-campaigns", "/api/v1/firmware-campaigns", {"limit": "1"}),
+        (
+            "/api/v1/firmware-campaigns/{campaignId}",
+            f"/api/v1/firmware-campaigns/{campaign['campaignId']}",
+            {},
+        ),
+        ("/api/v1/diagnostics", "/api/v1/diagnostics", {"stationId": station_id}),
+        ("/api/v1/diagnostics", "/api/v1/diagnostics", {"limit": "1"}),
+        ("/api/v1/diagnostics/{requestId}", f"/api/v1/diagnostics/{request_id}", {}),
+    ]
+    for template, path, params in gets:
+        code, body = await api.get(path, **params)
+        assert code == 200, (path, body)
+        errors = [e.message for e in openapi_validator(doc, template).iter_errors(body)]
+        assert not errors, (path, params, errors)
+    _, paged = await api.get("/api/v1/firmware", limit="1")
+    assert paged["next"] is not None  # the page with a cursor was among those checked
+    _, detail = await api.get(f"/api/v1/firmware-campaigns/{campaign['campaignId']}")
+    assert detail["stations"][0]["dispatchedAt"] is not None

@@ -55,10 +55,10 @@ async def server(tmp_path: Path) -> AsyncIterator[tuple[FirmwareService, list[Fi
     service = FirmwareService(settings)
     emitted: list[FirmwareEvent] = []
 
-    async def emit(events: Any) -> None:  # no Kafka here: record what would be produced
-        emitted.extend(events)
+    async def record(decision: Any) -> None:  # no Kafka here: keep what would be produced
+        emitted.extend(decision[1])
 
-    service.emit = emit  # type: ignore[method-assign]
+    service.record = record  # type: ignore[method-assign]
     image = os.urandom(10_000)
     stored = await service.storage.save("images/i/fw.bin", chunks(image), 1 << 20)
     for event in (
@@ -76,10 +76,9 @@ async def server(tmp_path: Path) -> AsyncIterator[tuple[FirmwareService, list[Fi
         DiagnosticsRequested(request_id="r", station_id="S", token="t0k", at_ms=0),
     ):
         evolve(service.state, event)
-    await service._start_http()
+    await service.http.start()
     yield service, emitted, image, cert
-    assert service._http is not None
-    await service._http.cleanup()
+    await service.http.stop()
 
 
 async def test_https_with_range_requests_and_tokens(server: tuple[FirmwareService, Any, bytes, str]) -> None:

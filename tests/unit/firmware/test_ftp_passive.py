@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from services.firmware.ftp import Account, FtpServer
-from services.firmware.service import port_range
+from services.firmware.ftp_files import port_range
 
 
 def free_ports(n: int) -> range:

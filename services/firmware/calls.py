@@ -1,0 +1,29 @@
+"""The payloads of the CALLs the campaign driver sends, built from the state alone (pure)."""
+
+from __future__ import annotations
+
+from services.firmware.state import Campaign, Diagnostics
+
+
+def update_firmware(campaign: Campaign, location: str, now_iso: str) -> dict[str, object]:
+    """UpdateFirmware.req (OCPP 1.6 6.55): retrieveDate is required; without one in the campaign
+    the station may fetch at once (``now_iso``)."""
+    payload: dict[str, object] = {"location": location, "retrieveDate": campaign.retrieve_date or now_iso}
+    if campaign.retries is not None:
+        payload["retries"] = campaign.retries
+    if campaign.retry_interval is not None:
+        payload["retryInterval"] = campaign.retry_interval
+    return payload
+
+
+def get_diagnostics(diag: Diagnostics, location: str) -> dict[str, object]:
+    """GetDiagnostics.req (OCPP 1.6 6.25): the optional fields only when the request gave them."""
+    payload: dict[str, object] = {"location": location}
+    optional = {
+        "startTime": diag.start_time,
+        "stopTime": diag.stop_time,
+        "retries": diag.retries,
+        "retryInterval": diag.retry_interval,
+    }
+    payload.update({k: v for k, v in optional.items() if v is not None})
+    return payload
