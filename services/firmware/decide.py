@@ -81,12 +81,15 @@ class Sweep:
     station_timeout_ms: int
     # Whether a station has a live connection now (waiting stations are sent then).
     connected: Callable[[str], bool]
+    # How long our own CALL to a station may take at most (the command timeout): a dispatched
+    # station is not timed out for silence before its UpdateFirmware has had its answer.
+    answer_allowance_ms: int = 0
 
 
 def sweep(state: State, now_ms: int, deps: Sweep) -> Decision[None, FirmwareEvent]:
     """The driver's tick at ``now_ms`` (:func:`tick`): ``StationDispatched`` / ``DiagnosticsSent``
     among the events are the CALLs to send once the events are durable."""
-    return None, tick(state, now_ms, deps.station_timeout_ms, deps.connected)
+    return None, tick(state, now_ms, deps.station_timeout_ms, deps.connected, deps.answer_allowance_ms)
 
 
 @dataclass(frozen=True)
@@ -253,6 +256,7 @@ def tick(
     now_ms: int,
     station_timeout_ms: int,
     connected: Callable[[str], bool] = lambda _: False,
+    answer_allowance_ms: int = 0,
 ) -> list[FirmwareEvent]:
     """What time demands: silent stations time out, waiting ones give up or go when connected,
     batches advance, campaigns pause or finish.
@@ -268,7 +272,8 @@ def tick(
         for run in campaign.stations.values():
             last = run.last_activity_ms if run.last_activity_ms is not None else now_ms
             reason = None
-            if run.step in ACTIVE and now_ms - last > station_timeout_ms:
+            allowed = station_timeout_ms + (answer_allowance_ms if run.awaiting_answer else 0)
+            if run.step in ACTIVE and now_ms - last > allowed:
                 reason = f"Timeout: no news for {(now_ms - last) // 1000}s (in {run.step.value})"
             elif run.step is Step.WAITING and now_ms > (run.waiting_until_ms or now_ms):
                 reason = f"Offline: not connected within {campaign.policy.offline_wait_s:g}s"

@@ -41,6 +41,7 @@ class CampaignDriver:
         deps = decide.Sweep(
             station_timeout_ms=int(settings.firmware_station_timeout * 1000),
             connected=lambda station_id: self.commands.where(station_id) is not None,
+            answer_allowance_ms=int(settings.command_timeout * 1000),
         )
         while not stopping.is_set():
             try:

@@ -79,6 +79,9 @@ class StationRun:
     last_activity_ms: int | None = None
     # While WAITING: when it gives up on the station (Offline).
     waiting_until_ms: int | None = None
+    # Dispatched, and our UpdateFirmware's outcome is not in yet (the CALL may still be waiting for
+    # the station to reconnect): the CALL's own timeout decides first.
+    awaiting_answer: bool = False
 
 
 @dataclass
@@ -235,6 +238,7 @@ def _evolve_run(
     run: StationRun, event: StationDispatched | StationWaiting | StationProgress | StationFinished
 ) -> None:
     run.last_activity_ms = event.at_ms
+    run.awaiting_answer = isinstance(event, StationDispatched)
     if isinstance(event, StationDispatched):
         run.step, run.dispatched_ms = Step.SENT, event.at_ms
     elif isinstance(event, StationWaiting):

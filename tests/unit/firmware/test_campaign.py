@@ -257,3 +257,30 @@ def test_a_campaign_paused_on_its_last_batch_completes_when_everything_ended() -
     events = apply(state, decide.tick(state, 4, TIMEOUT))
     assert [type(e) for e in events] == [CampaignFinished]
     assert status(state.campaigns["c"]) is CampaignStatus.COMPLETED
+
+
+def test_a_dispatched_station_is_not_timed_out_before_its_update_firmware_had_its_answer() -> None:
+    """The CALL may wait for a station that disconnected a moment ago to reconnect; its own outcome
+    (accepted, not connected -> Waiting, timeout) decides, the sweep only after the CALL's longest wait.
+    Before, a station just gone offline could fail as "Timeout (in Sent)" instead of waiting."""
+    state = setup(1, batch=1, in_flight=1)
+    apply(state, decide.tick(state, 0, TIMEOUT))
+    run = state.campaigns["c"].stations["S0"]
+    assert run.awaiting_answer
+    assert decide.tick(state, TIMEOUT + 1, TIMEOUT, answer_allowance_ms=15_000) == []
+    apply(state, [decide.dispatch_outcome(state, "c", "S0", decide.NOT_CONNECTED, 14_000)])
+    assert step(run) is Step.WAITING and not run.awaiting_answer
+    # Back online, sent again, and this time accepted: from the answer on, silence counts as usual.
+    apply(state, decide.tick(state, 20_000, TIMEOUT, lambda _: True, answer_allowance_ms=15_000))
+    assert step(run) is Step.SENT and run.awaiting_answer
+    apply(state, [decide.dispatch_outcome(state, "c", "S0", None, 21_000)])
+    assert not run.awaiting_answer
+    events = decide.tick(state, 21_000 + TIMEOUT + 1, TIMEOUT, answer_allowance_ms=15_000)
+    [finished] = [e for e in events if isinstance(e, StationFinished)]
+    assert finished.reason is not None
+    assert finished.reason.startswith("Timeout") and "(in Sent)" in finished.reason
+    # With no answer at all, the sweep times the station out after the CALL's longest wait.
+    state = setup(1, batch=1, in_flight=1)
+    apply(state, decide.tick(state, 0, TIMEOUT))
+    events = decide.tick(state, TIMEOUT + 15_001, TIMEOUT, answer_allowance_ms=15_000)
+    assert [e.succeeded for e in events if isinstance(e, StationFinished)] == [False]
