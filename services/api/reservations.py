@@ -18,6 +18,9 @@ from services.api.context import api_of
 from services.api.errors import ApiError, ok, read_body
 from services.api.paging import PAGING, page_of, reject_unknown, split
 from services.api.stations import MAX_ID, ensure_known
+from services.reservations import queries
+from services.reservations.queries import ReservationList, ReservationView
+from services.stations import queries as station_queries
 from shared.clock import utc_now
 from shared.commands import NotConnected
 from shared.events.commands import CommandOutcome, OutcomeStatus
@@ -107,19 +110,19 @@ async def cancel_reservation(request: web.Request) -> web.Response:
     api = api_of(request)
     rid = _reservation_id(request)
     row = await _row(request, rid)
-    if row["status"] not in ("requested", "active"):
-        raise ApiError(409, "ReservationNotActive", f"reservation {rid} is {row['status']}")
+    if row.status not in ("requested", "active"):
+        raise ApiError(409, "ReservationNotActive", f"reservation {rid} is {row.status}")
     timeout = command_timeout(request, api.settings.command_timeout)
     payload = codec.encode(CancelReservationRequest(reservation_id=rid))
-    outcome = await _send(request, row["station_id"], "CancelReservation", payload, timeout, rid)
+    outcome = await _send(request, row.station_id, "CancelReservation", payload, timeout, rid)
     if outcome.status is not OutcomeStatus.RESULT:
-        return failure(outcome, row["station_id"], timeout, reservationId=rid)
+        return failure(outcome, row.station_id, timeout, reservationId=rid)
     answer = msgspec.json.decode(outcome.payload).get("status", "")
-    return ok({"reservationId": rid, "stationId": row["station_id"], "answer": answer})
+    return ok({"reservationId": rid, "stationId": row.station_id, "answer": answer})
 
 
 async def get_reservation(request: web.Request) -> web.Response:
-    return ok(reservation_json(await _row(request, _reservation_id(request))))
+    return ok(await _row(request, _reservation_id(request)))
 
 
 async def list_reservations(request: web.Request) -> web.Response:
@@ -127,51 +130,17 @@ async def list_reservations(request: web.Request) -> web.Response:
     q = request.query
     reject_unknown(q, ("stationId", "status", *PAGING))
     page = page_of(request, "reservations", (int,))
-    where: list[str] = []
-    args: list[object] = []
-    if "stationId" in q:
-        args.append(q["stationId"])
-        where.append(f"station_id = ${len(args)}")
-    if "status" in q:
-        if q["status"] not in STATUSES:
-            raise ApiError(
-                400, "InvalidQuery", f"status must be one of {', '.join(STATUSES)}", field="status"
-            )
-        args.append(q["status"])
-        where.append(f"status = ${len(args)}")
-    if page.after is not None:
-        args.append(page.after[0])
-        where.append(f"reservation_id < ${len(args)}")
-    args.append(page.limit + 1)
-    sql = "SELECT * FROM reservations"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY reservation_id DESC LIMIT ${len(args)}"
-    pool = await api_of(request).pool()
-    rows, cursor = split(page, await pool.fetch(sql, *args), lambda r: (r["reservation_id"],))
-    return ok({"reservations": [reservation_json(r) for r in rows], "next": cursor})
-
-
-def reservation_json(r: Any) -> dict[str, Any]:
-    def iso(value: dt.datetime | None) -> str | None:
-        return value.isoformat() if value is not None else None
-
-    return {
-        "reservationId": r["reservation_id"],
-        "stationId": r["station_id"],
-        "connectorId": r["connector_id"],
-        "idTag": r["id_tag"],
-        "parentIdTag": r["parent_id_tag"],
-        "expiryDate": iso(r["expiry_date"]),
-        "status": r["status"],
-        "reserveAnswer": r["reserve_answer"],
-        "cancelAnswer": r["cancel_answer"],
-        "endReason": r["end_reason"],
-        "usedConnectorId": r["used_connector_id"],
-        "usedIdTag": r["used_id_tag"],
-        "createdAt": iso(r["created_at"]),
-        "endedAt": iso(r["ended_at"]),
-    }
+    if "status" in q and q["status"] not in STATUSES:
+        raise ApiError(400, "InvalidQuery", f"status must be one of {', '.join(STATUSES)}", field="status")
+    found = await queries.reservations(
+        await api_of(request).pool(),
+        station_id=q.get("stationId"),
+        status=q.get("status"),
+        before=page.after[0] if page.after is not None else None,
+        limit=page.limit + 1,
+    )
+    rows, cursor = split(page, found, lambda r: (r.reservation_id,))
+    return ok(ReservationList(reservations=list(rows), next=cursor))
 
 
 def _reservation_id(request: web.Request) -> int:
@@ -181,19 +150,16 @@ def _reservation_id(request: web.Request) -> int:
     return int(raw)
 
 
-async def _row(request: web.Request, rid: int) -> Any:
-    pool = await api_of(request).pool()
-    row = await pool.fetchrow("SELECT * FROM reservations WHERE reservation_id = $1", rid)
+async def _row(request: web.Request, rid: int) -> ReservationView:
+    row = await queries.reservation(await api_of(request).pool(), rid)
     if row is None:
         raise ApiError(404, "UnknownReservation", f"reservation {rid} is unknown")
     return row
 
 
 async def _config(request: web.Request, station_id: str, key: str) -> str | None:
-    pool = await api_of(request).pool()
-    value = await pool.fetchval(
-        "SELECT value FROM station_configuration WHERE station_id = $1 AND key = $2", station_id, key
-    )
+    values = await station_queries.configuration_values(await api_of(request).pool(), station_id, [key])
+    value = values.get(key)
     return str(value).strip().lower() if value is not None else None
 
 
