@@ -10,7 +10,7 @@ from aiohttp import web
 from services.api.context import api_of
 from services.api.errors import ApiError, ok, read_body
 from services.api.paging import PAGING, in_memory, page_of, reject_unknown
-from services.transactions.queries import IdTagList, id_tag_view
+from services.transactions.queries import id_tag_view
 from shared.clock import now_ms
 from shared.events.envelope import encode
 from shared.events.idtags import IdTagRecord, IdTagStatus
@@ -64,7 +64,7 @@ async def list_id_tags(request: web.Request) -> web.Response:
     reject_unknown(request.query, PAGING)
     tags = api_of(request).id_tags
     shown, cursor = in_memory(page_of(request, "idTags", (str,)), tags.keys())
-    return ok(IdTagList(id_tags=[id_tag_view(r) for r in map(tags.get, shown) if r is not None], next=cursor))
+    return ok({"idTags": [id_tag_view(r) for r in map(tags.get, shown) if r is not None], "next": cursor})
 
 
 async def delete_id_tag(request: web.Request) -> web.Response:

@@ -29,7 +29,6 @@ from services.locallists.definitions import (
 from services.locallists.jobs import SERVICE, PushRequested
 from services.locallists.pusher import LocalListPusher
 from services.locallists.queries import (
-    DefinitionList,
     PushView,
     StationLocalList,
     definition_view,
@@ -132,7 +131,7 @@ async def list_local_lists(request: web.Request) -> web.Response:
     definitions = _lists(request).definitions
     shown, cursor = in_memory(page_of(request, "localLists", (str,)), definitions.keys())
     listed = [definition_view(d) for d in map(definitions.get, shown) if d is not None]
-    return ok(DefinitionList(local_lists=listed, next=cursor))
+    return ok({"localLists": listed, "next": cursor})
 
 
 async def get_station_local_list(request: web.Request) -> web.Response:

@@ -19,7 +19,7 @@ from services.api.errors import ApiError, ok, read_body
 from services.api.paging import PAGING, page_of, reject_unknown, split
 from services.api.stations import MAX_ID, ensure_known
 from services.reservations import queries
-from services.reservations.queries import ReservationList, ReservationView
+from services.reservations.queries import ReservationView
 from services.stations import queries as station_queries
 from shared.clock import utc_now
 from shared.commands import NotConnected
@@ -140,7 +140,7 @@ async def list_reservations(request: web.Request) -> web.Response:
         limit=page.limit + 1,
     )
     rows, cursor = split(page, found, lambda r: (r.reservation_id,))
-    return ok(ReservationList(reservations=list(rows), next=cursor))
+    return ok({"reservations": rows, "next": cursor})
 
 
 def _reservation_id(request: web.Request) -> int:

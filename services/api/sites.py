@@ -15,7 +15,7 @@ from services.api.context import api_of
 from services.api.errors import ApiError, ok, read_body
 from services.api.paging import PAGING, in_memory, page_of, reject_unknown
 from services.smartcharging import queries
-from services.smartcharging.queries import SiteList, site_detail, site_fields
+from services.smartcharging.queries import site_detail, site_fields
 from shared.events.envelope import encode
 from shared.events.sites import SiteRecord
 
@@ -76,7 +76,7 @@ async def list_sites(request: web.Request) -> web.Response:
     reject_unknown(request.query, PAGING)
     sites = api_of(request).sites
     shown, cursor = in_memory(page_of(request, "sites", (str,)), sites.keys())
-    return ok(SiteList(sites=[site_fields(r) for r in map(sites.get, shown) if r is not None], next=cursor))
+    return ok({"sites": [site_fields(r) for r in map(sites.get, shown) if r is not None], "next": cursor})
 
 
 async def get_site(request: web.Request) -> web.Response:

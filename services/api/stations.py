@@ -18,7 +18,6 @@ from services.stations.queries import (
     ConnectorView,
     StationCalls,
     StationConfiguration,
-    StationList,
     StationRegistered,
     StationRow,
     StationView,
@@ -147,7 +146,7 @@ async def list_stations(request: web.Request) -> web.Response:
     if missing:  # rare: the projection lags the registry; one more query, for those only
         rows.update(await queries.stations(pool, missing))
     conns = await queries.connectors(pool, shown)
-    return ok(StationList(stations=[_view(request, rows.get(s), s, conns[s]) for s in shown], next=cursor))
+    return ok({"stations": [_view(request, rows.get(s), s, conns[s]) for s in shown], "next": cursor})
 
 
 async def get_configuration(request: web.Request) -> web.Response:

@@ -11,7 +11,6 @@ from services.api.context import api_of
 from services.api.errors import ApiError, ok
 from services.api.paging import PAGING, page_of, reject_unknown, split
 from services.transactions import queries
-from services.transactions.queries import TransactionList
 from shared.ocpp.v16.constraints import INT32_MAX
 
 
@@ -30,7 +29,7 @@ async def list_transactions(request: web.Request) -> web.Response:
         limit=page.limit + 1,
     )
     rows, cursor = split(page, found, lambda kv: kv[0])
-    return ok(TransactionList(transactions=[v for _, v in rows], next=cursor))
+    return ok({"transactions": [v for _, v in rows], "next": cursor})
 
 
 async def get_transaction(request: web.Request) -> web.Response:

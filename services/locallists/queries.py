@@ -23,11 +23,6 @@ def definition_view(d: LocalListDefinition) -> DefinitionView:
     return DefinitionView(scope=d.scope, id_tags=d.id_tags)
 
 
-class DefinitionList(msgspec.Struct, rename="camel", kw_only=True):
-    local_lists: list[DefinitionView]
-    next: str | None
-
-
 class HeldView(msgspec.Struct, rename="camel", kw_only=True):
     """What the station holds as far as the log tells; ``entries`` null when unknown."""
 

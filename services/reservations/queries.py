@@ -26,11 +26,6 @@ class ReservationView(msgspec.Struct, rename="camel", kw_only=True):
     ended_at: Timestamp | None
 
 
-class ReservationList(msgspec.Struct, rename="camel", kw_only=True):
-    reservations: list[ReservationView]
-    next: str | None
-
-
 def _view(r: Any) -> ReservationView:
     return ReservationView(
         reservation_id=r["reservation_id"],

@@ -45,11 +45,6 @@ def site_fields(record: SiteRecord) -> SiteView:
     )
 
 
-class SiteList(msgspec.Struct, rename="camel", kw_only=True):
-    sites: list[SiteView]
-    next: str | None
-
-
 class AllocationView(msgspec.Struct, rename="camel", kw_only=True):
     """What the allocator's newest round gave one charging session."""
 

@@ -91,11 +91,6 @@ def station_view(
     )
 
 
-class StationList(msgspec.Struct, rename="camel", kw_only=True):
-    stations: list[StationView]
-    next: str | None
-
-
 class ConfigurationEntry(msgspec.Struct, rename="camel", kw_only=True):
     key: str
     value: str | None

@@ -28,11 +28,6 @@ def id_tag_view(record: IdTagRecord) -> IdTagView:
     )
 
 
-class IdTagList(msgspec.Struct, rename="camel", kw_only=True):
-    id_tags: list[IdTagView]
-    next: str | None
-
-
 class TransactionView(msgspec.Struct, rename="camel", kw_only=True):
     transaction_id: int
     station_id: str
@@ -67,11 +62,6 @@ class TransactionDetail(TransactionView, kw_only=True):
     """A transaction with its meter values, in sampling order."""
 
     meter_values: list[MeterValueView]
-
-
-class TransactionList(msgspec.Struct, rename="camel", kw_only=True):
-    transactions: list[TransactionView]
-    next: str | None
 
 
 # The keyset of the transactions list, newest first: (started_at, transaction_id).
