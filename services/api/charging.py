@@ -3,7 +3,7 @@ composite schedule the system computes itself (services/smartcharging)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -85,9 +85,10 @@ async def get_composite(request: web.Request) -> web.Response:
     await known_station(request, station_id)
     connector_id = query_int(request, "connectorId")
     duration = query_int(request, "duration", 86400)
-    unit = request.query.get("chargingRateUnit", "A")
-    if unit not in ("A", "W"):
+    raw_unit = request.query.get("chargingRateUnit", "A")
+    if raw_unit not in ("A", "W"):
         raise ApiError(400, "InvalidQuery", "chargingRateUnit must be A or W")
+    unit: Literal["A", "W"] = "A" if raw_unit == "A" else "W"
     if not 0 < duration <= MAX_DURATION or connector_id < 0:
         raise ApiError(400, "InvalidQuery", f"duration must be 1..{MAX_DURATION} s and connectorId >= 0")
     pool = await api_of(request).pool()
@@ -99,7 +100,7 @@ async def get_composite(request: web.Request) -> web.Response:
         connector_id=connector_id,
         start=start,
         duration=duration,
-        unit=unit,  # type: ignore[arg-type]
+        unit=unit,
         transaction_id=running.transaction_id if running else None,
         transaction_start=running.started_at if running else None,
     )
@@ -109,7 +110,7 @@ async def get_composite(request: web.Request) -> web.Response:
             connector_id=connector_id,
             schedule_start=start.isoformat(),
             duration=duration,
-            charging_rate_unit=unit,  # type: ignore[arg-type]
+            charging_rate_unit=unit,
             charging_schedule_period=[period_view(p) for p in periods],
         )
     )

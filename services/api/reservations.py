@@ -29,6 +29,7 @@ from shared.ocpp.v16.constraints import INT32_MAX
 from shared.ocpp.v16.messages import CancelReservationRequest, ReserveNowRequest
 from shared.reservations.allocation import allocate
 from shared.reservations.state import STATUSES, status_of_answer
+from shared.views import Timestamp
 
 
 class ReservationPost(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
@@ -39,6 +40,27 @@ class ReservationPost(msgspec.Struct, forbid_unknown_fields=True, rename="camel"
     id_tag: str
     expiry_date: dt.datetime
     parent_id_tag: str | None = None
+
+
+class ReservationSent(msgspec.Struct, rename="camel", kw_only=True):
+    """Answer of ``POST /api/v1/reservations``: what was sent and how the station answered."""
+
+    reservation_id: int
+    station_id: str
+    connector_id: int
+    id_tag: str
+    parent_id_tag: str | None
+    expiry_date: Timestamp
+    status: str
+    answer: str
+
+
+class CancelSent(msgspec.Struct, rename="camel", kw_only=True):
+    """Answer of ``POST /api/v1/reservations/{reservationId}/cancel``."""
+
+    reservation_id: int
+    station_id: str
+    answer: str
 
 
 def _check(body: ReservationPost, now: dt.datetime) -> None:
@@ -92,16 +114,16 @@ async def post_reservation(request: web.Request) -> web.Response:
         return failure(outcome, body.station_id, timeout, reservationId=rid)
     answer = msgspec.json.decode(outcome.payload).get("status", "")
     return ok(
-        {
-            "reservationId": rid,
-            "stationId": body.station_id,
-            "connectorId": body.connector_id,
-            "idTag": body.id_tag,
-            "parentIdTag": body.parent_id_tag,
-            "expiryDate": body.expiry_date.isoformat(),
-            "status": status_of_answer(answer),
-            "answer": answer,
-        },
+        ReservationSent(
+            reservation_id=rid,
+            station_id=body.station_id,
+            connector_id=body.connector_id,
+            id_tag=body.id_tag,
+            parent_id_tag=body.parent_id_tag,
+            expiry_date=body.expiry_date.isoformat(),
+            status=status_of_answer(answer),
+            answer=answer,
+        ),
         201,
     )
 
@@ -118,7 +140,7 @@ async def cancel_reservation(request: web.Request) -> web.Response:
     if outcome.status is not OutcomeStatus.RESULT:
         return failure(outcome, row.station_id, timeout, reservationId=rid)
     answer = msgspec.json.decode(outcome.payload).get("status", "")
-    return ok({"reservationId": rid, "stationId": row.station_id, "answer": answer})
+    return ok(CancelSent(reservation_id=rid, station_id=row.station_id, answer=answer))
 
 
 async def get_reservation(request: web.Request) -> web.Response:
@@ -176,7 +198,9 @@ async def _send(
 
 def openapi(ref_template: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(paths, component schemas) of this module for /openapi.json."""
-    (body,), components = msgspec.json.schema_components([ReservationPost], ref_template=ref_template)
+    (body, sent, cancelled), components = msgspec.json.schema_components(
+        [ReservationPost, ReservationSent, CancelSent], ref_template=ref_template
+    )
 
     def err(description: str) -> dict[str, Any]:
         return {
@@ -184,7 +208,7 @@ def openapi(ref_template: str) -> tuple[dict[str, Any], dict[str, Any]]:
             "content": {"application/json": {"schema": {"$ref": ref_template.format(name="Error")}}},
         }
 
-    obj = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
+    listed = {"description": "OK"}  # the schema: the view's, set by openapi.py (VIEWS, ITEMS)
     rid = {"name": "reservationId", "in": "path", "required": True, "schema": {"type": "integer"}}
     timeout = {"name": "timeout", "in": "query", "required": False, "schema": {"type": "number"}}
     paths: dict[str, Any] = {
@@ -201,14 +225,17 @@ def openapi(ref_template: str) -> tuple[dict[str, Any], dict[str, Any]]:
                     },
                     {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer"}},
                 ],
-                "responses": {"200": obj, "400": err("bad query")},
+                "responses": {"200": listed, "400": err("bad query")},
             },
             "post": {
                 "summary": "Reserve a connector (0 = the station) for an id tag: ReserveNow with a new id",
                 "parameters": [timeout],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
                 "responses": {
-                    "201": {**obj, "description": "sent; `status`/`answer` say what the station answered"},
+                    "201": {
+                        "description": "sent; `status`/`answer` say what the station answered",
+                        "content": {"application/json": {"schema": sent}},
+                    },
                     "404": err("unknown station"),
                     "409": err("not connected, or connectorId 0 on a station that does not support it"),
                     "422": err("invalid body; `field` names it"),
@@ -219,14 +246,17 @@ def openapi(ref_template: str) -> tuple[dict[str, Any], dict[str, Any]]:
         },
         "/api/v1/reservations/{reservationId}": {
             "parameters": [rid],
-            "get": {"summary": "A reservation", "responses": {"200": obj, "404": err("unknown reservation")}},
+            "get": {
+                "summary": "A reservation",
+                "responses": {"200": listed, "404": err("unknown reservation")},
+            },
         },
         "/api/v1/reservations/{reservationId}/cancel": {
             "parameters": [rid, timeout],
             "post": {
                 "summary": "CancelReservation; `answer` is the station's (Accepted or Rejected)",
                 "responses": {
-                    "200": obj,
+                    "200": {"description": "OK", "content": {"application/json": {"schema": cancelled}}},
                     "404": err("unknown reservation"),
                     "409": err("not active, or the station is not connected"),
                     "502": err("the station answered CALLERROR"),

@@ -114,6 +114,7 @@ async def test_responses_match_their_openapi_schemas(system: System, api: Api, r
 
     async with station(system.station_url(station_id)) as cp:
         answering(cp, "ReserveNow", call_result.ReserveNow(status="Accepted"))
+        answering(cp, "CancelReservation", call_result.CancelReservation(status="Accepted"))
         answering(cp, "GetLocalListVersion", call_result.GetLocalListVersion(list_version=0))
         answering(cp, "SendLocalList", call_result.SendLocalList(status="Accepted"))
         for connector in (1, 2):
@@ -143,6 +144,7 @@ async def test_responses_match_their_openapi_schemas(system: System, api: Api, r
             {"stationId": station_id, "connectorId": 2, "idTag": reserved_tag, "expiryDate": expiry},
         )
         assert code == 201, reserved
+        contract.check("post", "/api/v1/reservations", 201, reserved)
         code, pushed = await api.post(f"/api/v1/stations/{station_id}/local-list/push", {})
         assert code == 200 and pushed["status"] == "Accepted", pushed
         code, job = await api.post("/api/v1/local-list-pushes", {"stationIds": [station_id]})
@@ -222,6 +224,10 @@ async def test_responses_match_their_openapi_schemas(system: System, api: Api, r
         await get("/api/v1/stations/{stationId}/local-list", f"/api/v1/stations/{station_id}/local-list")
         await get("/api/v1/local-list-pushes/{pushId}", f"/api/v1/local-list-pushes/{job['pushId']}")
 
+        rid = reserved["reservationId"]
+        code, cancelled = await api.post(f"/api/v1/reservations/{rid}/cancel", {})
+        assert code == 200, cancelled
+        contract.check("post", "/api/v1/reservations/{reservationId}/cancel", 200, cancelled)
         await cp.call(
             call.StopTransaction(meter_stop=2000, timestamp=iso(now()), transaction_id=tid, reason="Local")
         )
