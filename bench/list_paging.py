@@ -5,7 +5,7 @@ in an isolated schema; both variants run the SQL the API runs, over one asyncpg 
 
 - baseline (the old unpaged endpoint): all station rows, then two queries per station
   (connectors, availability) — measured on the first ``--baseline-stations`` only, reported per station;
-- keyset: one page of 100 = the page query + one connectors query (services/api/station_filters.py,
+- keyset: one page of 100 = the page query + one connectors query (services/stations/queries.py,
   services/api/stations.py), first page, a deep page, a filtered page, and a walk of every page.
 """
 
@@ -22,9 +22,9 @@ import asyncpg
 
 from bench.report import append_section, save_json
 from services.api.station_filters import station_query
-from services.api.stations import CONNECTORS_SQL, STATION_SQL
 from services.stations.calls_projection import DDL as CALLS_DDL
 from services.stations.projection import DDL as STATIONS_DDL
+from services.stations.queries import CONNECTORS_SQL, STATION_SQL
 from shared.config import Settings
 from shared.projection.pool import DbTarget, connect_pool
 

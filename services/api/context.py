@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 from aiohttp import web
@@ -37,6 +38,8 @@ class ApiPort(Protocol):
     async def write(self, view: CompactedView[Any], topic: str, key: str, value: bytes | None) -> None: ...
 
 
+T = TypeVar("T")
+
 API: web.AppKey[Any] = web.AppKey("api")
 
 
@@ -47,13 +50,19 @@ def api_of(request: web.Request) -> ApiPort:
 
 async def until_row(request: web.Request, sql: str, *args: Any) -> Any:
     """The row once the read model shows a write (read-your-writes for the caller); 504 after 10 s."""
+    return await until_visible(request, lambda db: db.fetchrow(sql, *args))
+
+
+async def until_visible(request: web.Request, read: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
+    """What ``read`` finds once the read model shows a write (read-your-writes for the caller):
+    anything but None or False; 504 after 10 s."""
     pool = await api_of(request).pool()
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(10):
             while True:
-                row = await pool.fetchrow(sql, *args)
-                if row is not None:
-                    return row
+                found = await read(pool)
+                if found is not None and found is not False:
+                    return found
                 await asyncio.sleep(0.05)
     raise ApiError(
         504, "NotYetVisible", "written, but the read model did not show it within 10s; retry the GET"

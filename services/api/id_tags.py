@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import msgspec
 from aiohttp import web
@@ -11,6 +10,7 @@ from aiohttp import web
 from services.api.context import api_of
 from services.api.errors import ApiError, ok, read_body
 from services.api.paging import PAGING, in_memory, page_of, reject_unknown
+from services.transactions.queries import id_tag_view
 from shared.clock import now_ms
 from shared.events.envelope import encode
 from shared.events.idtags import IdTagRecord, IdTagStatus
@@ -31,15 +31,6 @@ def id_tag_of(request: web.Request) -> str:
     return id_tag
 
 
-def id_tag_json(record: IdTagRecord) -> dict[str, Any]:
-    return {
-        "idTag": record.id_tag,
-        "status": record.status,
-        "expiryDate": record.expiry_date.isoformat() if record.expiry_date else None,
-        "parentIdTag": record.parent_id_tag,
-    }
-
-
 async def put_id_tag(request: web.Request) -> web.Response:
     api = api_of(request)
     id_tag = id_tag_of(request)
@@ -57,7 +48,7 @@ async def put_id_tag(request: web.Request) -> web.Response:
         at_ms=now_ms(),
     )
     await api.write(api.id_tags, api.topics.id_tags, id_tag, encode(record))
-    return ok(id_tag_json(record), 200 if existed else 201)
+    return ok(id_tag_view(record), 200 if existed else 201)
 
 
 async def get_id_tag(request: web.Request) -> web.Response:
@@ -65,7 +56,7 @@ async def get_id_tag(request: web.Request) -> web.Response:
     record = api_of(request).id_tags.get(id_tag)
     if record is None:
         raise ApiError(404, "UnknownIdTag", f"id tag {id_tag!r} is unknown")
-    return ok(id_tag_json(record))
+    return ok(id_tag_view(record))
 
 
 async def list_id_tags(request: web.Request) -> web.Response:
@@ -73,7 +64,7 @@ async def list_id_tags(request: web.Request) -> web.Response:
     reject_unknown(request.query, PAGING)
     tags = api_of(request).id_tags
     shown, cursor = in_memory(page_of(request, "idTags", (str,)), tags.keys())
-    return ok({"idTags": [id_tag_json(r) for r in map(tags.get, shown) if r is not None], "next": cursor})
+    return ok({"idTags": [id_tag_view(r) for r in map(tags.get, shown) if r is not None], "next": cursor})
 
 
 async def delete_id_tag(request: web.Request) -> web.Response:

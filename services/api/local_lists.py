@@ -16,10 +16,11 @@ from typing import Any, Literal
 import msgspec
 from aiohttp import web
 
-from services.api.context import ApiPort, api_of, until_row
+from services.api.context import ApiPort, api_of, until_visible
 from services.api.errors import ApiError, ok, read_body
 from services.api.paging import PAGING, Page, in_memory, page_of, reject_unknown, split
 from services.api.stations import MAX_ID, ensure_known, station_id_of
+from services.locallists import queries
 from services.locallists.definitions import (
     LocalListDefinition,
     definition_decoder,
@@ -27,7 +28,12 @@ from services.locallists.definitions import (
 )
 from services.locallists.events import SERVICE, PushRequested
 from services.locallists.pusher import LocalListPusher
-from services.locallists.pushes import SUCCEEDED
+from services.locallists.queries import (
+    PushView,
+    StationLocalList,
+    definition_view,
+    push_view,
+)
 from shared.clock import now_ms
 from shared.events.envelope import encode
 from shared.kafka import ensure_topics
@@ -86,10 +92,6 @@ def _scope(request: web.Request) -> str:
     return f"{kind[:-1]}:{name}"
 
 
-def definition_json(d: LocalListDefinition) -> dict[str, Any]:
-    return {"scope": d.scope, "idTags": d.id_tags}
-
-
 async def put_local_list(request: web.Request) -> web.Response:
     lists = _lists(request)
     scope = _scope(request)
@@ -103,7 +105,7 @@ async def put_local_list(request: web.Request) -> web.Response:
     existed = scope in lists.definitions
     record = LocalListDefinition(scope=scope, id_tags=tags, at_ms=now_ms())
     await lists.api.write(lists.definitions, lists.topic, scope, encode(record))
-    return ok(definition_json(record), 200 if existed else 201)
+    return ok(definition_view(record), 200 if existed else 201)
 
 
 async def get_local_list(request: web.Request) -> web.Response:
@@ -111,7 +113,7 @@ async def get_local_list(request: web.Request) -> web.Response:
     definition = _lists(request).definitions.get(scope)
     if definition is None:
         raise ApiError(404, "UnknownLocalList", f"no local list is defined for {scope!r}")
-    return ok(definition_json(definition))
+    return ok(definition_view(definition))
 
 
 async def delete_local_list(request: web.Request) -> web.Response:
@@ -128,7 +130,7 @@ async def list_local_lists(request: web.Request) -> web.Response:
     reject_unknown(request.query, PAGING)
     definitions = _lists(request).definitions
     shown, cursor = in_memory(page_of(request, "localLists", (str,)), definitions.keys())
-    listed = [definition_json(d) for d in map(definitions.get, shown) if d is not None]
+    listed = [definition_view(d) for d in map(definitions.get, shown) if d is not None]
     return ok({"localLists": listed, "next": cursor})
 
 
@@ -137,26 +139,14 @@ async def get_station_local_list(request: web.Request) -> web.Response:
     station_id = station_id_of(request)
     await ensure_known(request, station_id)
     lists = _lists(request)
-    pool = await lists.api.pool()
-    row = await pool.fetchrow("SELECT * FROM local_lists_held WHERE station_id = $1", station_id)
     registration = lists.api.registry.get(station_id)
-    held = None
-    if row is not None:
-        held = {
-            "listVersion": row["list_version"],
-            "entries": msgspec.json.decode(row["entries"]) if row["entries"] is not None else None,
-            "supported": row["supported"],
-            "lastAction": row["last_action"],
-            "lastStatus": row["last_status"],
-            "updatedAt": row["updated_at"].isoformat(),
-        }
     return ok(
-        {
-            "stationId": station_id,
-            "scopes": scopes_of(station_id, registration.site if registration is not None else None),
-            "desired": lists.pusher.desired(station_id),
-            "held": held,
-        }
+        StationLocalList(
+            station_id=station_id,
+            scopes=scopes_of(station_id, registration.site if registration is not None else None),
+            desired=lists.pusher.desired(station_id),
+            held=await queries.held(await lists.api.pool(), station_id),
+        )
     )
 
 
@@ -189,44 +179,20 @@ async def post_push(request: web.Request) -> web.Response:
     requested = PushRequested(push_id=push_id, station_ids=stations, force=body.update_type, at_ms=now_ms())
     api = lists.api
     await api.producer.send_and_wait(api.topics.domain(SERVICE), encode(requested), key=push_id.encode())
-    await until_row(request, "SELECT 1 FROM local_list_pushes WHERE push_id = $1", push_id)
+    await until_visible(request, lambda db: queries.push_exists(db, push_id))
     return ok(await _push_json(request, push_id, Page("pushResults", 100, None)), 202)
 
 
-async def _push_json(request: web.Request, push_id: str, page: Page) -> dict[str, Any] | None:
-    """The push with one page of its per-station ``results`` (station order, ADR 0016); the counts
-    are over all of them, counted by the database."""
+async def _push_json(request: web.Request, push_id: str, page: Page) -> PushView | None:
+    """The push with one page of its per-station ``results`` (station order, ADR 0016)."""
     pool = await api_of(request).pool()
-    row = await pool.fetchrow(
-        """SELECT p.total, p.requested_at, p.finished_at,
-                  (SELECT count(*) FROM local_list_push_results r WHERE r.push_id = p.push_id) AS done,
-                  (SELECT count(*) FROM local_list_push_results r
-                   WHERE r.push_id = p.push_id AND r.status = ANY($2::text[])) AS succeeded
-           FROM local_list_pushes p WHERE p.push_id = $1""",
-        push_id,
-        list(SUCCEEDED),
-    )
-    if row is None:
+    summary = await queries.push_summary(pool, push_id)
+    if summary is None:
         return None
-    found = await pool.fetch(
-        """SELECT station_id, result FROM local_list_push_results
-           WHERE push_id = $1 AND ($2::text IS NULL OR station_id > $2) ORDER BY station_id LIMIT $3""",
-        push_id,
-        page.after[0] if page.after else None,
-        page.limit + 1,
-    )
-    rows, cursor = split(page, found, lambda r: (r["station_id"],))
-    return {
-        "pushId": push_id,
-        "total": row["total"],
-        "done": row["done"],
-        "finished": row["finished_at"] is not None,
-        "succeeded": row["succeeded"],
-        "requestedAt": row["requested_at"].isoformat(),
-        "finishedAt": row["finished_at"].isoformat() if row["finished_at"] else None,
-        "results": [msgspec.json.decode(r["result"]) for r in rows],
-        "next": cursor,
-    }
+    after = page.after[0] if page.after else None
+    found = await queries.push_results(pool, push_id, after, page.limit + 1)
+    rows, cursor = split(page, found, lambda kv: (kv[0],))
+    return push_view(push_id, summary, [result for _, result in rows], cursor)
 
 
 def _results_page(request: web.Request) -> Page:
@@ -271,17 +237,20 @@ def openapi(ref_template: str) -> tuple[dict[str, Any], dict[str, Any]]:
     def obj(description: str = "OK") -> dict[str, Any]:
         return {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}
 
+    def view(description: str = "OK") -> dict[str, Any]:
+        return {"description": description}  # the schema: the view's, set by openapi.py (VIEWS, ITEMS)
+
     def param(name: str) -> dict[str, Any]:
         return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
     def scope(summary: str, params: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "parameters": params,
-            "get": {"summary": summary, "responses": {"200": obj(), "404": err("no list defined")}},
+            "get": {"summary": summary, "responses": {"200": view(), "404": err("no list defined")}},
             "put": {
                 "summary": f"Define (replace) the id tags of {summary.lower()}",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": put_body}}},
-                "responses": {"200": obj("replaced"), "201": obj("defined"), "422": err("invalid body")},
+                "responses": {"200": view("replaced"), "201": view("defined"), "422": err("invalid body")},
             },
             "delete": {
                 "summary": "Remove the definition",
@@ -291,7 +260,7 @@ def openapi(ref_template: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
     paths: dict[str, Any] = {
         "/api/v1/local-lists": {
-            "get": {"summary": "Every local list definition", "responses": {"200": obj()}}
+            "get": {"summary": "Every local list definition", "responses": {"200": view()}}
         },
         "/api/v1/local-lists/all": scope("The list for all stations", []),
         "/api/v1/local-lists/sites/{name}": scope("The list for a site's stations", [param("name")]),
@@ -300,7 +269,7 @@ def openapi(ref_template: str) -> tuple[dict[str, Any], dict[str, Any]]:
             "parameters": [param("stationId")],
             "get": {
                 "summary": "The list the station should hold, and what it holds as far as the log tells",
-                "responses": {"200": obj(), "404": err("unknown station")},
+                "responses": {"200": view(), "404": err("unknown station")},
             },
         },
         "/api/v1/stations/{stationId}/local-list/push": {
@@ -319,7 +288,7 @@ def openapi(ref_template: str) -> tuple[dict[str, Any], dict[str, Any]]:
                 "summary": "Push to many stations in the background (stationIds, a site, or all)",
                 "requestBody": {"content": {"application/json": {"schema": push_body}}},
                 "responses": {
-                    "202": obj("the job"),
+                    "202": view("the job"),
                     "404": err("unknown station"),
                     "422": err("invalid body"),
                 },
@@ -329,7 +298,7 @@ def openapi(ref_template: str) -> tuple[dict[str, Any], dict[str, Any]]:
             "parameters": [param("pushId")],
             "get": {
                 "summary": "A push job's progress",
-                "responses": {"200": obj(), "404": err("unknown push")},
+                "responses": {"200": view(), "404": err("unknown push")},
             },
         },
     }

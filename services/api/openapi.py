@@ -16,7 +16,15 @@ from services.api.id_tags import IdTagPut
 from services.api.schema import OBJECT, REF, error_response, json_response, param
 from services.api.sites import SitePut
 from services.api.stations import StationPut
+from services.locallists.queries import DefinitionView, PushView, StationLocalList
+from services.reservations.queries import ReservationView
+from services.smartcharging.queries import CompositeScheduleView, SiteDetail, SiteView, StationProfiles
+from services.stations.queries import StationCalls, StationConfiguration, StationRegistered, StationView
+from services.transactions.queries import IdTagView, TransactionDetail, TransactionView
 from shared.ocpp.v16.actions import ACTIONS, Initiator
+
+# A response whose schema _views sets from its view type (VIEWS, ITEMS).
+VIEW = {"description": "OK"}
 
 # Every paged list (ADR 0016): path -> the response's array field.
 PAGED = {
@@ -34,7 +42,60 @@ PAGED = {
 }
 
 
-def _paged(paths: dict[str, Any]) -> None:
+# 200 responses described by the view types the domains' queries modules return (ADR 0032).
+VIEWS: dict[tuple[str, str], type[Any]] = {
+    ("/api/v1/stations/{stationId}", "get"): StationView,
+    ("/api/v1/stations/{stationId}", "put"): StationRegistered,
+    ("/api/v1/stations/{stationId}/configuration", "get"): StationConfiguration,
+    ("/api/v1/stations/{stationId}/calls", "get"): StationCalls,
+    ("/api/v1/stations/{stationId}/charging-profiles", "get"): StationProfiles,
+    ("/api/v1/stations/{stationId}/composite-schedule", "get"): CompositeScheduleView,
+    ("/api/v1/id-tags/{idTag}", "get"): IdTagView,
+    ("/api/v1/id-tags/{idTag}", "put"): IdTagView,
+    ("/api/v1/sites/{siteId}", "get"): SiteDetail,
+    ("/api/v1/sites/{siteId}", "put"): SiteView,
+    ("/api/v1/transactions/{transactionId}", "get"): TransactionDetail,
+    ("/api/v1/reservations/{reservationId}", "get"): ReservationView,
+    **{
+        (path, method): DefinitionView
+        for path in (
+            "/api/v1/local-lists/all",
+            "/api/v1/local-lists/sites/{name}",
+            "/api/v1/local-lists/stations/{name}",
+        )
+        for method in ("get", "put")
+    },
+    ("/api/v1/stations/{stationId}/local-list", "get"): StationLocalList,
+    ("/api/v1/local-list-pushes/{pushId}", "get"): PushView,
+    ("/api/v1/local-list-pushes", "post"): PushView,
+}
+# The item of each paged list whose page is just ``{items, next}``.
+ITEMS: dict[str, type[Any]] = {
+    "/api/v1/stations": StationView,
+    "/api/v1/id-tags": IdTagView,
+    "/api/v1/sites": SiteView,
+    "/api/v1/transactions": TransactionView,
+    "/api/v1/reservations": ReservationView,
+    "/api/v1/local-lists": DefinitionView,
+}
+
+
+def _views(paths: dict[str, Any], components: dict[str, Any]) -> dict[type[Any], dict[str, Any]]:
+    """The view types' schemas (refs into ``components``), and every response in VIEWS set from them:
+    its success statuses (200, and 201/202 where the operation has them)."""
+    kinds = sorted({*VIEWS.values(), *ITEMS.values()}, key=lambda t: t.__name__)
+    refs, view_components = msgspec.json.schema_components(kinds, ref_template=REF)
+    components.update(view_components)
+    schema_of = dict(zip(kinds, refs, strict=True))
+    for (path, method), kind in VIEWS.items():
+        responses = paths[path][method]["responses"]
+        for status in ("200", "201", "202"):
+            if status in responses:
+                responses[status] = json_response(schema_of[kind], responses[status]["description"])
+    return schema_of
+
+
+def _paged(paths: dict[str, Any], schema_of: dict[type[Any], dict[str, Any]]) -> None:
     """``limit``/``cursor`` (and the stations filters) and the ``next`` field on every paged list."""
     for path, items in PAGED.items():
         get = paths[path]["get"]
@@ -46,11 +107,14 @@ def _paged(paths: dict[str, Any]) -> None:
             *(p for p in [*extra, *paging.openapi_parameters()] if p["name"] not in names),
         ]
         ok = get["responses"]["200"]
-        if ok["content"]["application/json"]["schema"] == OBJECT:  # else its module described the page
+        schema = ok.get("content", {}).get("application/json", {}).get("schema", OBJECT)
+        described = schema != OBJECT  # by its module (firmware)
+        if (path, "get") not in VIEWS and not described:
+            item = schema_of[ITEMS[path]] if path in ITEMS else None
             get["responses"]["200"] = json_response(
-                paging.openapi_list(items), "one page, in the list's order"
+                paging.openapi_list(items, item), "one page, in the list's order"
             )
-        else:
+        else:  # a page with more than items and next is a view of its own
             ok["description"] = "one page, in the list's order"
         get["responses"]["400"] = error_response("bad query parameter (`field` names it), e.g. a bad cursor")
 
@@ -81,21 +145,19 @@ def document() -> dict[str, Any]:
         },
     }
     paths: dict[str, Any] = {
-        "/api/v1/stations": {
-            "get": {"summary": "List stations", "responses": {"200": json_response(OBJECT)}}
-        },
+        "/api/v1/stations": {"get": {"summary": "List stations", "responses": {"200": VIEW}}},
         "/api/v1/stations/{stationId}": {
             "parameters": [param("stationId")],
             "get": {
                 "summary": "A station: connection, boot details, last seen, connectors",
-                "responses": {"200": json_response(OBJECT), "404": error_response("unknown station")},
+                "responses": {"200": VIEW, "404": error_response("unknown station")},
             },
             "put": {
                 "summary": "Register (or replace the registration of) a station",
                 "requestBody": {"content": {"application/json": {"schema": station_put}}},
                 "responses": {
-                    "200": json_response(OBJECT, "replaced"),
-                    "201": json_response(OBJECT, "registered"),
+                    "200": {"description": "replaced"},
+                    "201": {"description": "registered"},
                     "422": error_response("invalid body"),
                 },
             },
@@ -105,21 +167,21 @@ def document() -> dict[str, Any]:
             "parameters": [param("stationId")],
             "get": {
                 "summary": "Configuration snapshot from GetConfiguration/ChangeConfiguration answers",
-                "responses": {"200": json_response(OBJECT), "404": error_response("unknown station")},
+                "responses": {"200": VIEW, "404": error_response("unknown station")},
             },
         },
         "/api/v1/stations/{stationId}/calls": {
             "parameters": [param("stationId"), param("limit", "query", {"type": "integer"})],
             "get": {
                 "summary": "Recent CALLs sent to the station and their outcome",
-                "responses": {"200": json_response(OBJECT), "404": error_response("unknown station")},
+                "responses": {"200": VIEW, "404": error_response("unknown station")},
             },
         },
         "/api/v1/stations/{stationId}/charging-profiles": {
             "parameters": [param("stationId")],
             "get": {
                 "summary": "Charging profiles the station accepted, and recent Set/Clear outcomes",
-                "responses": {"200": json_response(OBJECT), "404": error_response("unknown station")},
+                "responses": {"200": VIEW, "404": error_response("unknown station")},
             },
         },
         "/api/v1/stations/{stationId}/composite-schedule": {
@@ -132,25 +194,25 @@ def document() -> dict[str, Any]:
             "get": {
                 "summary": "The composite schedule computed by the system from the installed profiles",
                 "responses": {
-                    "200": json_response(OBJECT),
+                    "200": VIEW,
                     "400": error_response("bad query"),
                     "404": error_response("unknown station"),
                 },
             },
         },
-        "/api/v1/id-tags": {"get": {"summary": "List id tags", "responses": {"200": json_response(OBJECT)}}},
+        "/api/v1/id-tags": {"get": {"summary": "List id tags", "responses": {"200": VIEW}}},
         "/api/v1/id-tags/{idTag}": {
             "parameters": [param("idTag")],
             "get": {
                 "summary": "An id tag",
-                "responses": {"200": json_response(OBJECT), "404": error_response("unknown")},
+                "responses": {"200": VIEW, "404": error_response("unknown")},
             },
             "put": {
                 "summary": "Create or replace an id tag",
                 "requestBody": {"content": {"application/json": {"schema": id_tag_put}}},
                 "responses": {
-                    "200": json_response(OBJECT),
-                    "201": json_response(OBJECT),
+                    "200": VIEW,
+                    "201": VIEW,
                     "422": error_response("invalid body"),
                 },
             },
@@ -159,19 +221,19 @@ def document() -> dict[str, Any]:
                 "responses": {"204": {"description": "deleted"}},
             },
         },
-        "/api/v1/sites": {"get": {"summary": "List sites", "responses": {"200": json_response(OBJECT)}}},
+        "/api/v1/sites": {"get": {"summary": "List sites", "responses": {"200": VIEW}}},
         "/api/v1/sites/{siteId}": {
             "parameters": [param("siteId")],
             "get": {
                 "summary": "A site, its stations and the allocator's newest allocation",
-                "responses": {"200": json_response(OBJECT), "404": error_response("unknown site")},
+                "responses": {"200": VIEW, "404": error_response("unknown site")},
             },
             "put": {
                 "summary": "Create or replace a site (grid limit, per-station limits, allocation settings)",
                 "requestBody": {"content": {"application/json": {"schema": site_put}}},
                 "responses": {
-                    "200": json_response(OBJECT),
-                    "201": json_response(OBJECT),
+                    "200": VIEW,
+                    "201": VIEW,
                     "422": error_response("invalid body"),
                 },
             },
@@ -188,14 +250,14 @@ def document() -> dict[str, Any]:
                     param("active", "query", {"type": "boolean"}),
                     param("limit", "query", {"type": "integer"}),
                 ],
-                "responses": {"200": json_response(OBJECT)},
+                "responses": {"200": VIEW},
             }
         },
         "/api/v1/transactions/{transactionId}": {
             "parameters": [param("transactionId", schema={"type": "integer"})],
             "get": {
                 "summary": "A transaction with its meter values",
-                "responses": {"200": json_response(OBJECT), "404": error_response("unknown transaction")},
+                "responses": {"200": VIEW, "404": error_response("unknown transaction")},
             },
         },
     }
@@ -206,7 +268,7 @@ def document() -> dict[str, Any]:
         module_paths, module_components = module.openapi(REF)
         paths.update(module_paths)
         components.update(module_components)
-    _paged(paths)
+    _paged(paths, _views(paths, components))
     n = len(commands)
     for i, action in enumerate(commands):
         paths[f"/api/v1/stations/{{stationId}}/commands/{action}"] = {

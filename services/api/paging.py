@@ -157,13 +157,13 @@ def openapi_parameters() -> list[dict[str, Any]]:
     ]
 
 
-def openapi_list(items: str) -> dict[str, Any]:
-    """The schema of a paged list response: ``{items: [...], next: cursor | null}``."""
+def openapi_list(items: str, item: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The schema of a paged list response: ``{items: [item...], next: cursor | null}``."""
     return {
         "type": "object",
         "required": [items, "next"],
         "properties": {
-            items: {"type": "array", "items": {"type": "object"}},
+            items: {"type": "array", "items": item if item is not None else {"type": "object"}},
             "next": {
                 "type": ["string", "null"],
                 "description": "cursor of the next page (pass as ?cursor=); null on the last page",

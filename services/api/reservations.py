@@ -18,6 +18,9 @@ from services.api.context import api_of
 from services.api.errors import ApiError, ok, read_body
 from services.api.paging import PAGING, page_of, reject_unknown, split
 from services.api.stations import MAX_ID, ensure_known
+from services.reservations import queries
+from services.reservations.queries import ReservationView
+from services.stations import queries as station_queries
 from shared.clock import utc_now
 from shared.commands import NotConnected
 from shared.events.commands import CommandOutcome, OutcomeStatus
@@ -26,6 +29,7 @@ from shared.ocpp.v16.constraints import INT32_MAX
 from shared.ocpp.v16.messages import CancelReservationRequest, ReserveNowRequest
 from shared.reservations.allocation import allocate
 from shared.reservations.state import STATUSES, status_of_answer
+from shared.views import Timestamp
 
 
 class ReservationPost(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
@@ -36,6 +40,27 @@ class ReservationPost(msgspec.Struct, forbid_unknown_fields=True, rename="camel"
     id_tag: str
     expiry_date: dt.datetime
     parent_id_tag: str | None = None
+
+
+class ReservationSent(msgspec.Struct, rename="camel", kw_only=True):
+    """Answer of ``POST /api/v1/reservations``: what was sent and how the station answered."""
+
+    reservation_id: int
+    station_id: str
+    connector_id: int
+    id_tag: str
+    parent_id_tag: str | None
+    expiry_date: Timestamp
+    status: str
+    answer: str
+
+
+class CancelSent(msgspec.Struct, rename="camel", kw_only=True):
+    """Answer of ``POST /api/v1/reservations/{reservationId}/cancel``."""
+
+    reservation_id: int
+    station_id: str
+    answer: str
 
 
 def _check(body: ReservationPost, now: dt.datetime) -> None:
@@ -89,16 +114,16 @@ async def post_reservation(request: web.Request) -> web.Response:
         return failure(outcome, body.station_id, timeout, reservationId=rid)
     answer = msgspec.json.decode(outcome.payload).get("status", "")
     return ok(
-        {
-            "reservationId": rid,
-            "stationId": body.station_id,
-            "connectorId": body.connector_id,
-            "idTag": body.id_tag,
-            "parentIdTag": body.parent_id_tag,
-            "expiryDate": body.expiry_date.isoformat(),
-            "status": status_of_answer(answer),
-            "answer": answer,
-        },
+        ReservationSent(
+            reservation_id=rid,
+            station_id=body.station_id,
+            connector_id=body.connector_id,
+            id_tag=body.id_tag,
+            parent_id_tag=body.parent_id_tag,
+            expiry_date=body.expiry_date.isoformat(),
+            status=status_of_answer(answer),
+            answer=answer,
+        ),
         201,
     )
 
@@ -107,19 +132,19 @@ async def cancel_reservation(request: web.Request) -> web.Response:
     api = api_of(request)
     rid = _reservation_id(request)
     row = await _row(request, rid)
-    if row["status"] not in ("requested", "active"):
-        raise ApiError(409, "ReservationNotActive", f"reservation {rid} is {row['status']}")
+    if row.status not in ("requested", "active"):
+        raise ApiError(409, "ReservationNotActive", f"reservation {rid} is {row.status}")
     timeout = command_timeout(request, api.settings.command_timeout)
     payload = codec.encode(CancelReservationRequest(reservation_id=rid))
-    outcome = await _send(request, row["station_id"], "CancelReservation", payload, timeout, rid)
+    outcome = await _send(request, row.station_id, "CancelReservation", payload, timeout, rid)
     if outcome.status is not OutcomeStatus.RESULT:
-        return failure(outcome, row["station_id"], timeout, reservationId=rid)
+        return failure(outcome, row.station_id, timeout, reservationId=rid)
     answer = msgspec.json.decode(outcome.payload).get("status", "")
-    return ok({"reservationId": rid, "stationId": row["station_id"], "answer": answer})
+    return ok(CancelSent(reservation_id=rid, station_id=row.station_id, answer=answer))
 
 
 async def get_reservation(request: web.Request) -> web.Response:
-    return ok(reservation_json(await _row(request, _reservation_id(request))))
+    return ok(await _row(request, _reservation_id(request)))
 
 
 async def list_reservations(request: web.Request) -> web.Response:
@@ -127,51 +152,17 @@ async def list_reservations(request: web.Request) -> web.Response:
     q = request.query
     reject_unknown(q, ("stationId", "status", *PAGING))
     page = page_of(request, "reservations", (int,))
-    where: list[str] = []
-    args: list[object] = []
-    if "stationId" in q:
-        args.append(q["stationId"])
-        where.append(f"station_id = ${len(args)}")
-    if "status" in q:
-        if q["status"] not in STATUSES:
-            raise ApiError(
-                400, "InvalidQuery", f"status must be one of {', '.join(STATUSES)}", field="status"
-            )
-        args.append(q["status"])
-        where.append(f"status = ${len(args)}")
-    if page.after is not None:
-        args.append(page.after[0])
-        where.append(f"reservation_id < ${len(args)}")
-    args.append(page.limit + 1)
-    sql = "SELECT * FROM reservations"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY reservation_id DESC LIMIT ${len(args)}"
-    pool = await api_of(request).pool()
-    rows, cursor = split(page, await pool.fetch(sql, *args), lambda r: (r["reservation_id"],))
-    return ok({"reservations": [reservation_json(r) for r in rows], "next": cursor})
-
-
-def reservation_json(r: Any) -> dict[str, Any]:
-    def iso(value: dt.datetime | None) -> str | None:
-        return value.isoformat() if value is not None else None
-
-    return {
-        "reservationId": r["reservation_id"],
-        "stationId": r["station_id"],
-        "connectorId": r["connector_id"],
-        "idTag": r["id_tag"],
-        "parentIdTag": r["parent_id_tag"],
-        "expiryDate": iso(r["expiry_date"]),
-        "status": r["status"],
-        "reserveAnswer": r["reserve_answer"],
-        "cancelAnswer": r["cancel_answer"],
-        "endReason": r["end_reason"],
-        "usedConnectorId": r["used_connector_id"],
-        "usedIdTag": r["used_id_tag"],
-        "createdAt": iso(r["created_at"]),
-        "endedAt": iso(r["ended_at"]),
-    }
+    if "status" in q and q["status"] not in STATUSES:
+        raise ApiError(400, "InvalidQuery", f"status must be one of {', '.join(STATUSES)}", field="status")
+    found = await queries.reservations(
+        await api_of(request).pool(),
+        station_id=q.get("stationId"),
+        status=q.get("status"),
+        before=page.after[0] if page.after is not None else None,
+        limit=page.limit + 1,
+    )
+    rows, cursor = split(page, found, lambda r: (r.reservation_id,))
+    return ok({"reservations": rows, "next": cursor})
 
 
 def _reservation_id(request: web.Request) -> int:
@@ -181,19 +172,16 @@ def _reservation_id(request: web.Request) -> int:
     return int(raw)
 
 
-async def _row(request: web.Request, rid: int) -> Any:
-    pool = await api_of(request).pool()
-    row = await pool.fetchrow("SELECT * FROM reservations WHERE reservation_id = $1", rid)
+async def _row(request: web.Request, rid: int) -> ReservationView:
+    row = await queries.reservation(await api_of(request).pool(), rid)
     if row is None:
         raise ApiError(404, "UnknownReservation", f"reservation {rid} is unknown")
     return row
 
 
 async def _config(request: web.Request, station_id: str, key: str) -> str | None:
-    pool = await api_of(request).pool()
-    value = await pool.fetchval(
-        "SELECT value FROM station_configuration WHERE station_id = $1 AND key = $2", station_id, key
-    )
+    values = await station_queries.configuration_values(await api_of(request).pool(), station_id, [key])
+    value = values.get(key)
     return str(value).strip().lower() if value is not None else None
 
 
@@ -210,7 +198,9 @@ async def _send(
 
 def openapi(ref_template: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(paths, component schemas) of this module for /openapi.json."""
-    (body,), components = msgspec.json.schema_components([ReservationPost], ref_template=ref_template)
+    (body, sent, cancelled), components = msgspec.json.schema_components(
+        [ReservationPost, ReservationSent, CancelSent], ref_template=ref_template
+    )
 
     def err(description: str) -> dict[str, Any]:
         return {
@@ -218,7 +208,7 @@ def openapi(ref_template: str) -> tuple[dict[str, Any], dict[str, Any]]:
             "content": {"application/json": {"schema": {"$ref": ref_template.format(name="Error")}}},
         }
 
-    obj = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
+    listed = {"description": "OK"}  # the schema: the view's, set by openapi.py (VIEWS, ITEMS)
     rid = {"name": "reservationId", "in": "path", "required": True, "schema": {"type": "integer"}}
     timeout = {"name": "timeout", "in": "query", "required": False, "schema": {"type": "number"}}
     paths: dict[str, Any] = {
@@ -235,14 +225,17 @@ def openapi(ref_template: str) -> tuple[dict[str, Any], dict[str, Any]]:
                     },
                     {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer"}},
                 ],
-                "responses": {"200": obj, "400": err("bad query")},
+                "responses": {"200": listed, "400": err("bad query")},
             },
             "post": {
                 "summary": "Reserve a connector (0 = the station) for an id tag: ReserveNow with a new id",
                 "parameters": [timeout],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
                 "responses": {
-                    "201": {**obj, "description": "sent; `status`/`answer` say what the station answered"},
+                    "201": {
+                        "description": "sent; `status`/`answer` say what the station answered",
+                        "content": {"application/json": {"schema": sent}},
+                    },
                     "404": err("unknown station"),
                     "409": err("not connected, or connectorId 0 on a station that does not support it"),
                     "422": err("invalid body; `field` names it"),
@@ -253,14 +246,17 @@ def openapi(ref_template: str) -> tuple[dict[str, Any], dict[str, Any]]:
         },
         "/api/v1/reservations/{reservationId}": {
             "parameters": [rid],
-            "get": {"summary": "A reservation", "responses": {"200": obj, "404": err("unknown reservation")}},
+            "get": {
+                "summary": "A reservation",
+                "responses": {"200": listed, "404": err("unknown reservation")},
+            },
         },
         "/api/v1/reservations/{reservationId}/cancel": {
             "parameters": [rid, timeout],
             "post": {
                 "summary": "CancelReservation; `answer` is the station's (Accepted or Rejected)",
                 "responses": {
-                    "200": obj,
+                    "200": {"description": "OK", "content": {"application/json": {"schema": cancelled}}},
                     "404": err("unknown reservation"),
                     "409": err("not active, or the station is not connected"),
                     "502": err("the station answered CALLERROR"),

@@ -6,15 +6,16 @@ allocation comes from the ``site_allocations`` read model (the allocator's newes
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import asyncpg
 import msgspec
 from aiohttp import web
 
 from services.api.context import api_of
 from services.api.errors import ApiError, ok, read_body
 from services.api.paging import PAGING, in_memory, page_of, reject_unknown
+from services.smartcharging import queries
+from services.smartcharging.queries import site_detail, site_fields
 from shared.events.envelope import encode
 from shared.events.sites import SiteRecord
 
@@ -44,22 +45,6 @@ def site_id_of(request: web.Request) -> str:
     return site_id
 
 
-def site_json(record: SiteRecord) -> dict[str, Any]:
-    return {
-        "siteId": record.site_id,
-        "gridLimit": record.grid_limit,
-        "unit": record.unit,
-        "stationMax": record.station_max,
-        "stationLimits": record.station_limits,
-        "minChargingRate": record.min_charging_rate,
-        "minIntervalSeconds": record.min_interval_s,
-        "deadband": record.deadband,
-        "stackLevel": record.stack_level,
-        "phases": record.phases,
-        "voltage": record.voltage,
-    }
-
-
 async def put_site(request: web.Request) -> web.Response:
     api = api_of(request)
     site_id = site_id_of(request)
@@ -83,7 +68,7 @@ async def put_site(request: web.Request) -> web.Response:
         voltage=body.voltage,
     )
     await api.write(api.sites, api.topics.sites, site_id, encode(record))
-    return ok(site_json(record), 200 if existed else 201)
+    return ok(site_fields(record), 200 if existed else 201)
 
 
 async def list_sites(request: web.Request) -> web.Response:
@@ -91,7 +76,7 @@ async def list_sites(request: web.Request) -> web.Response:
     reject_unknown(request.query, PAGING)
     sites = api_of(request).sites
     shown, cursor = in_memory(page_of(request, "sites", (str,)), sites.keys())
-    return ok({"sites": [site_json(r) for r in map(sites.get, shown) if r is not None], "next": cursor})
+    return ok({"sites": [site_fields(r) for r in map(sites.get, shown) if r is not None], "next": cursor})
 
 
 async def get_site(request: web.Request) -> web.Response:
@@ -101,35 +86,8 @@ async def get_site(request: web.Request) -> web.Response:
     if record is None:
         raise ApiError(404, "UnknownSite", f"site {site_id!r} is unknown")
     stations = sorted(s for s, reg in api.registry.items() if reg.site == site_id)
-    pool = await api.pool()
-    try:
-        rows = await pool.fetch(
-            """SELECT station_id, connector_id, transaction_id, target, limit_in_force, unit, status, reason,
-                  drawing, decided_at
-           FROM site_allocations WHERE site_id = $1 ORDER BY station_id, connector_id""",
-            site_id,
-        )
-    except asyncpg.UndefinedTableError:
-        rows = []  # the allocations read model has not started yet
-    allocation = [
-        {
-            "stationId": r["station_id"],
-            "connectorId": r["connector_id"],
-            "transactionId": r["transaction_id"],
-            "target": r["target"],
-            "limit": r["limit_in_force"],
-            "unit": r["unit"],
-            "status": r["status"],
-            "reason": r["reason"],
-            "drawing": r["drawing"],
-            "decidedAt": r["decided_at"].isoformat(),
-        }
-        for r in rows
-    ]
-    in_force = sum(a["limit"] or 0.0 for a in allocation)
-    return ok(
-        {**site_json(record), "stations": stations, "allocation": allocation, "limitsInForce": in_force}
-    )
+    allocation = await queries.allocations(await api.pool(), site_id)
+    return ok(site_detail(record, stations, allocation))
 
 
 async def delete_site(request: web.Request) -> web.Response:

@@ -1,4 +1,5 @@
-"""The filters of ``GET /api/v1/stations`` (ADR 0016): validated query parameters -> one SQL query.
+"""The filters of ``GET /api/v1/stations`` (ADR 0016): validated query parameters -> a
+:class:`~services.stations.queries.StationFilter`, which builds the one SQL query.
 
 Pure: no I/O, so the validation and the SQL it builds are unit-tested without a database. Every
 filter reads the stations read model (``stations``, ``connectors``); ``connected`` is the
@@ -10,11 +11,10 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from services.api.paging import PAGING, invalid, reject_unknown
-from shared.events.envelope import StationRegistration
+from services.stations.queries import StationFilter
 from shared.ocpp.v16.messages import StatusNotificationRequest
 
 BOOT_STATUSES = ("Accepted", "Pending", "Rejected")  # RegistrationStatus, OCPP 1.6 §7.38
@@ -51,58 +51,7 @@ def query_bool(query: Mapping[str, str], name: str) -> bool | None:
     return None if raw is None else raw == "true"
 
 
-@dataclass(frozen=True)
-class StationQuery:
-    connected: bool | None = None
-    boot_status: str | None = None
-    site: str | None = None
-    boot: dict[str, str] = field(default_factory=dict)  # BootNotification field -> value
-    connector_status: str | None = None
-
-    def registry_applies(self) -> bool:
-        """Whether a registration alone (no read-model row yet) can match: only the site is in it."""
-        return (
-            self.connected is None
-            and self.boot_status is None
-            and not self.boot
-            and not self.connector_status
-        )
-
-    def admits(self, reg: StationRegistration) -> bool:
-        return self.site is None or reg.site == self.site
-
-    def sql(self, after: str | None, limit: int) -> tuple[str, list[Any]]:
-        """The page's query: keyset on the primary key, every filter as a bound parameter."""
-        where: list[str] = []
-        args: list[Any] = []
-
-        def arg(value: Any) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        if after is not None:
-            where.append(f"s.station_id > {arg(after)}")
-        if self.connected is not None:
-            where.append(f"s.connected = {arg(self.connected)}")
-        if self.boot_status is not None:
-            where.append(f"s.boot_status = {arg(self.boot_status)}")
-        if self.site is not None:
-            where.append(f"s.site = {arg(self.site)}")
-        for wire, value in sorted(self.boot.items()):
-            where.append(f"s.boot ->> '{wire}' = {arg(value)}")
-        if self.connector_status is not None:
-            where.append(
-                "EXISTS (SELECT 1 FROM connectors c WHERE c.station_id = s.station_id"
-                f" AND c.status = {arg(self.connector_status)})"
-            )
-        sql = "SELECT s.station_id, s.boot, s.boot_status, s.boot_at, s.last_seen, s.site FROM stations s"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY s.station_id LIMIT {arg(limit)}"
-        return sql, args
-
-
-def station_query(query: Mapping[str, str]) -> StationQuery:
+def station_query(query: Mapping[str, str]) -> StationFilter:
     """The filters of a stations list request; 400 with ``field`` for an unknown or bad parameter."""
     reject_unknown(query, PARAMETERS)
     boot: dict[str, str] = {}
@@ -110,7 +59,7 @@ def station_query(query: Mapping[str, str]) -> StationQuery:
         value = _text(query, name, max_length)
         if value is not None:
             boot[wire] = value
-    return StationQuery(
+    return StationFilter(
         connected=query_bool(query, "connected"),
         boot_status=_one_of(query, "bootStatus", BOOT_STATUSES),
         site=_text(query, "site", MAX_SITE),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
-from typing import Any, Literal
+from typing import Literal, cast
 
 import msgspec
 from aiohttp import web
@@ -13,6 +13,17 @@ from services.api.context import api_of
 from services.api.errors import ApiError, ok, read_body
 from services.api.paging import PAGING, page_of, reject_unknown, split, split_keys
 from services.api.station_filters import station_query
+from services.stations import queries
+from services.stations.queries import (
+    ConnectorView,
+    StationCalls,
+    StationConfiguration,
+    StationRegistered,
+    StationRow,
+    StationView,
+    registration_view,
+    station_view,
+)
 from shared.clock import now_ms
 from shared.events.envelope import StationRegistration, encode
 from shared.security import hash_password
@@ -37,17 +48,6 @@ def station_id_of(request: web.Request) -> str:
     return station_id
 
 
-def registration_json(reg: StationRegistration | None) -> dict[str, Any] | None:
-    if reg is None:
-        return None
-    return {
-        "site": reg.site,
-        "passwordSet": reg.password_hash is not None,
-        "bootStatus": reg.boot_status,
-        "autoRegistered": reg.auto,
-    }
-
-
 async def put_station(request: web.Request) -> web.Response:
     api = api_of(request)
     station_id = station_id_of(request)
@@ -63,7 +63,9 @@ async def put_station(request: web.Request) -> web.Response:
         at_ms=now_ms(),
     )
     await api.write(api.registry, api.topics.stations, station_id, encode(reg))
-    return ok({"stationId": station_id, "registration": registration_json(reg)}, 200 if existed else 201)
+    return ok(
+        StationRegistered(station_id=station_id, registration=registration_view(reg)), 200 if existed else 201
+    )
 
 
 async def delete_station(request: web.Request) -> web.Response:
@@ -75,49 +77,17 @@ async def delete_station(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-STATION_SQL = """SELECT station_id, boot, boot_status, boot_at, last_seen, site FROM stations"""
-
-CONNECTORS_SQL = """SELECT c.station_id, c.connector_id, c.status, c.error_code, c.info, c.vendor_id,
-       c.vendor_error_code, c.status_at, coalesce(a.availability, 'Operative') AS availability
-FROM connectors c LEFT JOIN connector_availability a USING (station_id, connector_id)
-WHERE c.station_id = ANY($1::text[]) ORDER BY c.station_id, c.connector_id"""
-
-
-async def _connectors(request: web.Request, station_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """The connectors of many stations in one query (a list page must not query per station)."""
-    by_station: dict[str, list[dict[str, Any]]] = {s: [] for s in station_ids}
-    if not station_ids:
-        return by_station
-    pool = await api_of(request).pool()
-    for c in await pool.fetch(CONNECTORS_SQL, station_ids):
-        by_station[c["station_id"]].append(
-            {
-                "connectorId": c["connector_id"],
-                "status": c["status"],
-                "errorCode": c["error_code"],
-                "info": c["info"],
-                "vendorId": c["vendor_id"],
-                "vendorErrorCode": c["vendor_error_code"],
-                "statusAt": c["status_at"].isoformat(),
-                "availability": c["availability"],
-            }
-        )
-    return by_station
-
-
 def _view(
-    request: web.Request, row: Any, station_id: str, connectors: list[dict[str, Any]]
-) -> dict[str, Any]:
+    request: web.Request, row: StationRow | None, station_id: str, conns: list[ConnectorView]
+) -> StationView:
     api = api_of(request)
-    return {
-        "stationId": station_id,
-        "connected": api.commands.where(station_id) is not None,
-        "boot": msgspec.json.decode(row["boot"]) if row is not None and row["boot"] else None,
-        "bootStatus": row["boot_status"] if row is not None else None,
-        "lastSeen": row["last_seen"].isoformat() if row is not None and row["last_seen"] else None,
-        "registration": registration_json(api.registry.get(station_id)),
-        "connectors": connectors,
-    }
+    return station_view(
+        station_id,
+        row,
+        conns,
+        connected=api.commands.where(station_id) is not None,
+        registration=api.registry.get(station_id),
+    )
 
 
 def in_registries(request: web.Request, station_id: str) -> bool:
@@ -132,11 +102,10 @@ async def ensure_known(request: web.Request, station_id: str) -> None:
         await known_station(request, station_id)
 
 
-async def known_station(request: web.Request, station_id: str) -> Any:
+async def known_station(request: web.Request, station_id: str) -> StationRow | None:
     """The read-model row; 404 when neither the registry, presence nor the log know the station."""
     api = api_of(request)
-    pool = await api.pool()
-    row = await pool.fetchrow(STATION_SQL + " WHERE station_id = $1", station_id)
+    row = await queries.station(await api.pool(), station_id)
 
     def unknown() -> bool:
         return row is None and not in_registries(request, station_id)
@@ -152,8 +121,8 @@ async def known_station(request: web.Request, station_id: str) -> Any:
 async def get_station(request: web.Request) -> web.Response:
     station_id = station_id_of(request)
     row = await known_station(request, station_id)
-    connectors = await _connectors(request, [station_id])
-    return ok(_view(request, row, station_id, connectors[station_id]))
+    conns = await queries.connectors(await api_of(request).pool(), [station_id])
+    return ok(_view(request, row, station_id, conns[station_id]))
 
 
 async def list_stations(request: web.Request) -> web.Response:
@@ -162,52 +131,29 @@ async def list_stations(request: web.Request) -> web.Response:
     api = api_of(request)
     query = station_query(request.query)
     page = page_of(request, "stations", (str,))
-    sql, args = query.sql(page.after[0] if page.after else None, page.limit + 1)
+    after = page.after[0] if page.after else None
     pool = await api.pool()
-    rows = {r["station_id"]: r for r in await pool.fetch(sql, *args)}
+    rows = await queries.station_page(pool, query, after, page.limit + 1)
     ids = list(rows)
     if query.registry_applies():
         # Registered a moment ago, not yet in the read model: the registry says so (read-your-writes).
         registered = (s for s, reg in api.registry.items() if s not in rows and query.admits(reg))
-        after = page.after[0] if page.after else None
         ids = sorted(
             {*ids, *heapq.nsmallest(page.limit + 1, (s for s in registered if after is None or s > after))}
         )
     shown, cursor = split_keys(page, ids[: page.limit + 1])
     missing = [s for s in shown if s not in rows]
     if missing:  # rare: the projection lags the registry; one more query, for those only
-        rows.update(
-            {
-                r["station_id"]: r
-                for r in await pool.fetch(STATION_SQL + " WHERE station_id = ANY($1::text[])", missing)
-            }
-        )
-    connectors = await _connectors(request, shown)
-    return ok({"stations": [_view(request, rows.get(s), s, connectors[s]) for s in shown], "next": cursor})
+        rows.update(await queries.stations(pool, missing))
+    conns = await queries.connectors(pool, shown)
+    return ok({"stations": [_view(request, rows.get(s), s, conns[s]) for s in shown], "next": cursor})
 
 
 async def get_configuration(request: web.Request) -> web.Response:
     station_id = station_id_of(request)
     await known_station(request, station_id)
-    pool = await api_of(request).pool()
-    rows = await pool.fetch(
-        "SELECT key, value, readonly, updated_at FROM station_configuration WHERE station_id = $1 ORDER BY key",
-        station_id,
-    )
-    return ok(
-        {
-            "stationId": station_id,
-            "configuration": [
-                {
-                    "key": r["key"],
-                    "value": r["value"],
-                    "readonly": r["readonly"],
-                    "updatedAt": r["updated_at"].isoformat(),
-                }
-                for r in rows
-            ],
-        }
-    )
+    entries = await queries.configuration(await api_of(request).pool(), station_id)
+    return ok(StationConfiguration(station_id=station_id, configuration=entries))
 
 
 async def get_calls(request: web.Request) -> web.Response:
@@ -217,36 +163,7 @@ async def get_calls(request: web.Request) -> web.Response:
     reject_unknown(request.query, PAGING)
     page = page_of(request, "calls", (dt.datetime, int, str), default=50, maximum=500)
     await known_station(request, station_id)
-    pool = await api_of(request).pool()
-    older = "AND (sent_at, epoch, unique_id) < ($3, $4, $5)" if page.after else ""
-    found = await pool.fetch(
-        f"""SELECT unique_id, epoch, action, command_id, request, sent_at, outcome, response, error_code,
-                  error_description, answered_at
-           FROM station_calls WHERE station_id = $1 {older}
-           ORDER BY sent_at DESC, epoch DESC, unique_id DESC LIMIT $2""",
-        station_id,
-        page.limit + 1,
-        *(page.after or ()),
-    )
-    rows, cursor = split(page, found, lambda r: (r["sent_at"], r["epoch"], r["unique_id"]))
-    return ok(
-        {
-            "stationId": station_id,
-            "calls": [
-                {
-                    "uniqueId": r["unique_id"],
-                    "action": r["action"],
-                    "commandId": r["command_id"],
-                    "request": msgspec.json.decode(r["request"]),
-                    "sentAt": r["sent_at"].isoformat(),
-                    "outcome": r["outcome"],
-                    "response": msgspec.json.decode(r["response"]) if r["response"] else None,
-                    "errorCode": r["error_code"],
-                    "errorDescription": r["error_description"],
-                    "answeredAt": r["answered_at"].isoformat() if r["answered_at"] else None,
-                }
-                for r in rows
-            ],
-            "next": cursor,
-        }
-    )
+    after = cast("queries.CallKey | None", page.after)
+    found = await queries.calls(await api_of(request).pool(), station_id, after, page.limit + 1)
+    rows, cursor = split(page, found, lambda kv: kv[0])
+    return ok(StationCalls(station_id=station_id, calls=[v for _, v in rows], next=cursor))
