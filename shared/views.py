@@ -38,3 +38,10 @@ def document_or_none(raw: str | bytes | None) -> Document | None:
 
 # What a query function reads through: a pool or one connection (e.g. inside a transaction).
 Db = asyncpg.Pool | asyncpg.Connection
+
+
+def newest_first(time_column: str, id_column: str, first: int) -> str:
+    """The keyset condition for ``ORDER BY time DESC, id ASC`` after the key in ``$first, $first+1``
+    (ADR 0016): the lists whose ties are broken by an ascending id."""
+    t, i, a, b = time_column, id_column, f"${first}", f"${first + 1}"
+    return f"({t} < {a} OR ({t} = {a} AND {i} > {b}))"

@@ -109,12 +109,6 @@ def page_of(
     return Page(name, query_limit(request, default, maximum), after)
 
 
-def newest_first(time_column: str, id_column: str, first: int) -> str:
-    """The keyset condition for ``ORDER BY time DESC, id ASC`` after the key in ``$first, $first+1``."""
-    t, i, a, b = time_column, id_column, f"${first}", f"${first + 1}"
-    return f"({t} < {a} OR ({t} = {a} AND {i} > {b}))"
-
-
 def split(
     page: Page, rows: Sequence[T], key: Callable[[T], tuple[Any, ...]]
 ) -> tuple[Sequence[T], str | None]:

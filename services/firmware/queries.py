@@ -10,12 +10,11 @@ return ``(key, view)`` pairs, the key being the list's keyset (ADR 0016), for th
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, TypeAlias
+from typing import Annotated, Any
 
-import asyncpg
 import msgspec
 
-from services.api.paging import newest_first
+from shared.views import Db, Timestamp, iso, iso_or_none, newest_first
 
 # Every state a station can be in within a campaign (``state.Step``): the counts name them all.
 STATES = (
@@ -31,9 +30,6 @@ STATES = (
     "Waiting",
 )
 
-# What a query reads through: a pool or one connection.
-Db: TypeAlias = asyncpg.Pool | asyncpg.Connection
-Timestamp = Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
 # A page's ``next`` (ADR 0016), described as every paged list describes it.
 Cursor = Annotated[
     str | None,
@@ -50,14 +46,6 @@ CAMPAIGN_CHANGED = (
     "SELECT 1 FROM fw_campaigns WHERE campaign_id = $1 AND updated_at >= to_timestamp($2 / 1000.0)"
 )
 DIAGNOSTICS_VISIBLE = "SELECT 1 FROM fw_diagnostics WHERE request_id = $1"
-
-
-def _iso(value: dt.datetime) -> str:
-    return value.isoformat()
-
-
-def _iso_or_none(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 # -- images ----------------------------------------------------------------------------------------------
@@ -84,7 +72,7 @@ def _image(row: Any) -> ImageView:
         version=row["version"],
         size=row["size"],
         sha256=row["sha256"],
-        created_at=_iso(row["created_at"]),
+        created_at=iso(row["created_at"]),
     )
 
 
@@ -191,8 +179,8 @@ async def campaign(db: Db, campaign_id: str) -> CampaignView | None:
             failure_threshold=policy["failure_threshold"],
             offline_wait_seconds=policy.get("offline_wait_s", 3600.0),
         ),
-        created_at=_iso(row["created_at"]),
-        updated_at=_iso(row["updated_at"]),
+        created_at=iso(row["created_at"]),
+        updated_at=iso(row["updated_at"]),
         counts=counts,
         stations=[
             CampaignStationView(
@@ -202,8 +190,8 @@ async def campaign(db: Db, campaign_id: str) -> CampaignView | None:
                 last_status=s["last_status"],
                 reason=s["reason"],
                 booted_firmware_version=s["booted_version"],
-                dispatched_at=_iso_or_none(s["dispatched_at"]),
-                updated_at=_iso_or_none(s["updated_at"]),
+                dispatched_at=iso_or_none(s["dispatched_at"]),
+                updated_at=iso_or_none(s["updated_at"]),
             )
             for s in stations
         ],
@@ -228,7 +216,7 @@ async def campaigns(db: Db, *, after: Key | None, limit: int) -> list[tuple[Key,
                 image_id=r["image_id"],
                 status=r["status"],
                 stations=r["stations"],
-                created_at=_iso(r["created_at"]),
+                created_at=iso(r["created_at"]),
             ),
         )
         for r in rows
@@ -297,11 +285,11 @@ def _diagnostics(row: Any) -> DiagnosticsView:
             size=row["size"],
             sha256=row["sha256"],
             uploaded_via=row["uploaded_via"],
-            uploaded_at=_iso(row["uploaded_at"]),
+            uploaded_at=iso(row["uploaded_at"]),
             href=f"/api/v1/diagnostics/{row['request_id']}/file",
         ),
-        requested_at=_iso(row["requested_at"]),
-        updated_at=_iso(row["updated_at"]),
+        requested_at=iso(row["requested_at"]),
+        updated_at=iso(row["updated_at"]),
     )
 
 

@@ -14,13 +14,13 @@ from services.api.paging import (
     decode_cursor,
     encode_cursor,
     in_memory,
-    newest_first,
     reject_unknown,
     split,
 )
 from services.api.station_filters import BOOT_FIELDS, CONNECTOR_STATUSES, station_query
 from shared.events.envelope import StationRegistration
 from shared.ocpp.v16.messages import BootNotificationRequest
+from shared.views import newest_first
 
 AT = dt.datetime(2026, 12, 2, 13, 4, 1, 123456, tzinfo=dt.UTC)
 
