@@ -28,6 +28,7 @@ from services.locallists.definitions import (
 )
 from services.locallists.events import SERVICE, PushRequested
 from services.locallists.pusher import LocalListPusher
+from services.locallists.pushes import PushResult
 from services.locallists.queries import (
     PushView,
     StationLocalList,
@@ -224,8 +225,8 @@ ROUTES = [
 
 def openapi(ref_template: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(paths, component schemas) of this module for /openapi.json."""
-    (put_body, push_body), components = msgspec.json.schema_components(
-        [LocalListPut, PushPost], ref_template=ref_template
+    (put_body, push_body, push_result), components = msgspec.json.schema_components(
+        [LocalListPut, PushPost, PushResult], ref_template=ref_template
     )
 
     def err(description: str) -> dict[str, Any]:
@@ -233,9 +234,6 @@ def openapi(ref_template: str) -> tuple[dict[str, Any], dict[str, Any]]:
             "description": description,
             "content": {"application/json": {"schema": {"$ref": ref_template.format(name="Error")}}},
         }
-
-    def obj(description: str = "OK") -> dict[str, Any]:
-        return {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}
 
     def view(description: str = "OK") -> dict[str, Any]:
         return {"description": description}  # the schema: the view's, set by openapi.py (VIEWS, ITEMS)
@@ -278,7 +276,10 @@ def openapi(ref_template: str) -> tuple[dict[str, Any], dict[str, Any]]:
                 "summary": "Push the station's list now (GetLocalListVersion, then Full or Differential)",
                 "requestBody": {"content": {"application/json": {"schema": push_body}}},
                 "responses": {
-                    "200": obj("the result; `status` Accepted, UpToDate, Failed, NotSupported, ..."),
+                    "200": {
+                        "description": "the result; `status` Accepted, UpToDate, Failed, NotSupported, ...",
+                        "content": {"application/json": {"schema": push_result}},
+                    },
                     "404": err("unknown station"),
                 },
             },

@@ -19,6 +19,7 @@ import msgspec
 
 from services.locallists.definitions import LocalListDefinition, desired_entries, scopes_of
 from services.locallists.plan import Held, Send, UpdateType, apply, plan
+from services.locallists.pushes import PushResult
 from shared.clock import SYSTEM, Clock
 from shared.commands import CommandClient, NotConnected
 from shared.events.commands import OutcomeStatus
@@ -95,17 +96,19 @@ class LocalListPusher:
             held = Held(row["list_version"], entries)
         return held, config
 
-    async def push(self, station_id: str, force: UpdateType | None = None) -> dict[str, Any]:
+    async def push(self, station_id: str, force: UpdateType | None = None) -> PushResult:
         """Bring one station's list to the desired one; the result says what happened."""
-        result: dict[str, Any] = {"stationId": station_id}
         desired = self.desired(station_id)
-        result["entries"] = len(desired)
+
+        def result(status: str, **found: Any) -> PushResult:
+            return PushResult(station_id=station_id, entries=len(desired), status=status, **found)
+
         kind, answer = await self._call(station_id, "GetLocalListVersion", {})
         if kind != "result":
-            return {**result, "status": kind, "detail": answer}
+            return result(kind, detail=answer)
         reported = answer.get("listVersion") if isinstance(answer, dict) else None
         if not isinstance(reported, int):
-            return {**result, "status": "InvalidAnswer", "detail": f"GetLocalListVersion answered {answer!r}"}
+            return result("InvalidAnswer", detail=f"GetLocalListVersion answered {answer!r}")
         held, config = await self._known(station_id)
         mine = self._pushed.get(station_id)
         if mine is not None and mine.list_version == reported:
@@ -116,7 +119,7 @@ class LocalListPusher:
         }
         todo = plan(desired, reported, held, force=force, **options)
         if todo.outcome is not None:
-            return {**result, "status": todo.outcome, "listVersion": reported, "detail": todo.detail}
+            return result(todo.outcome, list_version=reported, detail=todo.detail)
         current: dict[str, Any] = dict(held.entries) if held is not None and held.entries is not None else {}
         sent: list[Send] = []
         for attempt in itertools.count():
@@ -136,23 +139,19 @@ class LocalListPusher:
                         desired, send.list_version, Held(send.list_version, None), force="Full", **options
                     )
                     break
-                return {
-                    **result,
-                    "status": status,
-                    "updateType": send.update_type,
-                    "listVersion": send.list_version,
-                    "detail": answer if kind != "result" else f"SendLocalList answered {status}",
-                    "messages": len(sent) + 1,
-                }
+                return result(
+                    status,
+                    update_type=send.update_type,
+                    list_version=send.list_version,
+                    detail=answer if kind != "result" else f"SendLocalList answered {status}",
+                    messages=len(sent) + 1,
+                )
             else:
                 break
-        last = sent[-1]
-        return {
-            **result,
-            "status": "Accepted",
-            "updateType": todo.sends[0].update_type,
-            # The station held another version than we knew: the list was replaced as a whole.
-            "versionMismatch": attempt > 0,
-            "listVersion": last.list_version,
-            "messages": len(sent),
-        }
+        return result(
+            "Accepted",
+            update_type=todo.sends[0].update_type,
+            version_mismatch=attempt > 0,
+            list_version=sent[-1].list_version,
+            messages=len(sent),
+        )

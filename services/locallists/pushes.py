@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from services.locallists.events import PushEvent, PushFinished, PushRequested, StationPushed
 from services.locallists.plan import UpdateType
 from shared.decision import Decision
@@ -24,6 +26,23 @@ class Push:
     finished: bool = False
 
 
+class PushResult(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """What pushing one station's list did: the API's answer to a push to one station, and each
+    station's entry in a background push (stored as is in ``StationPushed.result``)."""
+
+    station_id: str
+    entries: int | None = None  # how many entries the station's list should hold
+    # Accepted / UpToDate (it holds the list), the station's SendLocalList answer, a planning outcome
+    # (e.g. TooLarge), a command outcome (timeout, not_connected, ...), InvalidAnswer or Error.
+    status: str
+    update_type: str | None = None
+    # The station held another version than we knew: the list was replaced as a whole.
+    version_mismatch: bool | None = None
+    list_version: int | None = None
+    detail: Any = None  # why, when it did not work (text, or the station's answer)
+    messages: int | None = None  # SendLocalList CALLs sent
+
+
 Pushes = dict[str, Push]  # push id -> its progress
 
 
@@ -33,7 +52,7 @@ class StationResult:
 
     push_id: str
     station_id: str
-    result: dict[str, Any]
+    result: PushResult
 
 
 def evolve(pushes: Pushes, event: PushEvent) -> None:
@@ -52,10 +71,6 @@ def evolve(pushes: Pushes, event: PushEvent) -> None:
 SUCCEEDED = ("Accepted", "UpToDate")  # the station holds the list (UpToDate: nothing had to be sent)
 
 
-def succeeded(result: dict[str, Any]) -> bool:
-    return result.get("status") in SUCCEEDED
-
-
 def remaining(push: Push) -> list[str]:
     """The stations of ``push`` nobody recorded a result for yet, in the order requested."""
     return [s for s in push.station_ids if s not in push.done]
@@ -66,8 +81,9 @@ def station_pushed(pushes: Pushes, message: StationResult, now_ms: int) -> Decis
     push = pushes.get(message.push_id)
     if push is None or push.finished or message.station_id in push.done:
         return None, []
+    result = msgspec.to_builtins(message.result)
     pushed = StationPushed(
-        push_id=message.push_id, station_id=message.station_id, result=message.result, at_ms=now_ms
+        push_id=message.push_id, station_id=message.station_id, result=result, at_ms=now_ms
     )
     return None, [pushed]
 
@@ -80,6 +96,6 @@ def finished(pushes: Pushes, push_id: str, now_ms: int) -> Decision[None, PushEv
     return None, [PushFinished(push_id=push_id, at_ms=now_ms)]
 
 
-def failed(station_id: str, error: Exception) -> dict[str, Any]:
+def failed(station_id: str, error: Exception) -> PushResult:
     """The result of a station whose push raised: reported, so one station never ends the push."""
-    return {"stationId": station_id, "status": "Error", "detail": str(error)}
+    return PushResult(station_id=station_id, status="Error", detail=str(error))

@@ -147,6 +147,7 @@ async def test_responses_match_their_openapi_schemas(system: System, api: Api, r
         contract.check("post", "/api/v1/reservations", 201, reserved)
         code, pushed = await api.post(f"/api/v1/stations/{station_id}/local-list/push", {})
         assert code == 200 and pushed["status"] == "Accepted", pushed
+        contract.check("post", "/api/v1/stations/{stationId}/local-list/push", 200, pushed)
         code, job = await api.post("/api/v1/local-list-pushes", {"stationIds": [station_id]})
         assert code == 202, job
         contract.check("post", "/api/v1/local-list-pushes", 202, job)
