@@ -1,8 +1,8 @@
 """The one clock of the system: wall time for stamps and decisions, monotonic time for timeouts.
 
 Adapters take a :class:`Clock` (``SYSTEM`` unless a test injects another) and hand decide functions
-``now`` as an argument, so decisions never read a clock. ``now_ms``/``utc_now`` are ``SYSTEM``'s, for
-the few edges that stamp a record and are not worth a parameter.
+``now`` as an argument, so decisions never read a clock. Every process's components share the one
+they were built with (the gateway, the services, the operator API, the command client).
 """
 
 from __future__ import annotations
@@ -32,10 +32,3 @@ class Clock:
 
 SYSTEM = Clock()
 
-
-def now_ms() -> int:
-    return SYSTEM.now_ms()
-
-
-def utc_now() -> datetime:
-    return SYSTEM.now()

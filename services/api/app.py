@@ -30,6 +30,7 @@ from services.api import (
 from services.api.context import API, ApiPort
 from services.api.errors import ApiError, check_no_nul, error, ok
 from services.api.openapi import document
+from shared.clock import SYSTEM, Clock
 from shared.commands import CommandClient
 from shared.config import Settings
 from shared.dberrors import is_transient
@@ -47,10 +48,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class OperatorApi:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock = SYSTEM) -> None:
         self.settings = settings
         self.topics = Topics(settings.topic_prefix, settings.frame_partitions)
-        self.commands = CommandClient(settings)
+        self.clock = clock
+        self.commands = CommandClient(settings, clock)
         self.registry: CompactedView[StationRegistration] = CompactedView(
             settings.kafka_bootstrap, self.topics.stations, registration_decoder.decode
         )

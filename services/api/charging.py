@@ -13,7 +13,6 @@ from services.api.stations import known_station, station_id_of
 from services.smartcharging import queries
 from services.smartcharging.queries import CompositeScheduleView, period_view
 from services.stations import queries as station_queries
-from shared.clock import utc_now
 from shared.ocpp.v16.messages import ChargingProfile, RemoteStartTransactionRequest, SetChargingProfileRequest
 from shared.smartcharging.composite import composite_schedule
 from shared.smartcharging.validation import Facts, Violation, allowed_units, check_profile
@@ -94,7 +93,7 @@ async def get_composite(request: web.Request) -> web.Response:
     pool = await api_of(request).pool()
     profiles = await queries.installed_profiles(pool, station_id, connector_id)
     running = await queries.running(pool, station_id, connector_id)
-    start = utc_now().replace(microsecond=0)
+    start = api_of(request).clock.now().replace(microsecond=0)
     periods = composite_schedule(
         profiles,
         connector_id=connector_id,

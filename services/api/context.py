@@ -13,6 +13,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
 from services.api.errors import ApiError
+from shared.clock import Clock
 from shared.commands import CommandClient
 from shared.config import Settings
 from shared.events.envelope import StationRegistration
@@ -25,6 +26,7 @@ from shared.tables import CompactedView
 class ApiPort(Protocol):
     settings: Settings
     topics: Topics
+    clock: Clock  # the one clock (shared/clock.py): stamps and "now" of every decision
     commands: CommandClient
     registry: CompactedView[StationRegistration]
     id_tags: CompactedView[IdTagRecord]

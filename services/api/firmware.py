@@ -49,7 +49,6 @@ from services.firmware.events import (
 )
 from services.firmware.http_files import part_chunks
 from services.firmware.storage import LocalStorage, TooLarge
-from shared.clock import now_ms
 from shared.events.topics import Topics
 from shared.kafka import ensure_topics
 
@@ -117,7 +116,7 @@ async def post_image(request: web.Request) -> web.Response:
             size=stored.size,
             sha256=stored.sha256,
             storage_key=stored.key,
-            at_ms=now_ms(),
+            at_ms=api_of(request).clock.now_ms(),
         ),
     )
     await until_row(request, queries.IMAGE_VISIBLE, image_id)
@@ -193,7 +192,7 @@ async def post_campaign(request: web.Request) -> web.Response:
             transport=body.transport,
             policy=policy,
             token=secrets.token_urlsafe(18),
-            at_ms=now_ms(),
+            at_ms=api_of(request).clock.now_ms(),
         ),
     )
     await until_row(request, queries.CAMPAIGN_VISIBLE, campaign_id)
@@ -231,7 +230,7 @@ async def control_campaign(request: web.Request) -> web.Response:
         raise ApiError(404, "UnknownCampaign", f"campaign {campaign_id!r} does not exist")
     if (why := guards.control_refusal(action, status)) is not None:
         raise ApiError(409, "InvalidState", why)
-    now = now_ms()
+    now = api_of(request).clock.now_ms()
     await _write(request, guards.control_event(action, campaign_id, now))
     # The campaign may move on by itself meanwhile (e.g. complete): wait for "changed", not "= after".
     with contextlib.suppress(ApiError):
@@ -261,7 +260,7 @@ async def post_diagnostics(request: web.Request) -> web.Response:
             retries=body.retries,
             retry_interval=body.retry_interval,
             token=secrets.token_urlsafe(18),
-            at_ms=now_ms(),
+            at_ms=api_of(request).clock.now_ms(),
         ),
     )
     await until_row(request, queries.DIAGNOSTICS_VISIBLE, request_id)

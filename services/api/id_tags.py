@@ -11,7 +11,6 @@ from services.api.context import api_of
 from services.api.errors import ApiError, ok, read_body
 from services.api.paging import PAGING, in_memory, page_of, reject_unknown
 from services.transactions.queries import id_tag_view
-from shared.clock import now_ms
 from shared.events.envelope import encode
 from shared.events.idtags import IdTagRecord, IdTagStatus
 
@@ -45,7 +44,7 @@ async def put_id_tag(request: web.Request) -> web.Response:
         status=body.status,
         expiry_date=body.expiry_date,
         parent_id_tag=body.parent_id_tag,
-        at_ms=now_ms(),
+        at_ms=api_of(request).clock.now_ms(),
     )
     await api.write(api.id_tags, api.topics.id_tags, id_tag, encode(record))
     return ok(id_tag_view(record), 200 if existed else 201)

@@ -35,7 +35,6 @@ from services.locallists.queries import (
     definition_view,
     push_view,
 )
-from shared.clock import now_ms
 from shared.events.envelope import encode
 from shared.kafka import ensure_topics
 from shared.tables import CompactedView
@@ -104,7 +103,7 @@ async def put_local_list(request: web.Request) -> web.Response:
     if len(tags) > MAX_ENTRIES:
         raise ApiError(422, "InvalidBody", f"at most {MAX_ENTRIES} id tags per scope", field="idTags")
     existed = scope in lists.definitions
-    record = LocalListDefinition(scope=scope, id_tags=tags, at_ms=now_ms())
+    record = LocalListDefinition(scope=scope, id_tags=tags, at_ms=api_of(request).clock.now_ms())
     await lists.api.write(lists.definitions, lists.topic, scope, encode(record))
     return ok(definition_view(record), 200 if existed else 201)
 
@@ -177,7 +176,9 @@ async def post_push(request: web.Request) -> web.Response:
     if not stations:
         raise ApiError(422, "InvalidBody", "no station to push to")
     push_id = uuid.uuid4().hex
-    requested = PushRequested(push_id=push_id, station_ids=stations, force=body.update_type, at_ms=now_ms())
+    requested = PushRequested(
+        push_id=push_id, station_ids=stations, force=body.update_type, at_ms=api_of(request).clock.now_ms()
+    )
     api = lists.api
     await api.producer.send_and_wait(api.topics.domain(SERVICE), encode(requested), key=push_id.encode())
     await until_visible(request, lambda db: queries.push_exists(db, push_id))

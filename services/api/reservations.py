@@ -21,7 +21,6 @@ from services.api.stations import MAX_ID, ensure_known
 from services.reservations import queries
 from services.reservations.queries import ReservationView
 from services.stations import queries as station_queries
-from shared.clock import utc_now
 from shared.commands import NotConnected
 from shared.events.commands import CommandOutcome, OutcomeStatus
 from shared.ocpp.v16 import codec
@@ -84,7 +83,7 @@ def _check(body: ReservationPost, now: dt.datetime) -> None:
 async def post_reservation(request: web.Request) -> web.Response:
     api = api_of(request)
     body: ReservationPost = await read_body(request, ReservationPost)
-    now = utc_now()
+    now = api_of(request).clock.now()
     _check(body, now)
     await ensure_known(request, body.station_id)
     if (

@@ -24,7 +24,6 @@ from services.stations.queries import (
     registration_view,
     station_view,
 )
-from shared.clock import now_ms
 from shared.events.envelope import StationRegistration, encode
 from shared.security import hash_password
 
@@ -60,7 +59,7 @@ async def put_station(request: web.Request) -> web.Response:
         password_hash=hash_password(body.password) if body.password is not None else None,
         site=body.site,
         boot_status=body.boot_status,
-        at_ms=now_ms(),
+        at_ms=api_of(request).clock.now_ms(),
     )
     await api.write(api.registry, api.topics.stations, station_id, encode(reg))
     return ok(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 
 import msgspec
@@ -17,7 +18,6 @@ import msgspec
 from services.firmware import calls, decide
 from services.firmware.context import FirmwarePort
 from services.firmware.events import DiagnosticsSent, StationDispatched
-from shared.clock import utc_now
 from shared.commands import CommandClient, NotConnected
 from shared.events.commands import CommandOutcome
 from shared.lease import Lease
@@ -25,8 +25,10 @@ from shared.lease import Lease
 log = logging.getLogger(__name__)
 
 
-def iso_now() -> str:
-    return utc_now().isoformat(timespec="seconds").replace("+00:00", "Z")
+def iso_at(at_ms: int) -> str:
+    """OCPP's dateTime, to the second (the retrieveDate of an update sent now)."""
+    at = dt.datetime.fromtimestamp(at_ms / 1000, dt.UTC)
+    return at.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class CampaignDriver:
@@ -77,7 +79,9 @@ class CampaignDriver:
         campaign = state.campaigns[event.campaign_id]
         location = self.port.locations().firmware(campaign, state.images[campaign.image_id])
         outcome = await self._call(
-            event.station_id, "UpdateFirmware", calls.update_firmware(campaign, location, iso_now())
+            event.station_id,
+            "UpdateFirmware",
+            calls.update_firmware(campaign, location, iso_at(self.port.clock())),
         )
         answer = decide.UpdateFirmwareAnswered(event.campaign_id, event.station_id, outcome)
         await self.port.record(decide.answered(self.port.state, answer, self.port.clock()))
