@@ -51,7 +51,7 @@ lint: venv
 # The OCPP-J core and the 1.6 model are pure: the unit tests alone must cover every line and branch.
 # Unit-test coverage (ADR 0031): 100 % line+branch of shared/ocpp, and a measured floor for all of
 # shared/ and services/ (COVERAGE_FLOOR: raise it as tests are added, never lower it).
-COVERAGE_FLOOR := 49
+COVERAGE_FLOOR := 55
 coverage: venv
 	$(PY) -m pytest tests/unit -q -p no:cacheprovider --cov=shared --cov=services --cov-branch \
 		--cov-report= $(PYTEST_ARGS)
