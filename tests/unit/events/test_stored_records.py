@@ -24,7 +24,6 @@ from services.locallists.definitions import DEFINITIONS, definition_decoder
 from services.locallists.events import PUSHES, push_decoder
 from services.smartcharging.events import SMARTCHARGING
 from services.smartcharging.events import event_decoder as smartcharging_decoder
-from services.transactions.events import TRANSACTIONS
 from services.transactions.events import event_decoder as transactions_decoder
 from shared.events.commands import INBOX, OUTCOMES, inbox_decoder, outcome_decoder
 from shared.events.deadletters import DEAD_LETTERS, decode_dead_letter
@@ -36,6 +35,7 @@ from shared.events.envelope import (
     presence_decoder,
     registration_decoder,
 )
+from shared.events.families import TRANSACTIONS
 from shared.events.idtags import ID_TAGS, id_tag_decoder
 from shared.events.sites import SITES, site_decoder
 from shared.events.versioned import Family
