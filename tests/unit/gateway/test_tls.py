@@ -85,6 +85,7 @@ def test_dev_certificates_are_an_rsa_and_an_ecdsa_server_certificate_for_127_0_0
 ) -> None:
     ca = load(dev / CA_CERT)
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    assert isinstance(ca.public_key(), ec.EllipticCurvePublicKey)  # A00.FR.505: ECDSA signatures
     for name, key_type in ((RSA_CERT, rsa.RSAPublicKey), (ECDSA_CERT, ec.EllipticCurvePublicKey)):
         cert = load(dev / name)
         key = cert.public_key()
@@ -100,6 +101,7 @@ def test_dev_certificates_are_an_rsa_and_an_ecdsa_server_certificate_for_127_0_0
         assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)  # A00.FR.509
         eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
         assert list(eku) == [ExtendedKeyUsageOID.SERVER_AUTH]
+        assert cert.signature_hash_algorithm is not None and cert.signature_hash_algorithm.name == "sha256"
         cert.verify_directly_issued_by(ca)
 
 
