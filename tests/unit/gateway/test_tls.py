@@ -140,6 +140,16 @@ def test_the_ca_that_verifies_the_server_is_ca_pem_under_the_cache(tmp_path: Pat
     assert server.version() in ("TLSv1.2", "TLSv1.3")
 
 
+def test_default_settings_make_them_under_the_home_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `make run` does with no TLS settings: ``$HOME/.cache/csms/tls/ca.pem``."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    files = server_files(Settings())
+    assert files.server_ca == tmp_path / ".cache" / "csms" / "tls" / "ca.pem"
+    assert files.server_ca.is_file() and stat.S_IMODE(os.stat(files.server_ca.parent).st_mode) == 0o700
+
+
 def test_client_certificate_says_serial_number_cpo_and_certificate_serial() -> None:
     ca_key = new_key("ecdsa")
     ca = make_ca(ca_key, common_name="CPO CA", organization="CPO", now=NOW)
