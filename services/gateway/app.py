@@ -327,7 +327,7 @@ class Gateway:
     def health(self) -> tuple[bool, dict[str, object]]:
         """What ``GET /health`` on the station port says: unhealthy while the log takes no writes."""
         c = self.log_circuit
-        return c.available, {
+        body: dict[str, object] = {
             "status": "ok" if c.available else "log unavailable",
             "log": {
                 "available": c.available,
@@ -338,6 +338,10 @@ class Gateway:
             },
             "connections": len(self.connections),
         }
+        if self.tls is not None:
+            # The wss listener (ADR 0035): certificate reloads, refused handshakes by reason.
+            body["tls"] = {"reloads": self.tls.reloads, "refusedHandshakes": dict(self.tls.refusals.counts)}
+        return c.available, body
 
     async def publish_nowait(self, topic: str, key: str, value: bytes) -> None:
         assert self._producer is not None

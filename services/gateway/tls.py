@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import ssl
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,14 +79,61 @@ def signature(files: ServerFiles) -> Signature:
     return tuple(found)
 
 
+class HandshakeRefusals:
+    """TLS handshakes the listener refused, counted by OpenSSL's reason (``UNSUPPORTED_PROTOCOL``,
+    ``NO_SHARED_CIPHER``, ``CERTIFICATE_VERIFY_FAILED``, ...): the whitepaper recommends logging a
+    security event when the Central System drops a connection for a security reason (A00.FR.323).
+    Logged at 1, 2, 4, 8, ... of each reason: every reason is seen, a flood is no log flood."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def refused(self, exc: ssl.SSLError) -> None:
+        reason = str(exc.reason or type(exc).__name__)
+        self.counts[reason] += 1
+        n = self.counts[reason]
+        if n & (n - 1) == 0:
+            log.warning("TLS handshake refused (%s; %d so far): %s", reason, n, exc)
+
+
+def refusal_recording(refusals: HandshakeRefusals) -> type[ssl.SSLObject]:
+    """An SSLObject that records a failed handshake and lets OpenSSL's alert reach the station.
+
+    asyncio's and uvloop's SSL transports close at once on a handshake error, dropping the alert
+    OpenSSL wrote (the station saw a reset, not ``protocol_version``, ``handshake_failure`` or
+    ``unknown_ca``, which is what it raises InvalidTLSVersion / InvalidTLSCipherSuite on). Both
+    send what is pending when the handshake "wants to read": so the first error says that, the
+    alert goes out, and the station's close (or its next bytes, which fail again, or the handshake
+    timeout) ends the connection."""
+
+    class Recording(ssl.SSLObject):
+        _refused = False
+
+        def do_handshake(self) -> None:
+            try:
+                super().do_handshake()
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                raise
+            except ssl.SSLError as exc:
+                if self._refused:
+                    raise
+                self._refused = True
+                refusals.refused(exc)
+                raise ssl.SSLWantReadError("handshake refused; alert pending") from exc
+
+    return Recording
+
+
 class ReloadingContext:
     """The listener's context, and the newest one built from ``files``."""
 
     def __init__(self, files: ServerFiles) -> None:
         self.files = files
         self._seen = signature(files)
+        self.refusals = HandshakeRefusals()
         self.listener = server_context(files)
         self.listener.sni_callback = self._to_current
+        self.listener.sslobject_class = refusal_recording(self.refusals)
         self.current = self.listener
         self.reloads = 0
         self._failed: Signature | None = None

@@ -9,6 +9,7 @@ import os
 import ssl
 from pathlib import Path
 
+import aiohttp
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -68,22 +69,34 @@ async def test_plain_ws_is_unchanged_beside_it(system: System) -> None:
 async def test_tls_older_than_1_2_is_refused(system: System) -> None:
     """A00.FR.312/314: the Central System terminates a connection below TLS 1.2."""
     station_id = unique_station("OLD")
-    # The gateway ends the connection at the ClientHello; under uvloop without flushing its alert
-    # first, so the client reads a reset (the refusal itself: tests/unit/gateway/test_tls.py).
-    with pytest.raises((ssl.SSLError, ConnectionResetError)):
+    assert system.gateway.tls is not None
+    before = system.gateway.tls.refusals.counts["UNSUPPORTED_PROTOCOL"]
+    # The station hears why (the alert it raises InvalidTLSVersion on), and the refusal is counted.
+    with pytest.raises(ssl.SSLError, match=r"TLSV1_ALERT_PROTOCOL_VERSION"):
         async with connect(
             system.tls_station_url(station_id), subprotocols=OCPP16, ssl=old_tls_client(system.ca_file)
         ):
             pass
     assert station_id not in system.gateway.connections
+    assert system.gateway.tls.refusals.counts["UNSUPPORTED_PROTOCOL"] == before + 1
 
 
 async def test_a_suite_not_in_the_whitepaper_is_refused(system: System) -> None:
     """A00.FR.317/319: TLS_RSA_WITH_AES_128_CBC_SHA256 (no AEAD, no forward secrecy) is not offered."""
+    assert system.gateway.tls is not None
+    before = system.gateway.tls.refusals.counts["NO_SHARED_CIPHER"]
     tls = client_context(system.ca_file, tls12_ciphers="AES128-SHA256")
-    with pytest.raises((ssl.SSLError, ConnectionResetError)):
+    with pytest.raises(ssl.SSLError, match=r"ALERT_HANDSHAKE_FAILURE"):
         async with connect(system.tls_station_url(unique_station()), subprotocols=OCPP16, ssl=tls):
             pass
+    assert system.gateway.tls.refusals.counts["NO_SHARED_CIPHER"] == before + 1
+    # Counted where operators look: the station port's health.
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{system.gateway.port}/health") as resp,
+    ):
+        body = await resp.json()
+    assert body["tls"]["refusedHandshakes"]["NO_SHARED_CIPHER"] == before + 1
 
 
 @pytest.mark.parametrize(
@@ -141,11 +154,18 @@ async def test_a_client_certificate_of_another_ca_is_refused_in_the_handshake(
     if version == "TLSv1.2":
         tls.maximum_version = ssl.TLSVersion.TLSv1_2
     tls.load_cert_chain(*station_certificate(other_ca(now()), tmp_path, serial_number="SN-1", cpo="ACME CPO"))
-    # The gateway ends the handshake (TLS 1.2) or, TLS 1.3, the connection before the upgrade's
-    # answer; under uvloop without flushing its alert (the refusal itself: tests/unit/gateway/test_tls.py).
-    with pytest.raises((ssl.SSLError, InvalidMessage, ConnectionResetError)):
+    assert system.gateway.tls is not None
+    before = system.gateway.tls.refusals.counts["CERTIFICATE_VERIFY_FAILED"]
+    # TLS 1.2: the station hears the alert (unknown_ca) in its handshake. 1.3: its handshake is done
+    # before the server verifies; the alert arrives on its first read, which websockets reports as
+    # no HTTP answer (the alert itself: tests/unit/gateway/test_tls.py).
+    expected = ssl.SSLError if version == "TLSv1.2" else InvalidMessage
+    with pytest.raises(expected) as refused:
         async with connect(system.tls_station_url(station_id), subprotocols=OCPP16, ssl=tls):
             pass
+    if version == "TLSv1.2":
+        assert "TLSV1_ALERT_UNKNOWN_CA" in str(refused.value)
+    assert system.gateway.tls.refusals.counts["CERTIFICATE_VERIFY_FAILED"] == before + 1
     assert station_id not in system.gateway.connections
 
 

@@ -240,6 +240,18 @@ def test_the_four_files_are_all_or_none() -> None:
     assert files.ecdsa_key == Path("/e-key.pem")
 
 
+def test_the_listener_counts_refused_handshakes_and_lets_the_alert_out(tmp_path: Path) -> None:
+    """A00.FR.323: refusals recorded; the station hears protocol_version (A00.FR.315's cue)."""
+    reloading = ReloadingContext(ensure_dev_certificates(tmp_path, NOW))
+    with pytest.raises(ssl.SSLError, match=r"TLSV1_ALERT_PROTOCOL_VERSION"):
+        handshake(reloading.listener, old_tls_client(tmp_path / CA_CERT))
+    with pytest.raises(ssl.SSLError, match=r"ALERT_HANDSHAKE_FAILURE"):
+        handshake(reloading.listener, client_context(tmp_path / CA_CERT, tls12_ciphers="AES128-SHA256"))
+    assert reloading.refusals.counts == {"UNSUPPORTED_PROTOCOL": 1, "NO_SHARED_CIPHER": 1}
+    server, _ = handshake(reloading.listener, client_context(tmp_path / CA_CERT))
+    assert server.version() == "TLSv1.3" and sum(reloading.refusals.counts.values()) == 2
+
+
 def test_changed_files_reach_new_handshakes_and_broken_ones_keep_the_old(tmp_path: Path) -> None:
     files = ensure_dev_certificates(tmp_path, NOW)
     reloading = ReloadingContext(files)
