@@ -269,3 +269,18 @@ def test_changed_files_reach_new_handshakes_and_broken_ones_keep_the_old(tmp_pat
     _, cli = handshake(reloading.listener, client)
     second = cli.getpeercert()
     assert second is not None and second["serialNumber"] != first["serialNumber"]
+    # On the new context client certificates are still verified against the charge-point CA.
+    station = client_context(tmp_path / CA_CERT)
+    station.load_cert_chain(
+        *station_certificate(load_ca(tmp_path), tmp_path, serial_number="SN-9", cpo="CPO", now=NOW)
+    )
+    srv, _ = handshake(reloading.listener, station)
+    assert srv.context is reloading.current
+    security = transport_security(srv)
+    assert security is not None and security.client_certificate is not None
+    stranger = client_context(tmp_path / CA_CERT, tls12_ciphers=":".join(TLS12_CIPHERS))
+    stranger.load_cert_chain(
+        *station_certificate(other_ca(NOW), tmp_path, serial_number="SN-8", cpo="CPO", now=NOW)
+    )
+    with pytest.raises(ssl.SSLError, match=r"UNKNOWN_CA"):
+        handshake(reloading.listener, stranger)
