@@ -81,6 +81,9 @@ class SystemUnderTest:
             CSMS_TOPIC_PREFIX=f"bench{self.run_id}.",
             CSMS_DB_SCHEMA=f"bench_{self.run_id}",
             CSMS_GATEWAY_PORT=str(self.gateway_port),
+            # The benchmarks and fault tests drive ws; the wss listener (9443 by default) would
+            # collide with a `make run` or another run on this machine (turn it on in `extra`).
+            CSMS_GATEWAY_TLS_PORT="-1",
             CSMS_API_PORT=str(self.api_port),
             CSMS_GATEWAY_ID=f"bench-{self.run_id}",
             CSMS_INSTANCE_ID=f"bench-api-{self.run_id}",

@@ -37,6 +37,13 @@ async def _run_gateway(settings: Settings, stop: asyncio.Event) -> None:
     gateway = Gateway(settings)
     await gateway.start()
     print(f"gateway: ws://{settings.gateway_host}:{gateway.port}/ocpp/{{chargePointId}}", flush=True)
+    if gateway.tls is not None:
+        ca = gateway.tls.files.server_ca
+        verify = f" (the server is verified with {ca})" if ca is not None else ""
+        print(
+            f"gateway: wss://{settings.gateway_host}:{gateway.tls_port}/ocpp/{{chargePointId}}{verify}",
+            flush=True,
+        )
     await stop.wait()
     await gateway.stop()
 

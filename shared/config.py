@@ -36,6 +36,21 @@ class Settings:
     db_schema: str = "csms"
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 9000
+    # The station endpoint over TLS (security profiles 2 and 3, ADR 0035), beside the plain port;
+    # 0 = ephemeral (tests), -1 = off.
+    gateway_tls_port: int = 9443
+    # Its certificates (PEM files). None of them set: a local development CA and server
+    # certificates are made (once) in tls_dir, and ca.pem there verifies the gateway.
+    tls_cert_rsa: str = ""
+    tls_key_rsa: str = ""
+    tls_cert_ecdsa: str = ""
+    tls_key_ecdsa: str = ""
+    # The CA that signs stations' client certificates (profile 3); empty: the development CA when
+    # the certificates are made, else no client certificates are asked for.
+    tls_client_ca: str = ""
+    tls_dir: str = "~/.cache/csms/tls"
+    # How often (s) the gateway looks whether the files changed; new connections use new files.
+    tls_reload_interval: float = 5.0
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     # Identifies this gateway's inbox topic; must be unique among running gateways and stable
@@ -117,6 +132,14 @@ class Settings:
             db_schema=_env("CSMS_DB_SCHEMA", base.db_schema),
             gateway_host=_env("CSMS_GATEWAY_HOST", base.gateway_host),
             gateway_port=int(_env("CSMS_GATEWAY_PORT", str(base.gateway_port))),
+            gateway_tls_port=int(_env("CSMS_GATEWAY_TLS_PORT", str(base.gateway_tls_port))),
+            tls_cert_rsa=_env("CSMS_TLS_CERT_RSA", base.tls_cert_rsa),
+            tls_key_rsa=_env("CSMS_TLS_KEY_RSA", base.tls_key_rsa),
+            tls_cert_ecdsa=_env("CSMS_TLS_CERT_ECDSA", base.tls_cert_ecdsa),
+            tls_key_ecdsa=_env("CSMS_TLS_KEY_ECDSA", base.tls_key_ecdsa),
+            tls_client_ca=_env("CSMS_TLS_CLIENT_CA", base.tls_client_ca),
+            tls_dir=_env("CSMS_TLS_DIR", base.tls_dir),
+            tls_reload_interval=float(_env("CSMS_TLS_RELOAD_INTERVAL", str(base.tls_reload_interval))),
             api_host=_env("CSMS_API_HOST", base.api_host),
             api_port=int(_env("CSMS_API_PORT", str(base.api_port))),
             gateway_id=_env("CSMS_GATEWAY_ID", base.gateway_id),

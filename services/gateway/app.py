@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import json
 import logging
+import ssl
 import uuid
 from collections import deque
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ from services.gateway.connection import StationConnection
 from services.gateway.handshake import Admission, PasswordCheck, Refusal, finish_admit, pre_admit
 from services.gateway.logstate import LogCircuit, LogRefused, LogUnavailable
 from services.gateway.throttle import FailureThrottle
+from services.gateway.tls import ReloadingContext, TransportSecurity, server_files, transport_security
 from shared.clock import SYSTEM, Clock
 from shared.config import Settings
 from shared.events import undecodable
@@ -116,6 +118,9 @@ class Gateway:
         self._producer: AIOKafkaProducer | None = None
         self._inbox: AIOKafkaConsumer | None = None
         self._server: Server | None = None
+        # The wss listener (ADR 0035) and its certificates, reloaded when their files change.
+        self._tls_server: Server | None = None
+        self.tls: ReloadingContext | None = None
         self._tasks: list[asyncio.Task[None]] = []
         # Whether the log takes writes (a write failed: refuse at once, probe; ADR 0023), and the
         # records of frames sent or refused while it did not, appended in order once it does.
@@ -154,10 +159,38 @@ class Gateway:
         self._tasks.append(asyncio.create_task(self._consume_inbox(), name="gateway-inbox"))
         self._tasks.append(asyncio.create_task(self._ticker(), name="gateway-ticker"))
         self._tasks.append(asyncio.create_task(self._append_unlogged(), name="gateway-unlogged"))
-        self._server = await serve(
+        if s.gateway_tls_port >= 0:
+            # Making the development certificates (RSA key generation) takes a moment: off the loop.
+            self.tls = ReloadingContext(await asyncio.to_thread(server_files, s))
+            self._tasks.append(
+                asyncio.create_task(self.tls.watch(s.tls_reload_interval), name="gateway-tls-reload")
+            )
+        self._server = await self._serve(s.gateway_port, None)
+        log.info(
+            "gateway %s listening on ws://%s:%s/ocpp/{chargePointId}",
+            self.gateway_id,
+            s.gateway_host,
+            self.port,
+        )
+        if self.tls is not None:
+            self._tls_server = await self._serve(s.gateway_tls_port, self.tls.listener)
+            log.info(
+                "gateway %s listening on wss://%s:%s/ocpp/{chargePointId} (server certificates %s, %s)",
+                self.gateway_id,
+                s.gateway_host,
+                self.tls_port,
+                self.tls.files.rsa_cert,
+                self.tls.files.ecdsa_cert,
+            )
+
+    async def _serve(self, port: int, ssl_context: ssl.SSLContext | None) -> Server:
+        """One listener; ws and wss differ in nothing but TLS (same admission, same handler)."""
+        s = self.settings
+        return await serve(
             self._handle,
             s.gateway_host,
-            s.gateway_port,
+            port,
+            ssl=ssl_context,
             subprotocols=[Subprotocol(SUBPROTOCOL)],
             select_subprotocol=select_subprotocol,
             process_request=self._process_request,
@@ -169,12 +202,6 @@ class Gateway:
             close_timeout=5,
             server_header=None,
         )
-        log.info(
-            "gateway %s listening on ws://%s:%s/ocpp/{chargePointId}",
-            self.gateway_id,
-            s.gateway_host,
-            self.port,
-        )
 
     @property
     def port(self) -> int:
@@ -182,13 +209,22 @@ class Gateway:
         sockets = list(self._server.sockets)
         return int(sockets[0].getsockname()[1])
 
+    @property
+    def tls_port(self) -> int:
+        assert self._tls_server is not None, "the TLS listener is off (CSMS_GATEWAY_TLS_PORT=-1)"
+        sockets = list(self._tls_server.sockets)
+        return int(sockets[0].getsockname()[1])
+
     async def stop(self) -> None:
         """Graceful: no new stations, 1001 to connected ones, then flush what they produced."""
-        if self._server is not None:
-            # Stops accepting and closes every connection, also one still registering, with 1001
-            # (going away); handlers then log their `closed` records while the producer is up.
-            self._server.close(close_connections=True)
-            await self._server.wait_closed()
+        # Stops accepting and closes every connection, also one still registering, with 1001
+        # (going away); handlers then log their `closed` records while the producer is up.
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                server.close(close_connections=True)
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                await server.wait_closed()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -291,7 +327,7 @@ class Gateway:
     def health(self) -> tuple[bool, dict[str, object]]:
         """What ``GET /health`` on the station port says: unhealthy while the log takes no writes."""
         c = self.log_circuit
-        return c.available, {
+        body: dict[str, object] = {
             "status": "ok" if c.available else "log unavailable",
             "log": {
                 "available": c.available,
@@ -302,6 +338,10 @@ class Gateway:
             },
             "connections": len(self.connections),
         }
+        if self.tls is not None:
+            # The wss listener (ADR 0035): certificate reloads, refused handshakes by reason.
+            body["tls"] = {"reloads": self.tls.reloads, "refusedHandshakes": dict(self.tls.refusals.counts)}
+        return c.available, body
 
     async def publish_nowait(self, topic: str, key: str, value: bytes) -> None:
         assert self._producer is not None
@@ -333,6 +373,10 @@ class Gateway:
         return response
 
     async def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
+        # What TLS agreed (None on ws): recorded with the connection; profile 3 will decide on it.
+        connection.security = transport_security(  # type: ignore[attr-defined]
+            connection.transport.get_extra_info("ssl_object")
+        )
         decision = pre_admit(
             request.path,
             request.headers.get("Authorization"),
@@ -387,6 +431,7 @@ class Gateway:
 
     async def _handle(self, ws: ServerConnection) -> None:
         admission: Admission = ws.admission  # type: ignore[attr-defined]
+        security: TransportSecurity | None = ws.security  # type: ignore[attr-defined]
         station_id = admission.station_id
         remote = ws.remote_address
         if ws.subprotocol is None:
@@ -400,6 +445,9 @@ class Gateway:
             at_ms=self.now_ms(),
             remote=f"{remote[0]}:{remote[1]}" if remote else None,
             authenticated=admission.authenticated,
+            tls_version=security.version if security else None,
+            tls_cipher=security.cipher if security else None,
+            client_certificate=security.client_certificate if security else None,
         )
         try:
             metadata = await self.publish(encode(opened), station_id)
@@ -409,7 +457,7 @@ class Gateway:
             await ws.close(1011, "central system log unavailable")
             return
         epoch = metadata.offset
-        conn = StationConnection(self, ws, station_id, connection_id, epoch)
+        conn = StationConnection(self, ws, station_id, connection_id, epoch, security=security)
         previous = self.connections.get(station_id)
         self.connections[station_id] = conn
         if previous is not None:

@@ -28,6 +28,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from services.gateway.logstate import NOT_LOGGED, LogRefused, LogUnavailable
+from services.gateway.tls import TransportSecurity
 from shared import telemetry
 from shared.config import Settings
 from shared.events.commands import NULL, CommandOutcome, OutcomeStatus, SendCall, StationReply
@@ -116,9 +117,18 @@ class GatewayPort(Protocol):
 
 class StationConnection:
     def __init__(
-        self, gateway: GatewayPort, ws: ServerConnection, station_id: str, connection_id: str, epoch: int
+        self,
+        gateway: GatewayPort,
+        ws: ServerConnection,
+        station_id: str,
+        connection_id: str,
+        epoch: int,
+        *,
+        security: TransportSecurity | None = None,
     ) -> None:
         self.gateway = gateway
+        # What TLS agreed, a verified client certificate included (None: plain ws; ADR 0035).
+        self.security = security
         self.ws = ws
         self.station_id = station_id
         self.connection_id = connection_id

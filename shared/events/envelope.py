@@ -60,6 +60,17 @@ class FrameRecord(msgspec.Struct, tag="frame", tag_field="type", kw_only=True, o
     payload: msgspec.Raw = NO_PAYLOAD
 
 
+class ClientCertificate(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A station's TLS client certificate, verified against the charge-point CA (profile 3)."""
+
+    # Subject CN (the station's serial number, whitepaper A00.FR.511) and O (the CPO, A00.FR.509).
+    common_name: str | None = None
+    organization: str | None = None
+    serial: str  # hex, no leading zeroes (as OCPP's certificateHashData writes it)
+    issuer: str
+    not_after_ms: int
+
+
 class ConnectionOpened(msgspec.Struct, tag="opened", tag_field="type", kw_only=True, omit_defaults=True):
     v: int = 1
     station_id: str
@@ -69,6 +80,11 @@ class ConnectionOpened(msgspec.Struct, tag="opened", tag_field="type", kw_only=T
     remote: str | None = None
     subprotocol: str = "ocpp1.6"
     authenticated: bool = False
+    # Over TLS (the wss port, ADR 0035): the version and suite agreed, and a verified client
+    # certificate when the station presented one. Absent: plain ws.
+    tls_version: str | None = None
+    tls_cipher: str | None = None
+    client_certificate: ClientCertificate | None = None
 
 
 class ConnectionClosed(msgspec.Struct, tag="closed", tag_field="type", kw_only=True, omit_defaults=True):

@@ -15,6 +15,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -55,6 +56,15 @@ class System:
     def station_url(self, station_id: str) -> str:
         return f"ws://127.0.0.1:{self.gateway.port}/ocpp/{station_id}"
 
+    def tls_station_url(self, station_id: str) -> str:
+        """The wss endpoint (profiles 2 and 3, ADR 0035); ``ca_file`` verifies it."""
+        return f"wss://127.0.0.1:{self.gateway.tls_port}/ocpp/{station_id}"
+
+    @property
+    def ca_file(self) -> Path:
+        """The development CA's certificate (``~/.cache/csms/tls/ca.pem`` under ``make run``)."""
+        return Path(self.settings.tls_dir) / "ca.pem"
+
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api.port}"
@@ -82,6 +92,10 @@ def session_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         db_schema=f"{base.db_schema}_t{session}",
         database_url=test_database_url(base.database_url),
         gateway_port=0,
+        # The wss listener on a port of its own, with development certificates made for the session.
+        gateway_tls_port=0,
+        tls_dir=str(tmp_path_factory.mktemp("tls")),
+        tls_reload_interval=0.2,
         gateway_id=f"test-{uuid.uuid4().hex[:8]}",
         service_reply_timeout=10.0,
         station_call_timeout=5.0,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -93,13 +94,17 @@ def iso(at: datetime) -> str:
 
 
 @contextlib.asynccontextmanager
-async def station(url: str, *, boot: bool = True, **headers: str) -> AsyncIterator[TestStation]:
-    """A connected (and by default booted) station; its id is the URL's last path segment."""
+async def station(
+    url: str, *, boot: bool = True, tls: ssl.SSLContext | None = None, **headers: str
+) -> AsyncIterator[TestStation]:
+    """A connected (and by default booted) station; its id is the URL's last path segment. A wss
+    URL needs ``tls``: the client's context (the CA it trusts, its certificate, versions, suites)."""
     station_id = unquote(url.rsplit("/", 1)[1])
     async with connect(
         url,
         subprotocols=OCPP16,
         additional_headers=headers or None,
+        ssl=tls,
     ) as ws:
         cp = TestStation(station_id, ws)
         listener = asyncio.create_task(cp.start())

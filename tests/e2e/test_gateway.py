@@ -267,6 +267,9 @@ async def test_sigterm_closes_stations_with_1001_and_exits_cleanly(system: Syste
     env = {
         **os.environ,
         "CSMS_GATEWAY_PORT": "0",  # the port it got is in the line it prints: no port race
+        # The wss listener too: on a port of its own, the session's certificates (not ~/.cache).
+        "CSMS_GATEWAY_TLS_PORT": "0",
+        "CSMS_TLS_DIR": system.settings.tls_dir,
         "CSMS_GATEWAY_ID": f"{system.settings.gateway_id}-sig",
         "CSMS_KAFKA_BOOTSTRAP": system.settings.kafka_bootstrap,
         "CSMS_TOPIC_PREFIX": system.settings.topic_prefix,

@@ -53,7 +53,7 @@ def test_every_variable_is_a_setting() -> None:
 def test_ports_are_the_defaults_and_read_models_have_one_writer() -> None:
     defaults = Settings()
     expected = {
-        "gateway": {defaults.gateway_port},
+        "gateway": {defaults.gateway_port, defaults.gateway_tls_port},
         "api": {defaults.api_port},
         "firmware": {defaults.files_http_port, defaults.files_ftp_port},
     }
@@ -84,3 +84,29 @@ def test_files_are_shared_by_who_writes_and_who_serves_them() -> None:
         mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
         claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"]}
         assert claims["files"] == "csms-files" and mounts["files"] == config["data"]["CSMS_FILES_DIR"]
+
+
+def test_gateway_tls_files_come_from_the_mounted_secrets() -> None:
+    """Every TLS file the gateway is told about lies in a volume mounted without subPath (so the
+    kubelet's updates reach it and the gateway reloads them, ADR 0035)."""
+    spec = workloads()["gateway"]["spec"]["template"]["spec"]
+    [container] = spec["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    files = [
+        env[n]
+        for n in (
+            "CSMS_TLS_CERT_RSA",
+            "CSMS_TLS_KEY_RSA",
+            "CSMS_TLS_CERT_ECDSA",
+            "CSMS_TLS_KEY_ECDSA",
+            "CSMS_TLS_CLIENT_CA",
+        )
+    ]
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    [volume] = [v for v in spec["volumes"] if v["name"] == "tls"]
+    paths = {
+        f"{mounts['tls']['mountPath']}/{item['path']}"
+        for source in volume["projected"]["sources"]
+        for item in source["secret"]["items"]
+    }
+    assert set(files) == paths and "subPath" not in mounts["tls"]
