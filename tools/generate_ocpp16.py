@@ -50,6 +50,22 @@ CORE_ACTIONS = [
     ("TriggerMessage", "CentralSystem", "RemoteTrigger"),
 ]
 
+# The security extension's eleven messages (Improved security for OCPP 1.6-J, edition 2, chapter
+# 5; their schemas ship with the `ocpp` package beside the 1.6 ones).
+SECURITY_ACTIONS = [
+    ("CertificateSigned", "CentralSystem", "Security"),
+    ("DeleteCertificate", "CentralSystem", "Security"),
+    ("ExtendedTriggerMessage", "CentralSystem", "Security"),
+    ("GetInstalledCertificateIds", "CentralSystem", "Security"),
+    ("GetLog", "CentralSystem", "Security"),
+    ("InstallCertificate", "CentralSystem", "Security"),
+    ("LogStatusNotification", "ChargePoint", "Security"),
+    ("SecurityEventNotification", "ChargePoint", "Security"),
+    ("SignCertificate", "ChargePoint", "Security"),
+    ("SignedFirmwareStatusNotification", "ChargePoint", "Security"),
+    ("SignedUpdateFirmware", "CentralSystem", "Security"),
+]
+
 # Nested object types get the name of the OCPP datatype they are (spec chapter 7), not of the field.
 TYPE_NAMES = {
     "idTagInfo": "IdTagInfo",
@@ -88,9 +104,30 @@ def _errata(node: Any) -> None:
             _errata(value)
 
 
+# Where an inlined definition keeps its name: "#/definitions/CertificateHashDataType" becomes the
+# class CertificateHashData (an unknown keyword, which JSON Schema validators ignore).
+TYPE_KEY = "x-ocpp-type"
+
+
+def _inline(node: Any, definitions: dict[str, Any]) -> Any:
+    """``node`` with every ``$ref`` to the schema's own definitions replaced by what it names (the
+    security extension's schemas use them; the 1.6 ones are written out)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/definitions/"):
+            name = ref.removeprefix("#/definitions/")
+            target = _inline(definitions[name], definitions)
+            return {**target, TYPE_KEY: name.removesuffix("Type")} if target.get("type") == "object" else target
+        return {k: _inline(v, definitions) for k, v in node.items() if k != "definitions"}
+    if isinstance(node, list):
+        return [_inline(v, definitions) for v in node]
+    return node
+
+
 def load_schema(file: str) -> dict[str, Any]:
-    """The official schema ``file`` (without .json) with the errata applied."""
-    schema: dict[str, Any] = json.loads((schema_dir() / f"{file}.json").read_text())
+    """The official schema ``file`` (without .json), its definitions inlined, the errata applied."""
+    raw: dict[str, Any] = json.loads((schema_dir() / f"{file}.json").read_text())
+    schema: dict[str, Any] = _inline(raw, raw.get("definitions", {}))
     _errata(schema)
     return schema
 
@@ -111,7 +148,9 @@ class Generator:
         self.multiples: list[tuple[str, str]] = []  # (attribute, step) of the class being built
 
     def object_class(self, name: str, schema: dict[str, Any], doc: str | None = None) -> str:
-        shape = json.dumps(schema, sort_keys=True)
+        # javaType is a code-generation hint of the OCA's schemas, not part of the shape: the same
+        # type in two security-extension schemas differs by it alone.
+        shape = json.dumps({k: v for k, v in schema.items() if k != "javaType"}, sort_keys=True)
         base, n = name, 1
         while name in self.shapes and self.shapes[name] != shape:
             n += 1
@@ -155,7 +194,8 @@ class Generator:
     def annotation(self, prop: str, schema: dict[str, Any]) -> str:
         kind = schema.get("type")
         if kind == "object":
-            return self.object_class(TYPE_NAMES.get(prop, prop[:1].upper() + prop[1:]), schema)
+            named = schema.get(TYPE_KEY) or TYPE_NAMES.get(prop, prop[:1].upper() + prop[1:])
+            return self.object_class(named, schema)
         if kind == "array":
             item = self.annotation(prop, schema["items"])
             meta = []
@@ -235,7 +275,7 @@ class Message(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_f
 def generate() -> str:
     gen = Generator()
     table = []
-    for action, initiator, profile in CORE_ACTIONS:
+    for action, initiator, profile in CORE_ACTIONS + SECURITY_ACTIONS:
         req = gen.message(action, f"{action}Request")
         res = gen.message(f"{action}Response", f"{action}Response")
         table.append((action, req, res, initiator, profile))

@@ -23,6 +23,7 @@ from services.api import (
     id_tags,
     local_lists,
     reservations,
+    security_events,
     sites,
     stations,
     transactions,
@@ -176,5 +177,6 @@ ROUTES = [
     web.get("/api/v1/reservations/{reservationId}", reservations.get_reservation),
     web.post("/api/v1/reservations/{reservationId}/cancel", reservations.cancel_reservation),
     *local_lists.ROUTES,
+    *security_events.ROUTES,
     *firmware.ROUTES,
 ]

@@ -19,7 +19,13 @@ from services.api.stations import StationPut
 from services.locallists.queries import DefinitionView, PushView, StationLocalList
 from services.reservations.queries import ReservationView
 from services.smartcharging.queries import CompositeScheduleView, SiteDetail, SiteView, StationProfiles
-from services.stations.queries import StationCalls, StationConfiguration, StationRegistered, StationView
+from services.stations.queries import (
+    SecurityEventView,
+    StationCalls,
+    StationConfiguration,
+    StationRegistered,
+    StationView,
+)
 from services.transactions.queries import IdTagView, TransactionDetail, TransactionView
 from shared.ocpp.v16.actions import ACTIONS, Initiator
 
@@ -39,6 +45,7 @@ PAGED = {
     "/api/v1/firmware": "images",
     "/api/v1/firmware-campaigns": "campaigns",
     "/api/v1/diagnostics": "diagnostics",
+    "/api/v1/security-events": "securityEvents",
 }
 
 
@@ -77,6 +84,7 @@ ITEMS: dict[str, type[Any]] = {
     "/api/v1/transactions": TransactionView,
     "/api/v1/reservations": ReservationView,
     "/api/v1/local-lists": DefinitionView,
+    "/api/v1/security-events": SecurityEventView,
 }
 
 
@@ -241,6 +249,16 @@ def document() -> dict[str, Any]:
                 "summary": "Delete a site (its stations are no longer managed)",
                 "responses": {"204": {"description": "deleted"}, "404": error_response("unknown site")},
             },
+        },
+        "/api/v1/security-events": {
+            "get": {
+                "summary": "Security events stations reported (SecurityEventNotification), newest first",
+                "parameters": [
+                    param("stationId", "query"),
+                    param("critical", "query", {"type": "boolean"}),
+                ],
+                "responses": {"200": json_response(OBJECT)},
+            }
         },
         "/api/v1/transactions": {
             "get": {

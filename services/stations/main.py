@@ -1,9 +1,10 @@
-"""What the stations process runs: the OCPP handler and its two read models."""
+"""What the stations process runs: the OCPP handler and its read models."""
 
 from __future__ import annotations
 
 from services.stations.calls_projection import StationCallsProjection
 from services.stations.projection import StationsProjection
+from services.stations.security_projection import SecurityEventsProjection
 from services.stations.service import StationsHandler
 from shared.config import Settings
 from shared.events.topics import Topics
@@ -13,7 +14,7 @@ from shared.service import FrameServiceRunner, Runner
 
 
 def projections(topics: Topics) -> list[Projection]:
-    return [StationsProjection(topics), StationCallsProjection(topics)]
+    return [StationsProjection(topics), StationCallsProjection(topics), SecurityEventsProjection(topics)]
 
 
 def runners(settings: Settings) -> list[Runner]:

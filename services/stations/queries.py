@@ -282,3 +282,66 @@ async def calls(db: Db, station_id: str, after: CallKey | None, limit: int) -> l
         )
         for r in found
     ]
+
+
+# -- security events (SecurityEventNotification, security_projection.py) --------------------------------
+
+SecurityEventKey = tuple[dt.datetime, str, str, str]  # received_at, station, connection, unique id
+
+
+class SecurityEventView(msgspec.Struct, rename="camel", kw_only=True):
+    """One SecurityEventNotification a station sent (security whitepaper 5.15, section 8)."""
+
+    station_id: str
+    type: str
+    # Critical per the whitepaper's table of security events (pushed by the station at once).
+    critical: bool
+    occurred_at: Timestamp  # the station's timestamp of the event
+    tech_info: str | None
+    received_at: Timestamp
+
+
+async def security_events(
+    db: Db,
+    *,
+    station_id: str | None,
+    critical: bool | None,
+    after: SecurityEventKey | None,
+    limit: int,
+) -> list[tuple[SecurityEventKey, SecurityEventView]]:
+    """Up to ``limit`` security events, newest received first, after the key ``after``."""
+    where: list[str] = []
+    args: list[object] = []
+    if station_id is not None:
+        args.append(station_id)
+        where.append(f"station_id = ${len(args)}")
+    if critical is not None:
+        args.append(critical)
+        where.append(f"critical = ${len(args)}")
+    if after is not None:
+        args.extend(after)
+        n = len(args)
+        where.append(
+            f"(received_at, station_id, connection_id, unique_id) < (${n - 3}, ${n - 2}, ${n - 1}, ${n})"
+        )
+    args.append(limit)
+    sql = "SELECT * FROM station_security_events"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += (
+        f" ORDER BY received_at DESC, station_id DESC, connection_id DESC, unique_id DESC LIMIT ${len(args)}"
+    )
+    return [
+        (
+            (r["received_at"], r["station_id"], r["connection_id"], r["unique_id"]),
+            SecurityEventView(
+                station_id=r["station_id"],
+                type=r["type"],
+                critical=r["critical"],
+                occurred_at=iso(r["occurred_at"]),
+                tech_info=r["tech_info"],
+                received_at=iso(r["received_at"]),
+            ),
+        )
+        for r in await db.fetch(sql, *args)
+    ]

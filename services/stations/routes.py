@@ -17,6 +17,9 @@ from services.stations.handlers import (
     diagnostics_status_notification,
     firmware_status_notification,
     heartbeat,
+    log_status_notification,
+    security_event_notification,
+    signed_firmware_status_notification,
     status_notification,
 )
 from services.stations.state import State, StationEvent
@@ -31,6 +34,12 @@ from shared.ocpp.v16.messages import (
     FirmwareStatusNotificationResponse,
     HeartbeatRequest,
     HeartbeatResponse,
+    LogStatusNotificationRequest,
+    LogStatusNotificationResponse,
+    SecurityEventNotificationRequest,
+    SecurityEventNotificationResponse,
+    SignedFirmwareStatusNotificationRequest,
+    SignedFirmwareStatusNotificationResponse,
     StatusNotificationRequest,
     StatusNotificationResponse,
 )
@@ -53,5 +62,19 @@ ROUTES: Mapping[str, ActionRoute[State, Context, StationEvent]] = {
         DiagnosticsStatusNotificationRequest,
         DiagnosticsStatusNotificationResponse,
         diagnostics_status_notification.handle,
+    ),
+    # The security extension's notifications (whitepaper chapter 5).
+    "SecurityEventNotification": route(
+        SecurityEventNotificationRequest,
+        SecurityEventNotificationResponse,
+        security_event_notification.handle,
+    ),
+    "LogStatusNotification": route(
+        LogStatusNotificationRequest, LogStatusNotificationResponse, log_status_notification.handle
+    ),
+    "SignedFirmwareStatusNotification": route(
+        SignedFirmwareStatusNotificationRequest,
+        SignedFirmwareStatusNotificationResponse,
+        signed_firmware_status_notification.handle,
     ),
 }

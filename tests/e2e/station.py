@@ -52,10 +52,10 @@ class TestStation(ChargePoint):  # type: ignore[misc]
 
     def __init__(self, station_id: str, ws: Any) -> None:
         super().__init__(station_id, ws)
-        self.responses: dict[str, Response] = dict(DEFAULT_RESPONSES)
+        self.responses: dict[str, Response] = {}
         self.received: list[tuple[str, dict[str, Any]]] = []
-        for action in DEFAULT_RESPONSES:
-            self.route_map[action] = {"_on_action": self._handler(action), "_skip_schema_validation": False}
+        for action, response in DEFAULT_RESPONSES.items():
+            self.answering(action, response)
 
     def _handler(self, action: str) -> Callable[..., Any]:
         async def handle(**request: Any) -> Any:
@@ -70,6 +70,12 @@ class TestStation(ChargePoint):  # type: ignore[misc]
             return response
 
         return handle
+
+    def answering(self, action: str, response: Response) -> None:
+        """Answer ``action`` with ``response`` (an answer, an exception to raise, or a function of the
+        request); the station routes only its defaults otherwise."""
+        self.responses[action] = response
+        self.route_map[action] = {"_on_action": self._handler(action), "_skip_schema_validation": False}
 
     def last(self, action: str) -> dict[str, Any]:
         return next(req for act, req in reversed(self.received) if act == action)

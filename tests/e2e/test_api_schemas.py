@@ -19,7 +19,7 @@ import pytest
 from ocpp.v16 import call, call_result
 
 from tests.e2e.conftest import Api, System, unique_station
-from tests.e2e.station import TestStation, iso, now, station
+from tests.e2e.station import iso, now, station
 from tests.e2e.test_reservations import ReservationsProcess
 
 pytestmark = pytest.mark.e2e
@@ -68,11 +68,6 @@ class Contract:
         self.checked.add((method, template, str(status)))
 
 
-def answering(cp: TestStation, action: str, response: Any) -> None:
-    cp.responses[action] = response
-    cp.route_map[action] = {"_on_action": cp._handler(action), "_skip_schema_validation": False}
-
-
 async def test_responses_match_their_openapi_schemas(system: System, api: Api, reservations: None) -> None:
     code, doc = await api.get("/openapi.json")
     assert code == 200
@@ -113,10 +108,10 @@ async def test_responses_match_their_openapi_schemas(system: System, api: Api, r
     )
 
     async with station(system.station_url(station_id)) as cp:
-        answering(cp, "ReserveNow", call_result.ReserveNow(status="Accepted"))
-        answering(cp, "CancelReservation", call_result.CancelReservation(status="Accepted"))
-        answering(cp, "GetLocalListVersion", call_result.GetLocalListVersion(list_version=0))
-        answering(cp, "SendLocalList", call_result.SendLocalList(status="Accepted"))
+        cp.answering("ReserveNow", call_result.ReserveNow(status="Accepted"))
+        cp.answering("CancelReservation", call_result.CancelReservation(status="Accepted"))
+        cp.answering("GetLocalListVersion", call_result.GetLocalListVersion(list_version=0))
+        cp.answering("SendLocalList", call_result.SendLocalList(status="Accepted"))
         for connector in (1, 2):
             await cp.status(connector, "Available")
         code, _ = await api.post(f"/api/v1/stations/{station_id}/commands/GetConfiguration", {})
@@ -139,6 +134,9 @@ async def test_responses_match_their_openapi_schemas(system: System, api: Api, r
             },
         )
         assert code == 200
+        await cp.call(
+            call.SecurityEventNotification(type="SettingSystemTime", timestamp=iso(now()), tech_info=None)
+        )
         code, reserved = await api.post(
             "/api/v1/reservations",
             {"stationId": station_id, "connectorId": 2, "idTag": reserved_tag, "expiryDate": expiry},
@@ -209,6 +207,10 @@ async def test_responses_match_their_openapi_schemas(system: System, api: Api, r
             connectorId="1",
             duration="600",
         )
+        await api.until(
+            f"/api/v1/security-events?stationId={station_id}", lambda b: len(b["securityEvents"]) == 1
+        )
+        await get("/api/v1/security-events", "/api/v1/security-events", stationId=station_id)
         await get("/api/v1/id-tags", "/api/v1/id-tags", limit="3")
         await get("/api/v1/id-tags/{idTag}", f"/api/v1/id-tags/{id_tag}")
         await get("/api/v1/sites", "/api/v1/sites")

@@ -68,12 +68,6 @@ def image_bytes(version: str, size: int = 5000) -> bytes:
     return f"CSMS-SIM-FW {version}\n".encode() + os.urandom(size)
 
 
-def answer(cp: TestStation, action: str, response: Any) -> None:
-    """Teach the test station an action it does not answer by default."""
-    cp.responses[action] = response
-    cp.route_map[action] = {"_on_action": cp._handler(action), "_skip_schema_validation": False}
-
-
 async def received(cp: TestStation, action: str) -> dict[str, Any]:
     await eventually(lambda: any(a == action for a, _ in cp.received), timeout=15, what=action)
     return cp.last(action)
@@ -136,7 +130,7 @@ async def test_tc_044_1_download_and_install(system: System, api: Api) -> None:
     assert img["size"] == len(image) and len(img["sha256"]) == 64
     station_id = unique_station("FW")
     async with fw_station(system, station_id) as cp:
-        answer(cp, "UpdateFirmware", call_result.UpdateFirmware())
+        cp.answering("UpdateFirmware", call_result.UpdateFirmware())
         campaign = await new_campaign(
             api, {"imageId": img["imageId"], "stations": [station_id], "retries": 3, "retryInterval": 30}
         )
@@ -178,7 +172,7 @@ async def test_tc_044_2_and_3_failures(
     img = await upload_image(api, image_bytes("2.1"), "fw-2.1.bin", "2.1")
     station_id = unique_station("FW")
     async with fw_station(system, station_id) as cp:
-        answer(cp, "UpdateFirmware", call_result.UpdateFirmware())
+        cp.answering("UpdateFirmware", call_result.UpdateFirmware())
         campaign = await new_campaign(api, {"imageId": img["imageId"], "stations": [station_id]})
         await received(cp, "UpdateFirmware")
         for status in statuses:
@@ -194,7 +188,7 @@ async def test_a_silent_station_times_out_and_an_offline_one_waits(system: Syste
     img = await upload_image(api, image_bytes("2.2"), "fw-2.2.bin", "2.2")
     station_id = unique_station("FW")
     async with fw_station(system, station_id) as cp:
-        answer(cp, "UpdateFirmware", call_result.UpdateFirmware())
+        cp.answering("UpdateFirmware", call_result.UpdateFirmware())
         campaign = await new_campaign(api, {"imageId": img["imageId"], "stations": [station_id]})
         await received(cp, "UpdateFirmware")
         await fsn(cp, "Downloading")
@@ -223,7 +217,7 @@ async def test_a_silent_station_times_out_and_an_offline_one_waits(system: Syste
     body = await api.until(path, lambda b: b["stations"][0]["state"] == "Waiting")
     assert body["stations"][0]["reason"] == "NotConnected" and body["status"] == "Running"
     async with fw_station(system, away) as cp:  # back online: the update goes out now
-        answer(cp, "UpdateFirmware", call_result.UpdateFirmware())
+        cp.answering("UpdateFirmware", call_result.UpdateFirmware())
         await received(cp, "UpdateFirmware")
         await install(cp, "2.2")
         body = await finished(api, back["campaignId"])
@@ -243,7 +237,7 @@ async def test_tc_045_1_get_diagnostics_uploaded_over_http(system: System, api: 
     station_id = unique_station("DG")
     content = os.urandom(20_000) + b"\x00\r\n end"
     async with fw_station(system, station_id) as cp:
-        answer(cp, "GetDiagnostics", call_result.GetDiagnostics(file_name="diag-45-1.log"))
+        cp.answering("GetDiagnostics", call_result.GetDiagnostics(file_name="diag-45-1.log"))
         start, stop = iso_at(now().replace(microsecond=0)), iso_at(now().replace(microsecond=0))
         code, body = await api.post(
             f"/api/v1/stations/{station_id}/diagnostics",
@@ -272,7 +266,7 @@ async def test_tc_045_1_get_diagnostics_uploaded_over_http(system: System, api: 
 async def test_tc_045_2_upload_failed(system: System, api: Api) -> None:
     station_id = unique_station("DG")
     async with fw_station(system, station_id) as cp:
-        answer(cp, "GetDiagnostics", call_result.GetDiagnostics(file_name="diag-45-2.log"))
+        cp.answering("GetDiagnostics", call_result.GetDiagnostics(file_name="diag-45-2.log"))
         code, body = await api.post(f"/api/v1/stations/{station_id}/diagnostics", {})
         assert code == 202, body
         await received(cp, "GetDiagnostics")
@@ -528,7 +522,7 @@ async def test_diagnostics_uploads_are_size_limited_and_may_be_multipart(system:
     limit = system.settings.diagnostics_max_bytes
     station_id = unique_station("DG")
     async with fw_station(system, station_id) as cp:
-        answer(cp, "GetDiagnostics", call_result.GetDiagnostics(file_name="big.log"))
+        cp.answering("GetDiagnostics", call_result.GetDiagnostics(file_name="big.log"))
         request_id, location = await diagnostics_location(api, cp, station_id, "http")
         async with api.session.put(location + "big.log", data=os.urandom(limit + 1)) as resp:
             assert resp.status == 413
@@ -569,7 +563,7 @@ async def test_campaign_targets_by_site_and_by_filter(system: System, api: Api) 
         assert booted.status == "Accepted"
         await api.until(f"/api/v1/stations/{other}", lambda s: s.get("boot") is not None)
         for cp in (a, b):
-            answer(cp, "UpdateFirmware", call_result.UpdateFirmware())
+            cp.answering("UpdateFirmware", call_result.UpdateFirmware())
         by_site = await new_campaign(api, {"imageId": img["imageId"], "site": site})
         assert [s["stationId"] for s in by_site["stations"]] == [on_site]
         by_filter = await new_campaign(
@@ -590,7 +584,7 @@ async def test_operator_pauses_resumes_and_aborts(system: System, api: Api) -> N
         fw_station(system, ids[2]) as c,
     ):
         for cp in (a, b, c):
-            answer(cp, "UpdateFirmware", call_result.UpdateFirmware())
+            cp.answering("UpdateFirmware", call_result.UpdateFirmware())
         campaign = await new_campaign(
             api, {"imageId": img["imageId"], "stations": ids, "policy": {"batchSize": 1, "maxInFlight": 1}}
         )
@@ -625,7 +619,7 @@ async def test_state_and_read_models_rebuild_from_the_log(system: System, api: A
     img = await upload_image(api, image_bytes("8.0"), "fw-8.0.bin", "8.0")
     station_id = unique_station("FW")
     async with fw_station(system, station_id) as cp:
-        answer(cp, "UpdateFirmware", call_result.UpdateFirmware())
+        cp.answering("UpdateFirmware", call_result.UpdateFirmware())
         campaign = await new_campaign(api, {"imageId": img["imageId"], "stations": [station_id]})
         await received(cp, "UpdateFirmware")
         await fsn(cp, "Downloading")
@@ -702,7 +696,7 @@ async def test_a_second_replica_neither_duplicates_nor_stalls_campaigns(system: 
         async with contextlib.AsyncExitStack() as stack:
             cps = [await stack.enter_async_context(fw_station(system, sid)) for sid in ids]
             for cp in cps:
-                answer(cp, "UpdateFirmware", call_result.UpdateFirmware())
+                cp.answering("UpdateFirmware", call_result.UpdateFirmware())
             body = await update_all(api, cps, "5.0")
             assert body["counts"]["Succeeded"] == 3
             frames = await fleet_frames(system, set(ids), done=3)
@@ -741,8 +735,8 @@ async def test_firmware_and_diagnostics_bodies_validate_against_openapi(system: 
     await upload_image(api, image_bytes("7.1"), "fw-7.1.bin", None)
     station_id = unique_station("FW")
     async with fw_station(system, station_id) as cp:
-        answer(cp, "UpdateFirmware", call_result.UpdateFirmware())
-        answer(cp, "GetDiagnostics", call_result.GetDiagnostics(file_name="d.log"))
+        cp.answering("UpdateFirmware", call_result.UpdateFirmware())
+        cp.answering("GetDiagnostics", call_result.GetDiagnostics(file_name="d.log"))
         campaign = await new_campaign(api, {"imageId": img["imageId"], "stations": [station_id]})
         await received(cp, "UpdateFirmware")
         await install(cp, "7.0")

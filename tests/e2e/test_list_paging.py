@@ -17,7 +17,7 @@ from ocpp.v16 import call, call_result
 
 from tests.e2e.conftest import Api, System
 from tests.e2e.station import iso, now, station
-from tests.e2e.test_reservations import ReservationsProcess, answering, reserve
+from tests.e2e.test_reservations import ReservationsProcess, reserve
 
 pytestmark = pytest.mark.e2e
 
@@ -196,7 +196,7 @@ async def test_reservations_page_newest_first(system: System, api: Api) -> None:
         station_id, tag = f"{p}rs", f"{p}T"
         assert (await api.put(f"/api/v1/id-tags/{tag}", {"status": "Accepted"}))[0] == 201
         async with station(system.station_url(station_id)) as cp:
-            answering(cp, "ReserveNow", call_result.ReserveNow(status="Accepted"))
+            cp.answering("ReserveNow", call_result.ReserveNow(status="Accepted"))
             made = []
             for connector_id in (1, 2, 3):
                 code, body = await reserve(api, station_id, connector_id, tag)

@@ -33,8 +33,7 @@ class FakeList:
         self.entries: dict[str, dict[str, Any]] = {}
         self.answers: list[str] = []  # forced answers to the next SendLocalList requests
         for action, handler in (("GetLocalListVersion", self.get_version), ("SendLocalList", self.send)):
-            cp.responses[action] = handler
-            cp.route_map[action] = {"_on_action": cp._handler(action), "_skip_schema_validation": False}
+            cp.answering(action, handler)
 
     def get_version(self, req: dict[str, Any]) -> Any:
         return call_result.GetLocalListVersion(list_version=self.version if self.supported else -1)

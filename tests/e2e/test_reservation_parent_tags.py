@@ -17,7 +17,6 @@ from tests.e2e.conftest import Api, System, unique_station
 from tests.e2e.station import TestStation, iso, now, station
 from tests.e2e.test_reservations import (
     ReservationsProcess,
-    answering,
     new_tag,
     reservation,
     reserve,
@@ -70,7 +69,7 @@ async def test_reserved_connector_admits_the_parent_its_group_and_children_only(
     station_id = unique_station()
     parent, owner, sibling, child, stranger = await group(api)
     async with station(system.station_url(station_id)) as cp:
-        answering(cp, "ReserveNow", call_result.ReserveNow(status="Accepted"))
+        cp.answering("ReserveNow", call_result.ReserveNow(status="Accepted"))
         authorized = await cp.call(call.Authorize(id_tag=parent))
         assert authorized.id_tag_info == {"status": "Accepted"}  # the station matches it itself
         authorized = await cp.call(call.Authorize(id_tag=sibling))
@@ -100,7 +99,7 @@ async def test_station_reservation_is_used_by_the_parent_tag_on_any_connector(
     station_id = unique_station()
     parent, owner, _, _, stranger = await group(api)
     async with station(system.station_url(station_id)) as cp:
-        answering(cp, "ReserveNow", call_result.ReserveNow(status="Accepted"))
+        cp.answering("ReserveNow", call_result.ReserveNow(status="Accepted"))
         rid = await reserved(api, cp, 0, owner, parent)
         assert (await start(cp, 1, stranger)).id_tag_info["status"] == "Accepted"
         started = await start(cp, 2, parent)

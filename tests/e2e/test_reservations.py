@@ -86,12 +86,6 @@ async def caught_up(system: System, db: asyncpg.Pool) -> None:
             await asyncio.sleep(0.1)  # another task's progress, in PostgreSQL
 
 
-def answering(cp: TestStation, action: str, response: Any) -> None:
-    """Let the test station answer ``action`` (TestStation routes only its defaults)."""
-    cp.responses[action] = response
-    cp.route_map[action] = {"_on_action": cp._handler(action), "_skip_schema_validation": False}
-
-
 async def tag(api: Api, id_tag: str, status: str = "Accepted", **extra: Any) -> None:
     code, body = await api.put(f"/api/v1/id-tags/{id_tag}", {"status": status, **extra})
     assert code in (200, 201), body
@@ -140,7 +134,7 @@ async def test_reservation_used_by_its_transaction_and_wrong_tag_refused(
     await tag(api, owner)
     await tag(api, other)
     async with station(system.station_url(station_id)) as cp:
-        answering(cp, "ReserveNow", call_result.ReserveNow(status="Accepted"))
+        cp.answering("ReserveNow", call_result.ReserveNow(status="Accepted"))
         code, body = await reserve(api, station_id, 1, owner)
         assert code == 201, body
         assert body["status"] == "active" and body["answer"] == "Accepted"
@@ -190,7 +184,7 @@ async def test_reservation_expires_at_its_expiry_date(
     await tag(api, owner)
     await tag(api, other)
     async with station(system.station_url(station_id)) as cp:
-        answering(cp, "ReserveNow", call_result.ReserveNow(status="Accepted"))
+        cp.answering("ReserveNow", call_result.ReserveNow(status="Accepted"))
         expiry = now() + timedelta(seconds=life)
         code, body = await reserve(api, station_id, 1, owner, expiry_date=expiry)
         assert code == 201, body
@@ -216,7 +210,7 @@ async def test_reservation_refused_by_the_station_is_recorded_and_holds_nothing(
     await tag(api, owner)
     await tag(api, other)
     async with station(system.station_url(station_id)) as cp:
-        answering(cp, "ReserveNow", call_result.ReserveNow(status=answer))
+        cp.answering("ReserveNow", call_result.ReserveNow(status=answer))
         if answer == "Unavailable":  # TC_048_3: the operator made the connector Inoperative first
             code, _ = await api.post(
                 f"/api/v1/stations/{station_id}/commands/ChangeAvailability",
@@ -241,7 +235,7 @@ async def test_reservation_of_the_whole_station(
     await tag(api, owner)
     await tag(api, other)
     async with station(system.station_url(station_id)) as cp:
-        answering(cp, "ReserveNow", call_result.ReserveNow(status="Accepted"))
+        cp.answering("ReserveNow", call_result.ReserveNow(status="Accepted"))
         code, body = await reserve(api, station_id, 0, owner)
         assert code == 201 and body["status"] == "active" and cp.last("ReserveNow")["connector_id"] == 0
         rid = body["reservationId"]
@@ -265,7 +259,7 @@ async def test_connector_zero_refused_when_the_station_said_it_cannot(
         code, _ = await api.post(f"/api/v1/stations/{station_id}/commands/GetConfiguration", {})
         assert code == 200
         await api.until(f"/api/v1/stations/{station_id}/configuration", lambda b: bool(b["configuration"]))
-        answering(cp, "ReserveNow", call_result.ReserveNow(status="Accepted"))
+        cp.answering("ReserveNow", call_result.ReserveNow(status="Accepted"))
         code, body = await reserve(api, station_id, 0, new_tag())
         assert code == 409 and body["error"]["code"] == "ConnectorZeroNotSupported"
         assert not any(action == "ReserveNow" for action, _ in cp.received)
@@ -279,8 +273,8 @@ async def test_cancel_reservation_accepted_and_rejected(
     await tag(api, owner)
     await tag(api, other)
     async with station(system.station_url(station_id)) as cp:
-        answering(cp, "ReserveNow", call_result.ReserveNow(status="Accepted"))
-        answering(cp, "CancelReservation", call_result.CancelReservation(status="Accepted"))
+        cp.answering("ReserveNow", call_result.ReserveNow(status="Accepted"))
+        cp.answering("CancelReservation", call_result.CancelReservation(status="Accepted"))
         rid = (await reserve(api, station_id, 1, owner))[1]["reservationId"]
         await cp.status(1, "Reserved")
         await reservation(api, rid, "active")
@@ -294,7 +288,7 @@ async def test_cancel_reservation_accepted_and_rejected(
         code, body = await api.post(f"/api/v1/reservations/{rid}/cancel", None)
         assert code == 409 and body["error"]["code"] == "ReservationNotActive"
 
-        answering(cp, "CancelReservation", call_result.CancelReservation(status="Rejected"))
+        cp.answering("CancelReservation", call_result.CancelReservation(status="Rejected"))
         rid2 = (await reserve(api, station_id, 2, owner))[1]["reservationId"]
         await reservation(api, rid2, "active")
         code, body = await api.post(f"/api/v1/reservations/{rid2}/cancel", None)
@@ -313,7 +307,7 @@ async def test_reserved_connector_used_by_a_tag_of_the_same_group(
     await tag(api, sibling, parentIdTag=group)
     await tag(api, stranger)
     async with station(system.station_url(station_id)) as cp:
-        answering(cp, "ReserveNow", call_result.ReserveNow(status="Accepted"))
+        cp.answering("ReserveNow", call_result.ReserveNow(status="Accepted"))
         code, body = await reserve(api, station_id, 1, owner, parentIdTag=group)
         assert code == 201, body
         rid = body["reservationId"]
@@ -336,7 +330,7 @@ async def test_reservation_expires_across_a_service_restart(
     station_id, owner = unique_station(), new_tag("O")
     await tag(api, owner)
     async with station(system.station_url(station_id)) as cp:
-        answering(cp, "ReserveNow", call_result.ReserveNow(status="Accepted"))
+        cp.answering("ReserveNow", call_result.ReserveNow(status="Accepted"))
         expiry = now() + timedelta(seconds=8)
         code, body = await reserve(api, station_id, 1, owner, expiry_date=expiry)
         assert code == 201, body

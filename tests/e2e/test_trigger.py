@@ -15,14 +15,9 @@ import pytest
 from ocpp.v16 import call, call_result
 
 from tests.e2e.conftest import Api, System, unique_station
-from tests.e2e.station import TestStation, iso, now, station
+from tests.e2e.station import iso, now, station
 
 pytestmark = pytest.mark.e2e
-
-
-def answering(cp: TestStation, action: str, response: Any) -> None:
-    cp.responses[action] = response
-    cp.route_map[action] = {"_on_action": cp._handler(action), "_skip_schema_validation": False}
 
 
 async def trigger(api: Api, station_id: str, message: str, connector_id: int | None = None) -> Any:
@@ -40,7 +35,7 @@ async def test_every_triggerable_message_is_sent_and_processed(
     """TC_054: each trigger is Accepted, the station sends the message, the system handles it."""
     station_id = unique_station()
     async with station(system.station_url(station_id)) as cp:
-        answering(cp, "TriggerMessage", call_result.TriggerMessage(status="Accepted"))
+        cp.answering("TriggerMessage", call_result.TriggerMessage(status="Accepted"))
 
         assert await trigger(api, station_id, "MeterValues", 1) == "Accepted"
         assert cp.last("TriggerMessage") == {"requested_message": "MeterValues", "connector_id": 1}
@@ -104,7 +99,7 @@ async def test_trigger_refusals_are_reported(system: System, api: Api, answer: s
     """TC_055 (Rejected) and a station that does not implement the message (NotImplemented)."""
     station_id = unique_station()
     async with station(system.station_url(station_id)) as cp:
-        answering(cp, "TriggerMessage", call_result.TriggerMessage(status=answer))
+        cp.answering("TriggerMessage", call_result.TriggerMessage(status=answer))
         assert await trigger(api, station_id, "MeterValues", 1) == answer
         calls = await api.until(
             f"/api/v1/stations/{station_id}/calls",
@@ -117,7 +112,7 @@ async def test_trigger_refusals_are_reported(system: System, api: Api, answer: s
 async def test_invalid_trigger_is_refused_before_sending(system: System, api: Api) -> None:
     station_id = unique_station()
     async with station(system.station_url(station_id)) as cp:
-        answering(cp, "TriggerMessage", call_result.TriggerMessage(status="Accepted"))
+        cp.answering("TriggerMessage", call_result.TriggerMessage(status="Accepted"))
         code, body = await api.post(
             f"/api/v1/stations/{station_id}/commands/TriggerMessage", {"requestedMessage": "StartTransaction"}
         )

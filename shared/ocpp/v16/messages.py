@@ -492,6 +492,171 @@ class TriggerMessageResponse(Message):
     status: Literal["Accepted", "Rejected", "NotImplemented"]
 
 
+class CertificateSignedRequest(Message):
+    """CertificateSigned.json"""
+
+    certificate_chain: Annotated[str, Meta(max_length=10000)]
+
+
+class CertificateSignedResponse(Message):
+    """CertificateSignedResponse.json"""
+
+    status: Literal["Accepted", "Rejected"]
+
+
+class CertificateHashData(Message):
+    hash_algorithm: Literal["SHA256", "SHA384", "SHA512"]
+    issuer_name_hash: Annotated[str, Meta(max_length=128)]
+    issuer_key_hash: Annotated[str, Meta(max_length=128)]
+    serial_number: Annotated[str, Meta(max_length=40)]
+
+
+class DeleteCertificateRequest(Message):
+    """DeleteCertificate.json"""
+
+    certificate_hash_data: CertificateHashData
+
+
+class DeleteCertificateResponse(Message):
+    """DeleteCertificateResponse.json"""
+
+    status: Literal["Accepted", "Failed", "NotFound"]
+
+
+class ExtendedTriggerMessageRequest(Message):
+    """ExtendedTriggerMessage.json"""
+
+    requested_message: Literal["BootNotification", "LogStatusNotification", "FirmwareStatusNotification", "Heartbeat", "MeterValues", "SignChargePointCertificate", "StatusNotification"]
+    connector_id: Int32 | UnsetType = msgspec.field(default=UNSET)
+
+
+class ExtendedTriggerMessageResponse(Message):
+    """ExtendedTriggerMessageResponse.json"""
+
+    status: Literal["Accepted", "Rejected", "NotImplemented"]
+
+
+class GetInstalledCertificateIdsRequest(Message):
+    """GetInstalledCertificateIds.json"""
+
+    certificate_type: Literal["CentralSystemRootCertificate", "ManufacturerRootCertificate"]
+
+
+class GetInstalledCertificateIdsResponse(Message):
+    """GetInstalledCertificateIdsResponse.json"""
+
+    status: Literal["Accepted", "NotFound"]
+    certificate_hash_data: Annotated[list[CertificateHashData], Meta(min_length=1)] | UnsetType = msgspec.field(default=UNSET)
+
+
+class LogParameters(Message):
+    remote_location: Annotated[str, Meta(max_length=512)]
+    oldest_timestamp: DateTime | UnsetType = msgspec.field(default=UNSET)
+    latest_timestamp: DateTime | UnsetType = msgspec.field(default=UNSET)
+
+
+class GetLogRequest(Message):
+    """GetLog.json"""
+
+    log: LogParameters
+    log_type: Literal["DiagnosticsLog", "SecurityLog"]
+    request_id: Int32
+    retries: Int32 | UnsetType = msgspec.field(default=UNSET)
+    retry_interval: Int32 | UnsetType = msgspec.field(default=UNSET)
+
+
+class GetLogResponse(Message):
+    """GetLogResponse.json"""
+
+    status: Literal["Accepted", "Rejected", "AcceptedCanceled"]
+    filename: Annotated[str, Meta(max_length=255)] | UnsetType = msgspec.field(default=UNSET)
+
+
+class InstallCertificateRequest(Message):
+    """InstallCertificate.json"""
+
+    certificate_type: Literal["CentralSystemRootCertificate", "ManufacturerRootCertificate"]
+    certificate: Annotated[str, Meta(max_length=5500)]
+
+
+class InstallCertificateResponse(Message):
+    """InstallCertificateResponse.json"""
+
+    status: Literal["Accepted", "Failed", "Rejected"]
+
+
+class LogStatusNotificationRequest(Message):
+    """LogStatusNotification.json"""
+
+    status: Literal["BadMessage", "Idle", "NotSupportedOperation", "PermissionDenied", "Uploaded", "UploadFailure", "Uploading"]
+    request_id: Int32 | UnsetType = msgspec.field(default=UNSET)
+
+
+class LogStatusNotificationResponse(Message):
+    """LogStatusNotificationResponse.json"""
+
+
+
+class SecurityEventNotificationRequest(Message):
+    """SecurityEventNotification.json"""
+
+    type: Annotated[str, Meta(max_length=50)]
+    timestamp: DateTime
+    tech_info: Annotated[str, Meta(max_length=255)] | UnsetType = msgspec.field(default=UNSET)
+
+
+class SecurityEventNotificationResponse(Message):
+    """SecurityEventNotificationResponse.json"""
+
+
+
+class SignCertificateRequest(Message):
+    """SignCertificate.json"""
+
+    csr: Annotated[str, Meta(max_length=5500)]
+
+
+class SignCertificateResponse(Message):
+    """SignCertificateResponse.json"""
+
+    status: Literal["Accepted", "Rejected"]
+
+
+class SignedFirmwareStatusNotificationRequest(Message):
+    """SignedFirmwareStatusNotification.json"""
+
+    status: Literal["Downloaded", "DownloadFailed", "Downloading", "DownloadScheduled", "DownloadPaused", "Idle", "InstallationFailed", "Installing", "Installed", "InstallRebooting", "InstallScheduled", "InstallVerificationFailed", "InvalidSignature", "SignatureVerified"]
+    request_id: Int32 | UnsetType = msgspec.field(default=UNSET)
+
+
+class SignedFirmwareStatusNotificationResponse(Message):
+    """SignedFirmwareStatusNotificationResponse.json"""
+
+
+
+class Firmware(Message):
+    location: Annotated[str, Meta(max_length=512)]
+    retrieve_date_time: DateTime
+    signing_certificate: Annotated[str, Meta(max_length=5500)]
+    signature: Annotated[str, Meta(max_length=800)]
+    install_date_time: DateTime | UnsetType = msgspec.field(default=UNSET)
+
+
+class SignedUpdateFirmwareRequest(Message):
+    """SignedUpdateFirmware.json"""
+
+    request_id: Int32
+    firmware: Firmware
+    retries: Int32 | UnsetType = msgspec.field(default=UNSET)
+    retry_interval: Int32 | UnsetType = msgspec.field(default=UNSET)
+
+
+class SignedUpdateFirmwareResponse(Message):
+    """SignedUpdateFirmwareResponse.json"""
+
+    status: Literal["Accepted", "Rejected", "AcceptedCanceled", "InvalidCertificate", "RevokedCertificate"]
+
+
 # (action, request type, response type, who sends the CALL, feature profile)
 MESSAGES: list[tuple[str, type[msgspec.Struct], type[msgspec.Struct], str, str]] = [
     ("Authorize", AuthorizeRequest, AuthorizeResponse, "ChargePoint", "Core"),
@@ -522,4 +687,15 @@ MESSAGES: list[tuple[str, type[msgspec.Struct], type[msgspec.Struct], str, str]]
     ("GetCompositeSchedule", GetCompositeScheduleRequest, GetCompositeScheduleResponse, "CentralSystem", "SmartCharging"),
     ("SetChargingProfile", SetChargingProfileRequest, SetChargingProfileResponse, "CentralSystem", "SmartCharging"),
     ("TriggerMessage", TriggerMessageRequest, TriggerMessageResponse, "CentralSystem", "RemoteTrigger"),
+    ("CertificateSigned", CertificateSignedRequest, CertificateSignedResponse, "CentralSystem", "Security"),
+    ("DeleteCertificate", DeleteCertificateRequest, DeleteCertificateResponse, "CentralSystem", "Security"),
+    ("ExtendedTriggerMessage", ExtendedTriggerMessageRequest, ExtendedTriggerMessageResponse, "CentralSystem", "Security"),
+    ("GetInstalledCertificateIds", GetInstalledCertificateIdsRequest, GetInstalledCertificateIdsResponse, "CentralSystem", "Security"),
+    ("GetLog", GetLogRequest, GetLogResponse, "CentralSystem", "Security"),
+    ("InstallCertificate", InstallCertificateRequest, InstallCertificateResponse, "CentralSystem", "Security"),
+    ("LogStatusNotification", LogStatusNotificationRequest, LogStatusNotificationResponse, "ChargePoint", "Security"),
+    ("SecurityEventNotification", SecurityEventNotificationRequest, SecurityEventNotificationResponse, "ChargePoint", "Security"),
+    ("SignCertificate", SignCertificateRequest, SignCertificateResponse, "ChargePoint", "Security"),
+    ("SignedFirmwareStatusNotification", SignedFirmwareStatusNotificationRequest, SignedFirmwareStatusNotificationResponse, "ChargePoint", "Security"),
+    ("SignedUpdateFirmware", SignedUpdateFirmwareRequest, SignedUpdateFirmwareResponse, "CentralSystem", "Security"),
 ]
