@@ -51,6 +51,11 @@ class Settings:
     tls_dir: str = "~/.cache/csms/tls"
     # How often (s) the gateway looks whether the files changed; new connections use new files.
     tls_reload_interval: float = 5.0
+    # The charge-point operator's name: the O of every station certificate (whitepaper A02.FR.13).
+    cpo_name: str = ""
+    # The CA that signs stations' CSRs (SignCertificate); empty: the development CA in tls_dir.
+    cp_ca_cert: str = ""
+    cp_ca_key: str = ""
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     # Identifies this gateway's inbox topic; must be unique among running gateways and stable
@@ -140,6 +145,9 @@ class Settings:
             tls_client_ca=_env("CSMS_TLS_CLIENT_CA", base.tls_client_ca),
             tls_dir=_env("CSMS_TLS_DIR", base.tls_dir),
             tls_reload_interval=float(_env("CSMS_TLS_RELOAD_INTERVAL", str(base.tls_reload_interval))),
+            cpo_name=_env("CSMS_CPO_NAME", base.cpo_name),
+            cp_ca_cert=_env("CSMS_CP_CA_CERT", base.cp_ca_cert),
+            cp_ca_key=_env("CSMS_CP_CA_KEY", base.cp_ca_key),
             api_host=_env("CSMS_API_HOST", base.api_host),
             api_port=int(_env("CSMS_API_PORT", str(base.api_port))),
             gateway_id=_env("CSMS_GATEWAY_ID", base.gateway_id),

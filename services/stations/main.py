@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.stations.calls_projection import StationCallsProjection
+from services.stations.certificate_signer import CertificateSigner
 from services.stations.projection import StationsProjection
 from services.stations.security_projection import SecurityEventsProjection
 from services.stations.service import StationsHandler
@@ -20,4 +21,4 @@ def projections(topics: Topics) -> list[Projection]:
 def runners(settings: Settings) -> list[Runner]:
     topics = Topics(settings.topic_prefix, settings.frame_partitions)
     read_models = projection_runners(projections(topics), settings) if settings.projections else []
-    return [FrameServiceRunner(StationsHandler(), settings), *read_models]
+    return [FrameServiceRunner(StationsHandler(), settings), CertificateSigner(settings), *read_models]

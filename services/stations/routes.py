@@ -19,6 +19,7 @@ from services.stations.handlers import (
     heartbeat,
     log_status_notification,
     security_event_notification,
+    sign_certificate,
     signed_firmware_status_notification,
     status_notification,
 )
@@ -38,6 +39,8 @@ from shared.ocpp.v16.messages import (
     LogStatusNotificationResponse,
     SecurityEventNotificationRequest,
     SecurityEventNotificationResponse,
+    SignCertificateRequest,
+    SignCertificateResponse,
     SignedFirmwareStatusNotificationRequest,
     SignedFirmwareStatusNotificationResponse,
     StatusNotificationRequest,
@@ -69,6 +72,7 @@ ROUTES: Mapping[str, ActionRoute[State, Context, StationEvent]] = {
         SecurityEventNotificationResponse,
         security_event_notification.handle,
     ),
+    "SignCertificate": route(SignCertificateRequest, SignCertificateResponse, sign_certificate.handle),
     "LogStatusNotification": route(
         LogStatusNotificationRequest, LogStatusNotificationResponse, log_status_notification.handle
     ),

@@ -5,13 +5,23 @@ the generic command endpoint, validated both ways like every 1.6 action."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import uuid
+from pathlib import Path
+from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from ocpp.v16 import call, call_result
 from websockets.asyncio.client import connect
 
-from tests.e2e.conftest import Api, System, unique_station
+from services.stations import queries as station_queries
+from services.stations.certificate_signer import CertificateSigner
+from tests.e2e.conftest import Api, System, eventually, unique_station
 from tests.e2e.station import OCPP16, boot_raw, iso, now, station
 
 pytestmark = pytest.mark.e2e
@@ -56,9 +66,7 @@ async def test_security_events_are_stored_per_station_with_their_criticality(
     assert code == 400 and bad["error"]["field"] == "critical"
 
 
-async def test_the_other_notifications_are_answered_and_sign_certificate_is_not_supported_yet(
-    system: System,
-) -> None:
+async def test_the_other_notifications_are_answered(system: System) -> None:
     async with station(system.station_url(unique_station("SEC"))) as cp:
         answer = await cp.call(call.LogStatusNotification(status="Uploaded", request_id=3))
         assert answer == call_result.LogStatusNotification()
@@ -71,10 +79,58 @@ async def test_the_other_notifications_are_answered_and_sign_certificate_is_not_
         # A request the schema refuses gets its precise CALLERROR (requestId is an integer).
         await ws.send('[2,"l1","LogStatusNotification",{"status":"Uploaded","requestId":"x"}]')
         assert json.loads(await ws.recv())[:3] == [4, "l1", "TypeConstraintViolation"]
-        # Recognised, not served yet (docs/security.md): NotSupported at once (OCPP-J 4.2.3).
-        csr = "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----"
-        await ws.send(json.dumps([2, "s1", "SignCertificate", {"csr": csr}]))
-        assert json.loads(await ws.recv())[:3] == [4, "s1", "NotSupported"]
+
+
+def make_csr(common_name: str, organization: str, key: Any = None) -> str:
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM).decode()
+
+
+async def test_a_sign_certificate_gets_a_certificate_signed_by_the_charge_point_ca(system: System) -> None:
+    """A02: Accepted (A02.FR.11), checked (CN = serial number, O = CPO name, key size), signed by
+    the charge-point CA, and sent back with CertificateSigned; what must not be signed is not."""
+    signer = next(r for r in system.runners if isinstance(r, CertificateSigner))
+    serial = f"SN-{uuid.uuid4().hex[:10]}"
+    async with station(system.station_url(unique_station("SEC"))) as cp:
+        cp.answering("CertificateSigned", call_result.CertificateSigned(status="Accepted"))
+        booted = await cp.call(
+            call.BootNotification(
+                charge_point_model="M", charge_point_vendor="V", charge_point_serial_number=serial
+            )
+        )
+        assert booted.status == "Accepted"
+
+        async with asyncio.timeout(15):  # the signer reads the serial from the stations read model
+            pool = await signer._pool.get()
+            while await station_queries.boot_serial_number(pool, cp.id) != serial:  # noqa: ASYNC110 - a read model in PostgreSQL
+                await asyncio.sleep(0.05)
+        key = ec.generate_private_key(ec.SECP256R1())
+        answer = await cp.call(call.SignCertificate(csr=make_csr(serial, system.settings.cpo_name, key)))
+        assert answer.status == "Accepted"
+        await eventually(lambda: any(a == "CertificateSigned" for a, _ in cp.received), timeout=20)
+        chain = x509.load_pem_x509_certificates(cp.last("CertificateSigned")["certificate_chain"].encode())
+        leaf, ca = chain
+        ca_pem = (Path(system.settings.tls_dir) / "ca.pem").read_bytes()
+        assert ca == x509.load_pem_x509_certificate(ca_pem)
+        leaf.verify_directly_issued_by(ca)
+        assert leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == serial
+        assert leaf.public_key() == key.public_key()
+        # Wrong CPO, wrong serial: Accepted (the CSR can be processed) but never signed.
+        refused = signer.refused
+        for cn, org in ((serial, "Another CPO"), ("SN-someone-else", system.settings.cpo_name)):
+            assert (await cp.call(call.SignCertificate(csr=make_csr(cn, org)))).status == "Accepted"
+        await eventually(lambda: signer.refused == refused + 2)
+        assert [a for a, _ in cp.received].count("CertificateSigned") == 1
+        # A CSR that does not read is Rejected (A02.FR.12).
+        garbage = "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----"
+        assert (await cp.call(call.SignCertificate(csr=garbage))).status == "Rejected"
 
 
 async def test_central_system_security_calls_go_out_through_the_command_endpoint(

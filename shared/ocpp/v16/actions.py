@@ -52,20 +52,16 @@ STATION_CALL_OWNERS: Mapping[str, str] = {
     "LogStatusNotification": "stations",
     "MeterValues": "transactions",
     "SecurityEventNotification": "stations",
+    "SignCertificate": "stations",
     "SignedFirmwareStatusNotification": "stations",
     "StartTransaction": "transactions",
     "StatusNotification": "stations",
     "StopTransaction": "transactions",
 }
 
-# Station CALLs this central system recognises and does not serve yet, and why: the gateway answers
-# them NotSupported at once (OCPP-J 4.2.3). Each is work left (docs/security.md).
-NOT_SUPPORTED: Mapping[str, str] = {
-    # Needs the CSMS's charge-point CA to sign the CSR and a CertificateSigned sent back (use case
-    # A02), after checking CN = the serial number of the station's BootNotification and O = the
-    # CPO name; not built yet.
-    "SignCertificate": "signing charge-point certificates (security whitepaper A02) is not built yet",
-}
+# Station CALLs this central system recognises and does not serve (yet), and why: the gateway
+# answers them NotSupported at once (OCPP-J 4.2.3). Each is work left (docs/security.md).
+NOT_SUPPORTED: Mapping[str, str] = {}
 
 ACTIONS: Mapping[str, ActionSpec] = {
     name: ActionSpec(name, request, response, _initiators(who), profile, STATION_CALL_OWNERS.get(name))

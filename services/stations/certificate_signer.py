@@ -1,0 +1,133 @@
+"""The certificate signer: a station's accepted SignCertificate becomes a CertificateSigned (security
+whitepaper use case A02/A03, steps after the SignCertificate.conf).
+
+It follows the station CALLs in ``ocpp.frames`` as a consumer group (each request is signed by one
+replica; a crash before the commit signs it again, which only issues the station a second, equally
+valid certificate). For each SignCertificate whose CSR the stations service accepted, it checks
+what is asked for against the station's serial number (the stations read model's last
+BootNotification) and the CPO name (``shared/certificates.py``), has the charge-point CA sign it,
+and sends the chain with CertificateSigned through the station's gateway. A CSR it must not sign
+is refused in the log (the station's own security log sees no certificate arrive; A02.FR.07 is
+the station's side).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+import msgspec
+from aiokafka import ConsumerRecord
+from cryptography import x509
+
+from services.stations import queries
+from shared import tls
+from shared.certificates import CertificateAuthority, LocalCertificateAuthority, read_csr, refusal
+from shared.clock import SYSTEM, Clock
+from shared.commands import CommandClient, NotConnected
+from shared.config import Settings
+from shared.events import undecodable
+from shared.events.envelope import decode_frame_record
+from shared.events.frames import station_request
+from shared.events.topics import Topics
+from shared.events.versioned import UndecodableRecord
+from shared.kafka import make_consumer
+from shared.ocpp.v16.messages import SignCertificateRequest
+from shared.projection.pool import DbTarget, LazyPool
+
+log = logging.getLogger(__name__)
+
+
+def local_authority(settings: Settings) -> CertificateAuthority:
+    """The configured charge-point CA, or the development CA the gateway made in ``tls_dir``."""
+    if settings.cp_ca_cert and settings.cp_ca_key:
+        return LocalCertificateAuthority(Path(settings.cp_ca_cert), Path(settings.cp_ca_key))
+    directory = Path(settings.tls_dir).expanduser()
+    return LocalCertificateAuthority(directory / tls.CA_CERT, directory / tls.CA_KEY)
+
+
+class CertificateSigner:
+    """A Runner of the stations process."""
+
+    def __init__(
+        self, settings: Settings, clock: Clock = SYSTEM, authority: CertificateAuthority | None = None
+    ) -> None:
+        self.settings = settings
+        self.topics = Topics(settings.topic_prefix, settings.frame_partitions)
+        self._clock = clock
+        self._authority = authority
+        self._commands = CommandClient(settings, clock)
+        self._pool = LazyPool(DbTarget(settings.database_url, settings.db_schema))
+        self._stopping = asyncio.Event()
+        self.signed = 0  # CertificateSigned the stations accepted (for tests and metrics)
+        self.refused = 0
+
+    async def run(self) -> None:
+        consumer = make_consumer(
+            self.settings.kafka_bootstrap,
+            client_id="stations-certificates",
+            group_id=self.topics.group("stations.certificates"),
+            topics=[self.topics.frames],
+            auto_offset_reset="latest",  # a new group signs requests from now on, not the history
+        )
+        await self._commands.start()
+        await consumer.start()
+        try:
+            while not self._stopping.is_set():
+                batches = await consumer.getmany(timeout_ms=200)
+                for records in batches.values():
+                    for msg in records:
+                        await self._on_record(msg)
+                if batches:
+                    await consumer.commit()
+        finally:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            await self._commands.stop()
+            await self._pool.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def _on_record(self, msg: ConsumerRecord) -> None:
+        try:
+            found = station_request(decode_frame_record(msg.value), {"SignCertificate"})
+        except UndecodableRecord as exc:
+            undecodable.report(msg.topic, msg.partition, msg.offset, exc)
+            return
+        if found is None:
+            return
+        record, request = found
+        assert isinstance(request, SignCertificateRequest)
+        csr = read_csr(request.csr)
+        if csr is None:
+            return  # answered Rejected (handlers/sign_certificate.py)
+        try:
+            await self._sign(record.station_id, csr)
+        except Exception:  # one station's request must not stop the signer
+            log.exception("signing the CSR of %s failed", record.station_id)
+
+    async def _sign(self, station_id: str, csr: x509.CertificateSigningRequest) -> None:
+        serial = await queries.boot_serial_number(await self._pool.get(), station_id)
+        why = refusal(csr, serial_number=serial, cpo_name=self.settings.cpo_name)
+        if why is not None:
+            self.refused += 1
+            log.warning("not signing the CSR of %s: %s", station_id, why)
+            return
+        if self._authority is None:
+            self._authority = local_authority(self.settings)
+        chain = self._authority.sign(csr, self._clock.now())
+        try:
+            outcome = await self._commands.call(
+                station_id,
+                "CertificateSigned",
+                msgspec.json.encode({"certificateChain": chain}),
+                timeout=self.settings.command_timeout,
+            )
+        except NotConnected:
+            log.warning("%s signed a CSR and left before its CertificateSigned", station_id)
+            return
+        log.info("CertificateSigned to %s: %s", station_id, outcome.status.value)
+        self.signed += 1
