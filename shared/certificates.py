@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
@@ -104,3 +104,62 @@ class LocalCertificateAuthority:
             client=True,
         )
         return (tls.cert_pem(leaf) + tls.cert_pem(self._cert)).decode()
+
+
+# -- certificates installed on stations (InstallCertificate, GetInstalledCertificateIds, DeleteCertificate)
+
+HASHES: dict[str, type[hashes.HashAlgorithm]] = {
+    "SHA256": hashes.SHA256,
+    "SHA384": hashes.SHA384,
+    "SHA512": hashes.SHA512,
+}
+
+
+def read_certificate(pem: str) -> x509.Certificate | None:
+    """The one X.509 certificate in ``pem`` (InstallCertificate carries exactly one), else None."""
+    try:
+        found = x509.load_pem_x509_certificates(pem.encode())
+    except (ValueError, TypeError):
+        return None
+    return found[0] if len(found) == 1 else None
+
+
+def read_chain(pem: str) -> list[x509.Certificate] | None:
+    """The certificates of a CertificateSigned chain (leaf first), None unless all are PEM X.509."""
+    try:
+        return x509.load_pem_x509_certificates(pem.encode()) or None
+    except (ValueError, TypeError):
+        return None
+
+
+def _key_bits(key: object) -> bytes:
+    """The subjectPublicKey BIT STRING's content of ``key`` (what OCSP's issuerKeyHash hashes)."""
+    if isinstance(key, rsa.RSAPublicKey):
+        return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    raise ValueError(f"a {type(key).__name__} is not an RSA or ECC key")
+
+
+def hash_data(
+    certificate: x509.Certificate, algorithm: str, issuer: x509.Certificate | None = None
+) -> dict[str, str]:
+    """CertificateHashDataType (whitepaper 6.1) of ``certificate`` the OCSP way (RFC 6960 4.1.1):
+    issuerNameHash over the DER of its issuer's name, issuerKeyHash over the issuer's public key
+    bits, serialNumber in hex without leading zeroes. A root is its own issuer (``issuer`` None)."""
+    issuer = issuer or certificate
+    if certificate.issuer != issuer.subject:
+        raise ValueError("the issuer certificate is not the one that issued the certificate")
+
+    def digest(data: bytes) -> str:
+        h = hashes.Hash(HASHES[algorithm]())
+        h.update(data)
+        value: bytes = h.finalize()
+        return value.hex()
+
+    return {
+        "hashAlgorithm": algorithm,
+        "issuerNameHash": digest(certificate.issuer.public_bytes()),
+        "issuerKeyHash": digest(_key_bits(issuer.public_key())),
+        "serialNumber": format(certificate.serial_number, "x"),
+    }
