@@ -51,6 +51,12 @@ class Settings:
     tls_dir: str = "~/.cache/csms/tls"
     # How often (s) the gateway looks whether the files changed; new connections use new files.
     tls_reload_interval: float = 5.0
+    # The CPO's name: the O of a station's client certificate must contain it (profile 3,
+    # whitepaper A00.FR.404; ADR 0037). Empty: the development CA's organization.
+    cpo_name: str = ""
+    # TLS terminated at an ingress (ADR 0037): the addresses (CIDR, comma-separated) whose
+    # X-Forwarded-Client-Cert / ssl-client-cert header the plain port trusts. Empty: none.
+    gateway_trusted_proxies: str = ""
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     # Identifies this gateway's inbox topic; must be unique among running gateways and stable
@@ -140,6 +146,8 @@ class Settings:
             tls_client_ca=_env("CSMS_TLS_CLIENT_CA", base.tls_client_ca),
             tls_dir=_env("CSMS_TLS_DIR", base.tls_dir),
             tls_reload_interval=float(_env("CSMS_TLS_RELOAD_INTERVAL", str(base.tls_reload_interval))),
+            cpo_name=_env("CSMS_CPO_NAME", base.cpo_name),
+            gateway_trusted_proxies=_env("CSMS_GATEWAY_TRUSTED_PROXIES", base.gateway_trusted_proxies),
             api_host=_env("CSMS_API_HOST", base.api_host),
             api_port=int(_env("CSMS_API_PORT", str(base.api_port))),
             gateway_id=_env("CSMS_GATEWAY_ID", base.gateway_id),

@@ -15,6 +15,7 @@ from services.api.paging import PAGING, page_of, reject_unknown, split, split_ke
 from services.api.station_filters import station_query
 from shared.clock import now_ms
 from shared.events.envelope import StationRegistration, encode
+from shared.events.security import PROFILES, StationSecurity
 from shared.security import hash_password
 
 
@@ -25,6 +26,13 @@ class StationPut(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_
     site: str | None = None
     # What the station's BootNotification is answered with.
     boot_status: Literal["Accepted", "Pending", "Rejected"] = "Accepted"
+    # The security profile in force (ADR 0037): 1 Basic over ws, 2 Basic over TLS, 3 client
+    # certificate; 0 none. Omitted: the stored one stays (the gateway raises it, never lowers).
+    # Setting it is the operator's way to change a profile, lower ones too (A00.FR.005).
+    security_profile: int | None = None
+    # The serial number the CN of the station's certificate must be (A00.FR.405); omitted: the
+    # stored one stays (learnt from the station's first BootNotification otherwise).
+    serial_number: str | None = None
 
 
 MAX_ID = 48  # OCPP-J: the charge point identity in the URL; CiString25 for ids elsewhere, 48 is lenient
@@ -35,6 +43,17 @@ def station_id_of(request: web.Request) -> str:
     if not station_id or len(station_id) > MAX_ID or not station_id.isprintable():
         raise ApiError(400, "InvalidStationId", f"station id must be 1..{MAX_ID} printable characters")
     return station_id
+
+
+def security_json(sec: StationSecurity | None) -> dict[str, Any]:
+    """The profile in force, a pending upgrade and the certificate's serial number (ADR 0037)."""
+    if sec is None:
+        return {"securityProfile": 0, "pendingSecurityProfile": None, "serialNumber": None}
+    return {
+        "securityProfile": sec.profile,
+        "pendingSecurityProfile": sec.pending,
+        "serialNumber": sec.serial_number,
+    }
 
 
 def registration_json(reg: StationRegistration | None) -> dict[str, Any] | None:
@@ -54,6 +73,11 @@ async def put_station(request: web.Request) -> web.Response:
     body: StationPut = await read_body(request, StationPut)
     if body.password is not None and not 1 <= len(body.password) <= 40:
         raise ApiError(422, "InvalidBody", "password must be 1..40 characters", field="password")
+    if body.security_profile is not None and body.security_profile not in PROFILES:
+        raise ApiError(422, "InvalidBody", "securityProfile must be 0..3", field="securityProfile")
+    if body.serial_number is not None and not 1 <= len(body.serial_number) <= 25:
+        # CiString25Type: BootNotification.req's chargePointSerialNumber
+        raise ApiError(422, "InvalidBody", "serialNumber must be 1..25 characters", field="serialNumber")
     existed = station_id in api.registry
     reg = StationRegistration(
         station_id=station_id,
@@ -63,7 +87,25 @@ async def put_station(request: web.Request) -> web.Response:
         at_ms=now_ms(),
     )
     await api.write(api.registry, api.topics.stations, station_id, encode(reg))
-    return ok({"stationId": station_id, "registration": registration_json(reg)}, 200 if existed else 201)
+    security = api.security.get(station_id)
+    if body.security_profile is not None or body.serial_number is not None:
+        current = security or StationSecurity(station_id=station_id)
+        security = StationSecurity(
+            station_id=station_id,
+            profile=body.security_profile if body.security_profile is not None else current.profile,
+            # An operator's profile replaces a pending upgrade (it is what the operator decided).
+            pending=None if body.security_profile is not None else current.pending,
+            serial_number=body.serial_number if body.serial_number is not None else current.serial_number,
+            by="operator",
+            at_ms=now_ms(),
+        )
+        await api.write(api.security, api.topics.security, station_id, encode(security))
+    body_json = {
+        "stationId": station_id,
+        "registration": registration_json(reg),
+        "security": security_json(security),
+    }
+    return ok(body_json, 200 if existed else 201)
 
 
 async def delete_station(request: web.Request) -> web.Response:
@@ -116,6 +158,7 @@ def _view(
         "bootStatus": row["boot_status"] if row is not None else None,
         "lastSeen": row["last_seen"].isoformat() if row is not None and row["last_seen"] else None,
         "registration": registration_json(api.registry.get(station_id)),
+        "security": security_json(api.security.get(station_id)),
         "connectors": connectors,
     }
 
