@@ -433,7 +433,7 @@ class Gateway:
                 return connection.respond(verdict.status, verdict.reason + "\n")
             admitted = verdict
         connection.security = security  # type: ignore[attr-defined]
-        connection.profile = admitted.presented if admitted is not None else 0  # type: ignore[attr-defined]
+        connection.profile = admitted  # type: ignore[attr-defined]
         if admitted is not None and not admitted.password_needed and station_id is not None:
             decision = Admission(station_id, authenticated=True)  # the certificate (A00.FR.401)
         else:
@@ -598,7 +598,8 @@ class Gateway:
     async def _handle(self, ws: ServerConnection) -> None:
         admission: Admission = ws.admission  # type: ignore[attr-defined]
         security: TransportSecurity | None = ws.security  # type: ignore[attr-defined]
-        profile: int = ws.profile  # type: ignore[attr-defined]
+        admitted: profiles.Admitted | None = ws.profile  # type: ignore[attr-defined]
+        profile = admitted.presented if admitted is not None else 0
         station_id = admission.station_id
         remote = ws.remote_address
         if ws.subprotocol is None:
@@ -627,7 +628,15 @@ class Gateway:
         epoch = metadata.offset
         # Connected on an upgraded profile: it is in force from now on (A05.FR.09).
         await self._write_security(profiles.connected(self.security_of(station_id), profile, opened.at_ms))
-        conn = StationConnection(self, ws, station_id, connection_id, epoch, security=security)
+        conn = StationConnection(
+            self,
+            ws,
+            station_id,
+            connection_id,
+            epoch,
+            security=security,
+            by_certificate=admitted is not None and admitted.by_certificate,
+        )
         previous = self.connections.get(station_id)
         self.connections[station_id] = conn
         if previous is not None:

@@ -136,8 +136,12 @@ class StationConnection:
         epoch: int,
         *,
         security: TransportSecurity | None = None,
+        by_certificate: bool = False,
     ) -> None:
         self.gateway = gateway
+        # Authenticated by its client certificate (profile 3, ADR 0037): its BootNotification
+        # must report the certificate's CN as serial number.
+        self.by_certificate = by_certificate
         # What TLS agreed, a verified client certificate included (None: plain ws; ADR 0035).
         self.security = security
         self.ws = ws
@@ -297,7 +301,7 @@ class StationConnection:
         (A00.FR.407); a serial number is learnt when none is known yet."""
         request = msgspec.json.decode(bytes(payload))
         serial = request.get("chargePointSerialNumber") if isinstance(request, dict) else None
-        certificate = self.security.client_certificate if self.security is not None else None
+        certificate = self.security.client_certificate if self.security and self.by_certificate else None
         why = profiles.boot_refusal(certificate, serial if isinstance(serial, str) else None)
         if why is not None:
             self._violation = why

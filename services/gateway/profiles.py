@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import unquote
 
+import msgspec
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -39,10 +40,13 @@ _REQUIRES = {
 
 @dataclass(frozen=True)
 class Admitted:
-    """The connection's profile, and whether HTTP Basic is still to be checked: a station on (or
-    upgrading to) profile 3 authenticates with its certificate alone (A00.FR.401)."""
+    """The connection's profile; whether the certificate is what authenticates it (a station on,
+    or upgrading to, profile 3 with a certificate that passed the checks: no HTTP Basic then,
+    A00.FR.401, and its BootNotification must name the CN as serial number); and whether HTTP
+    Basic is still to be checked."""
 
     presented: int
+    by_certificate: bool
     password_needed: bool
 
 
@@ -104,13 +108,18 @@ def decide(
     cpo_name: str,
     bound_to: str | None,
 ) -> ProfileRefusal | Admitted:
-    """The connection's profile, or why it is refused: a presented certificate must be this
-    station's (whatever the profile: an invalid certificate terminates, A00.FR.407), and the
-    profile may not be lower than the one in force. A higher one is admitted: after an Accepted
-    ChangeConfiguration(SecurityProfile) the station reconnects with it before it is in force
-    (A05.FR.07), and it asks more of the station, not less."""
+    """The connection's profile, or why it is refused.
+
+    The profile may not be lower than the one in force. A higher one is admitted: after an
+    Accepted ChangeConfiguration(SecurityProfile) the station reconnects with it before it is in
+    force (A05.FR.07), and it asks more of the station, not less. For a station on (or upgrading
+    to) profile 3 a presented certificate must be its own, else the connection is refused
+    (A00.FR.407); on a lower profile a certificate authenticates nothing (HTTP Basic does), so it
+    is only recorded, never a way around the password.
+    """
     presented = presented_profile(tls=tls, certificate=certificate, password=password)
-    if certificate is not None:
+    on_three = stored is not None and 3 in (stored.profile, stored.pending)
+    if certificate is not None and on_three:
         why = certificate_refusal(certificate, station_id, stored, cpo_name=cpo_name, bound_to=bound_to)
         if why is not None:
             return ProfileRefusal(HTTPStatus.FORBIDDEN, INVALID_CERTIFICATE, why, presented)
@@ -118,8 +127,8 @@ def decide(
     if presented < required:
         reason = f"security profile {required} required: {_REQUIRES[required]} (A00.FR.002, A05.FR.09)"
         return ProfileRefusal(HTTPStatus.FORBIDDEN, LOWER_PROFILE, reason, presented)
-    on_three = stored is not None and 3 in (stored.profile, stored.pending)
-    return Admitted(presented, password_needed=password and not (presented == 3 and on_three))
+    by_certificate = presented == 3 and on_three
+    return Admitted(presented, by_certificate, password_needed=password and not by_certificate)
 
 
 def boot_refusal(certificate: ClientCertificate | None, serial_number: str | None) -> str | None:
@@ -147,7 +156,7 @@ def upgrade_accepted(
         return None
     if base.pending is not None and base.pending >= requested:
         return None
-    return replace(base, pending=requested, by="station", at_ms=at_ms)
+    return msgspec.structs.replace(base, pending=requested, by="station", at_ms=at_ms)
 
 
 def connected(current: StationSecurity | None, presented: int, at_ms: int) -> StationSecurity | None:
@@ -155,7 +164,7 @@ def connected(current: StationSecurity | None, presented: int, at_ms: int) -> St
     so lower profiles are refused from here on (A05.FR.09)."""
     if current is None or current.pending is None or presented < current.pending:
         return None
-    return replace(current, profile=current.pending, pending=None, by="station", at_ms=at_ms)
+    return msgspec.structs.replace(current, profile=current.pending, pending=None, by="station", at_ms=at_ms)
 
 
 def serial_seen(
@@ -166,7 +175,7 @@ def serial_seen(
     if not serial_number or (current is not None and current.serial_number is not None):
         return None
     base = current or StationSecurity(station_id=station_id)
-    return replace(base, serial_number=serial_number, by="station", at_ms=at_ms)
+    return msgspec.structs.replace(base, serial_number=serial_number, by="station", at_ms=at_ms)
 
 
 def requested_profile(payload: object) -> int | None:
@@ -211,7 +220,10 @@ def forwarded_pem(value: str) -> str:
 def forwarded_certificate(value: str, ca: x509.Certificate | None) -> ClientCertificate:
     """What a trusted proxy's header says; when the charge-point CA is known, the certificate
     must be one it issued (what the proxy verified, checked again). Raises ValueError."""
-    cert = x509.load_pem_x509_certificate(forwarded_pem(value).encode())
+    try:
+        cert = x509.load_pem_x509_certificate(forwarded_pem(value).encode())
+    except ValueError as exc:
+        raise ValueError(f"not a PEM certificate: {exc}") from exc
     if ca is not None:
         try:
             cert.verify_directly_issued_by(ca)
