@@ -90,11 +90,11 @@ def certificate_refusal(
     serial = certificate.common_name
     if not serial:
         return "certificate has no CN: it must be the station's serial number (A00.FR.511)"
-    if bound_to is not None and bound_to != station_id:
-        return f"certificate CN {serial!r} is the serial number of another station (A00.FR.405)"
     known = stored.serial_number if stored is not None else None
     if known is not None and known != serial:
         return f"certificate CN {serial!r} is not the station's serial number {known!r} (A00.FR.405)"
+    if bound_to is not None and bound_to != station_id:
+        return f"certificate CN {serial!r} is the serial number of another station (A00.FR.405)"
     return None
 
 
