@@ -157,8 +157,10 @@ class StationConnection:
         self._flush_task: asyncio.Task[None] | None = None
         self._flush_more = False
         self._closed = False
-        # Why the connection is to be closed once the frame at hand is answered (1008), if so.
+        # Why the connection is to be closed once the frame at hand is answered (1008), if so,
+        # and a serial number to learn once the BootNotification carrying it is logged.
         self._violation: str | None = None
+        self._serial_seen: str | None = None
 
     # -- inbound ------------------------------------------------------------------------------------
 
@@ -172,6 +174,7 @@ class StationConnection:
 
     async def _on_text(self, text: str) -> None:
         at_ms = self.gateway.now_ms()
+        self._serial_seen = None
         events = self.session.receive_text(text, self.gateway.clock())
         record = FrameRecord(
             station_id=self.station_id,
@@ -196,7 +199,7 @@ class StationConnection:
                     if refused is not None:
                         error = OcppError(ErrorCode.SECURITY_ERROR, refused)
                 if error is None and event.action == "BootNotification":
-                    error = await self._boot_security(event.payload)
+                    error = self._boot_security(event.payload)
             elif isinstance(event, ocpp_session.ResultReceived | ocpp_session.ErrorReceived):
                 record.message_type = 3 if isinstance(event, ocpp_session.ResultReceived) else 4
                 record.unique_id, record.action = event.unique_id, event.action
@@ -252,6 +255,9 @@ class StationConnection:
         await self.flush()
         if self._violation is not None:
             await self._close_for_security(self._violation)
+        elif self._serial_seen is not None:
+            serial, self._serial_seen = self._serial_seen, None
+            await self.gateway.learn(self.station_id, serial_number=serial)
 
     async def _report_outcome(self, event: object, invalid_answer: OcppError | None = None) -> None:
         """Tell the operator who sent a command how it ended."""
@@ -295,10 +301,10 @@ class StationConnection:
 
     # -- security profiles (ADR 0037) ---------------------------------------------------------------
 
-    async def _boot_security(self, payload: msgspec.Raw) -> OcppError | None:
+    def _boot_security(self, payload: msgspec.Raw) -> OcppError | None:
         """A certificate's CN must be the serial number the station boots with (A00.FR.405):
         otherwise the BootNotification is answered SecurityError and the connection closed
-        (A00.FR.407); a serial number is learnt when none is known yet."""
+        (A00.FR.407); else its serial number is learnt (when none is known yet) once it is logged."""
         request = msgspec.json.decode(bytes(payload))
         serial = request.get("chargePointSerialNumber") if isinstance(request, dict) else None
         certificate = self.security.client_certificate if self.security and self.by_certificate else None
@@ -307,7 +313,7 @@ class StationConnection:
             self._violation = why
             return OcppError(ErrorCode.SECURITY_ERROR, why)
         if isinstance(serial, str):
-            await self.gateway.learn(self.station_id, serial_number=serial)
+            self._serial_seen = serial
         return None
 
     async def _close_for_security(self, reason: str) -> None:
