@@ -274,3 +274,5 @@ async def test_profile_1_is_basic_over_ws_as_before(system: System, api: Api) ->
     ) as cp:
         await cp.call(call.Heartbeat())
     assert (await refused_with(system.station_url(station_id)))[0] == 401
+    status, body = await api.put(f"/api/v1/stations/{station_id}", {"securityProfile": 4})
+    assert (status, body["error"]["field"]) == (422, "securityProfile"), body
