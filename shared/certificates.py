@@ -163,3 +163,12 @@ def hash_data(
         "issuerKeyHash": digest(_key_bits(issuer.public_key())),
         "serialNumber": format(certificate.serial_number, "x"),
     }
+
+
+def cpo_name(configured: str, *, development_ca: bool) -> str:
+    """The CPO name certificates must carry as O: ``CSMS_CPO_NAME``; unset, the development CA's
+    organization when that CA signs the stations' certificates (``make run``), else none (then
+    no certificate is the CPO's and none is signed)."""
+    if configured:
+        return configured
+    return tls.DEV_ORGANIZATION if development_ca else ""

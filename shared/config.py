@@ -51,11 +51,15 @@ class Settings:
     tls_dir: str = "~/.cache/csms/tls"
     # How often (s) the gateway looks whether the files changed; new connections use new files.
     tls_reload_interval: float = 5.0
-    # The charge-point operator's name: the O of every station certificate (whitepaper A02.FR.13).
+    # The CPO's name: the O of a station's client certificate must be it (profile 3, whitepaper
+    # A00.FR.404, A02.FR.13; ADR 0037). Empty: the development CA's organization.
     cpo_name: str = ""
     # The CA that signs stations' CSRs (SignCertificate); empty: the development CA in tls_dir.
     cp_ca_cert: str = ""
     cp_ca_key: str = ""
+    # TLS terminated at an ingress (ADR 0037): the addresses (CIDR, comma-separated) whose
+    # X-Forwarded-Client-Cert / ssl-client-cert header the plain port trusts. Empty: none.
+    gateway_trusted_proxies: str = ""
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     # Identifies this gateway's inbox topic; must be unique among running gateways and stable
@@ -148,6 +152,7 @@ class Settings:
             cpo_name=_env("CSMS_CPO_NAME", base.cpo_name),
             cp_ca_cert=_env("CSMS_CP_CA_CERT", base.cp_ca_cert),
             cp_ca_key=_env("CSMS_CP_CA_KEY", base.cp_ca_key),
+            gateway_trusted_proxies=_env("CSMS_GATEWAY_TRUSTED_PROXIES", base.gateway_trusted_proxies),
             api_host=_env("CSMS_API_HOST", base.api_host),
             api_port=int(_env("CSMS_API_PORT", str(base.api_port))),
             gateway_id=_env("CSMS_GATEWAY_ID", base.gateway_id),

@@ -7,6 +7,7 @@ import datetime as dt
 import ssl
 import warnings
 from pathlib import Path
+from urllib.parse import quote
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -70,3 +71,15 @@ def station_certificate(
     cert_path.write_bytes(cert_pem(cert))
     key_path.write_bytes(key_pem(key))
     return cert_path, key_path
+
+
+def station_tls(ca_file: Path, cert_and_key: tuple[Path, Path]) -> ssl.SSLContext:
+    """A profile-3 station's client: trusts the server's CA, presents its own certificate."""
+    ctx = client_context(ca_file)
+    ctx.load_cert_chain(*cert_and_key)
+    return ctx
+
+
+def forwarded_header(cert_path: Path) -> str:
+    """The certificate as an ingress passes it on (nginx ``ssl-client-cert``: URL-encoded PEM)."""
+    return quote(cert_path.read_text())

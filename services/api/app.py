@@ -37,6 +37,7 @@ from shared.config import Settings
 from shared.dberrors import is_transient
 from shared.events.envelope import StationRegistration, registration_decoder
 from shared.events.idtags import IdTagRecord, id_tag_decoder
+from shared.events.security import StationSecurity, security_decoder
 from shared.events.sites import SiteRecord, site_decoder
 from shared.events.topics import Topics
 from shared.kafka import ensure_topics, make_producer
@@ -56,6 +57,9 @@ class OperatorApi:
         self.commands = CommandClient(settings, clock)
         self.registry: CompactedView[StationRegistration] = CompactedView(
             settings.kafka_bootstrap, self.topics.stations, registration_decoder.decode
+        )
+        self.security: CompactedView[StationSecurity] = CompactedView(
+            settings.kafka_bootstrap, self.topics.security, security_decoder.decode
         )
         self.id_tags: CompactedView[IdTagRecord] = CompactedView(
             settings.kafka_bootstrap, self.topics.id_tags, id_tag_decoder.decode
@@ -77,6 +81,7 @@ class OperatorApi:
         await self.producer.start()
         await self.commands.start()
         await self.registry.start()
+        await self.security.start()
         await self.id_tags.start()
         await self.sites.start()
         await self.local_lists.start()
@@ -97,6 +102,7 @@ class OperatorApi:
         await self.sites.stop()
         await self.id_tags.stop()
         await self.registry.stop()
+        await self.security.stop()
         await self.commands.stop()
         await self.producer.stop()
         await self._pool.close()

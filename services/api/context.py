@@ -18,6 +18,7 @@ from shared.commands import CommandClient
 from shared.config import Settings
 from shared.events.envelope import StationRegistration
 from shared.events.idtags import IdTagRecord
+from shared.events.security import StationSecurity
 from shared.events.sites import SiteRecord
 from shared.events.topics import Topics
 from shared.tables import CompactedView
@@ -29,6 +30,7 @@ class ApiPort(Protocol):
     clock: Clock  # the one clock (shared/clock.py): stamps and "now" of every decision
     commands: CommandClient
     registry: CompactedView[StationRegistration]
+    security: CompactedView[StationSecurity]
     id_tags: CompactedView[IdTagRecord]
     sites: CompactedView[SiteRecord]
     producer: AIOKafkaProducer

@@ -22,9 +22,11 @@ from services.stations.queries import (
     StationRow,
     StationView,
     registration_view,
+    security_view,
     station_view,
 )
 from shared.events.envelope import StationRegistration, encode
+from shared.events.security import PROFILES, StationSecurity
 from shared.security import hash_password
 
 
@@ -35,6 +37,13 @@ class StationPut(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_
     site: str | None = None
     # What the station's BootNotification is answered with.
     boot_status: Literal["Accepted", "Pending", "Rejected"] = "Accepted"
+    # The security profile in force (ADR 0037): 1 Basic over ws, 2 Basic over TLS, 3 client
+    # certificate; 0 none. Omitted: the stored one stays (the gateway raises it, never lowers).
+    # Setting it is the operator's way to change a profile, lower ones too (A00.FR.005).
+    security_profile: int | None = None
+    # The serial number the CN of the station's certificate must be (A00.FR.405); omitted: the
+    # stored one stays (learnt from the station's first BootNotification otherwise).
+    serial_number: str | None = None
 
 
 MAX_ID = 48  # OCPP-J: the charge point identity in the URL; CiString25 for ids elsewhere, 48 is lenient
@@ -53,6 +62,11 @@ async def put_station(request: web.Request) -> web.Response:
     body: StationPut = await read_body(request, StationPut)
     if body.password is not None and not 1 <= len(body.password) <= 40:
         raise ApiError(422, "InvalidBody", "password must be 1..40 characters", field="password")
+    if body.security_profile is not None and body.security_profile not in PROFILES:
+        raise ApiError(422, "InvalidBody", "securityProfile must be 0..3", field="securityProfile")
+    if body.serial_number is not None and not 1 <= len(body.serial_number) <= 25:
+        # CiString25Type: BootNotification.req's chargePointSerialNumber
+        raise ApiError(422, "InvalidBody", "serialNumber must be 1..25 characters", field="serialNumber")
     existed = station_id in api.registry
     reg = StationRegistration(
         station_id=station_id,
@@ -62,9 +76,23 @@ async def put_station(request: web.Request) -> web.Response:
         at_ms=api_of(request).clock.now_ms(),
     )
     await api.write(api.registry, api.topics.stations, station_id, encode(reg))
-    return ok(
-        StationRegistered(station_id=station_id, registration=registration_view(reg)), 200 if existed else 201
+    security = api.security.get(station_id)
+    if body.security_profile is not None or body.serial_number is not None:
+        current = security or StationSecurity(station_id=station_id)
+        security = StationSecurity(
+            station_id=station_id,
+            profile=body.security_profile if body.security_profile is not None else current.profile,
+            # An operator's profile replaces a pending upgrade (it is what the operator decided).
+            pending=None if body.security_profile is not None else current.pending,
+            serial_number=body.serial_number if body.serial_number is not None else current.serial_number,
+            by="operator",
+            at_ms=api.clock.now_ms(),
+        )
+        await api.write(api.security, api.topics.security, station_id, encode(security))
+    answer = StationRegistered(
+        station_id=station_id, registration=registration_view(reg), security=security_view(security)
     )
+    return ok(answer, 200 if existed else 201)
 
 
 async def delete_station(request: web.Request) -> web.Response:
@@ -86,6 +114,7 @@ def _view(
         conns,
         connected=api.commands.where(station_id) is not None,
         registration=api.registry.get(station_id),
+        security=api.security.get(station_id),
     )
 
 

@@ -22,15 +22,25 @@ from http import HTTPStatus
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
+from cryptography import x509
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
+from services.gateway import profiles
 from services.gateway.connection import StationConnection
-from services.gateway.handshake import Admission, PasswordCheck, Refusal, finish_admit, pre_admit
+from services.gateway.handshake import (
+    Admission,
+    PasswordCheck,
+    Refusal,
+    finish_admit,
+    pre_admit,
+    station_id_from_path,
+)
 from services.gateway.logstate import LogCircuit, LogRefused, LogUnavailable
 from services.gateway.throttle import FailureThrottle
 from services.gateway.tls import ReloadingContext, TransportSecurity, server_files, transport_security
+from shared import certificates
 from shared.clock import SYSTEM, Clock
 from shared.config import Settings
 from shared.events import undecodable
@@ -41,11 +51,13 @@ from shared.events.envelope import (
     ConnectionRefused,
     DeliveryDropped,
     Presence,
+    SecurityEvent,
     StationRegistration,
     encode,
     presence_decoder,
     registration_decoder,
 )
+from shared.events.security import StationSecurity, security_decoder
 from shared.events.topics import Topics
 from shared.events.versioned import UndecodableRecord, UnknownRecordType
 from shared.kafka import connection, ensure_topics, make_producer
@@ -105,6 +117,18 @@ class Gateway:
             settings.kafka_bootstrap, self.topics.presence, presence_decoder.decode
         )
         self._boot_answers: dict[str, str] = {}
+        # Each station's security profile (ADR 0037), what this gateway wrote itself (in force at
+        # once, before its own view reads it back), and which station each known serial number
+        # (a certificate's CN) belongs to: one certificate per station.
+        self.security: CompactedView[StationSecurity] = CompactedView(
+            settings.kafka_bootstrap, self.topics.security, security_decoder.decode
+        )
+        self._security_written: dict[str, StationSecurity] = {}
+        self._serials: dict[str, str] = {}
+        self._serial_of: dict[str, str] = {}
+        self.security.on_change(self._index_serial)
+        self.trusted_proxies = profiles.trusted_networks(settings.gateway_trusted_proxies)
+        self._client_ca: x509.Certificate | None = None
         self.verifier = PasswordVerifier()
         # Upgrade requests being decided right now (admission control, ADR 0021).
         self.handshaking = 0
@@ -142,6 +166,7 @@ class Gateway:
         await self._producer.start()
         await self.registry.start()
         await self.presence.start()
+        await self.security.start()
         self._inbox = AIOKafkaConsumer(
             **connection(),
             bootstrap_servers=s.kafka_bootstrap,
@@ -162,6 +187,8 @@ class Gateway:
         if s.gateway_tls_port >= 0:
             # Making the development certificates (RSA key generation) takes a moment: off the loop.
             self.tls = ReloadingContext(await asyncio.to_thread(server_files, s))
+            if self.tls.files.client_ca is not None:
+                self._client_ca = x509.load_pem_x509_certificate(self.tls.files.client_ca.read_bytes())
             self._tasks.append(
                 asyncio.create_task(self.tls.watch(s.tls_reload_interval), name="gateway-tls-reload")
             )
@@ -234,6 +261,7 @@ class Gateway:
             await self._inbox.stop()
         await self.registry.stop()
         await self.presence.stop()
+        await self.security.stop()
         if self._producer is not None:
             await self._producer.flush()
             await self._producer.stop()
@@ -373,19 +401,50 @@ class Gateway:
         return response
 
     async def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
-        # What TLS agreed (None on ws): recorded with the connection; profile 3 will decide on it.
-        connection.security = transport_security(  # type: ignore[attr-defined]
-            connection.transport.get_extra_info("ssl_object")
-        )
-        decision = pre_admit(
-            request.path,
-            request.headers.get("Authorization"),
-            self._registration_for(request.path),
-            auto_register=self.settings.auto_register,
-        )
+        remote = connection.remote_address
+        address = str(remote[0]) if remote else ""
+        # What TLS agreed (None on ws), or what a trusted ingress says it did (ADR 0035, 0037).
+        security = transport_security(connection.transport.get_extra_info("ssl_object"))
+        registration = self._registration_for(request.path)
+        station_id = self._station_id(request.path)
+        decision: Admission | Refusal | PasswordCheck
+        verdict: profiles.Admitted | profiles.ProfileRefusal | None = None
+        admitted: profiles.Admitted | None = None
+        if station_id is not None and (registration is not None or self.settings.auto_register):
+            try:
+                security = self._forwarded(request, address, station_id) or security
+            except ValueError as exc:
+                verdict = profiles.ProfileRefusal(
+                    HTTPStatus.FORBIDDEN, profiles.INVALID_CERTIFICATE, f"forwarded certificate: {exc}", 3
+                )
+            if verdict is None:
+                certificate = security.client_certificate if security is not None else None
+                verdict = profiles.decide(
+                    station_id,
+                    self.security_of(station_id),
+                    tls=security is not None,
+                    certificate=certificate,
+                    password=registration is not None and registration.password_hash is not None,
+                    cpo_name=self.cpo_name,
+                    bound_to=self._serials.get(certificate.common_name or "") if certificate else None,
+                )
+            if isinstance(verdict, profiles.ProfileRefusal):
+                await self._security_refusal(connection, station_id, verdict, security, address)
+                return connection.respond(verdict.status, verdict.reason + "\n")
+            admitted = verdict
+        connection.security = security  # type: ignore[attr-defined]
+        connection.profile = admitted  # type: ignore[attr-defined]
+        if admitted is not None and not admitted.password_needed and station_id is not None:
+            decision = Admission(station_id, authenticated=True)  # the certificate (A00.FR.401)
+        else:
+            decision = pre_admit(
+                request.path,
+                request.headers.get("Authorization"),
+                registration,
+                auto_register=self.settings.auto_register,
+            )
         if isinstance(decision, PasswordCheck):
-            remote = connection.remote_address
-            decision = await self._check_password(decision, str(remote[0]) if remote else "")
+            decision = await self._check_password(decision, address)
         if isinstance(decision, Refusal):
             response = connection.respond(decision.status, decision.reason + "\n")
             if decision.status == HTTPStatus.UNAUTHORIZED:
@@ -395,6 +454,109 @@ class Gateway:
             return response
         connection.admission = decision  # type: ignore[attr-defined]
         return None
+
+    @property
+    def cpo_name(self) -> str:
+        """``CSMS_CPO_NAME``; unset, the development CA's organization when that CA signs the
+        stations' certificates, else nothing (no certificate is the CPO's)."""
+        dev = self.tls is not None and self.tls.files.server_ca is not None
+        return certificates.cpo_name(self.settings.cpo_name, development_ca=dev)
+
+    def _forwarded(self, request: Request, address: str, station_id: str) -> TransportSecurity | None:
+        """TLS terminated at an ingress (ADR 0037): its client certificate header, believed only
+        from ``CSMS_GATEWAY_TRUSTED_PROXIES``; from anyone else it is ignored (and logged).
+        ``X-Forwarded-Proto: https`` from a trusted proxy alone is TLS without a certificate."""
+        values = [v for h in profiles.FORWARDED_HEADERS for v in request.headers.get_all(h)]
+        trusted = profiles.is_trusted(address, self.trusted_proxies)
+        if not trusted:
+            if values:
+                log.warning(
+                    "station %s: forwarded client certificate from %s ignored (not a trusted proxy)",
+                    station_id,
+                    address,
+                )
+            return None
+        if values:
+            return TransportSecurity(None, None, profiles.forwarded_certificate(values[0], self._client_ca))
+        if request.headers.get("X-Forwarded-Proto", "").lower() == "https":
+            return TransportSecurity(None, None, None)
+        return None
+
+    async def _security_refusal(
+        self,
+        connection: ServerConnection,
+        station_id: str,
+        refusal: profiles.ProfileRefusal,
+        security: TransportSecurity | None,
+        address: str,
+    ) -> None:
+        """Record a refused upgrade as the station's security event (A00.FR.408); without the log
+        the refusal stands and is only logged."""
+        stored = self.security_of(station_id)
+        remote = connection.remote_address
+        event = SecurityEvent(
+            station_id=station_id,
+            gateway_id=self.gateway_id,
+            at_ms=self.now_ms(),
+            remote=f"{remote[0]}:{remote[1]}" if remote else None,
+            kind=refusal.kind,
+            reason=refusal.reason,
+            status=int(refusal.status),
+            profile=stored.profile if stored is not None else 0,
+            presented=refusal.presented,
+            client_certificate=security.client_certificate if security is not None else None,
+        )
+        log.warning("station %s from %s refused: %s", station_id, address, refusal.reason)
+        await self.security_event(event)
+
+    async def security_event(self, event: SecurityEvent) -> None:
+        try:
+            await self.publish(encode(event), event.station_id)
+        except LogUnavailable as exc:
+            log.warning("security event of %s not logged: %s", event.station_id, exc)
+
+    # -- security profiles (ADR 0037) ---------------------------------------------------------------
+
+    def security_of(self, station_id: str) -> StationSecurity | None:
+        """The station's profile record: the view's, or this gateway's newer own write."""
+        viewed = self.security.get(station_id)
+        written = self._security_written.get(station_id)
+        if written is None or (viewed is not None and viewed.at_ms >= written.at_ms):
+            return viewed
+        return written
+
+    def _index_serial(self, station_id: str, value: StationSecurity | None) -> None:
+        old = self._serial_of.pop(station_id, None)
+        if old is not None and self._serials.get(old) == station_id:
+            del self._serials[old]
+        if value is not None and value.serial_number:
+            self._serial_of[station_id] = value.serial_number
+            self._serials[value.serial_number] = station_id
+
+    async def _write_security(self, value: StationSecurity | None) -> None:
+        if value is None:
+            return
+        self._security_written[value.station_id] = value
+        self._index_serial(value.station_id, value)
+        try:
+            await self.publish(encode(value), value.station_id, topic=self.topics.security)
+        except LogUnavailable as exc:
+            log.error("security profile of %s not stored: %s", value.station_id, exc)
+
+    async def learn(
+        self, station_id: str, *, upgrade: int | None = None, serial_number: str | None = None
+    ) -> None:
+        """What a station's answers tell: an Accepted SecurityProfile upgrade (pending until it
+        connects with it) or its serial number (from its first BootNotification)."""
+        now = self.now_ms()
+        if upgrade is not None:
+            await self._write_security(
+                profiles.upgrade_accepted(self.security_of(station_id), station_id, upgrade, now)
+            )
+        if serial_number is not None:
+            await self._write_security(
+                profiles.serial_seen(self.security_of(station_id), station_id, serial_number, now)
+            )
 
     async def _check_password(self, check: PasswordCheck, address: str) -> Admission | Refusal:
         """Verify off the loop; throttle failures per station and per address before hashing (ADR 0020)."""
@@ -421,17 +583,21 @@ class Gateway:
         return finish_admit(check, ok)
 
     def _registration_for(self, path: str) -> StationRegistration | None:
-        from services.gateway.handshake import station_id_from_path
+        station_id = self._station_id(path)
+        return self.registry.get(station_id) if station_id else None
 
+    @staticmethod
+    def _station_id(path: str) -> str | None:
         try:
-            station_id = station_id_from_path(path)
+            return station_id_from_path(path)
         except UnicodeDecodeError:
             return None
-        return self.registry.get(station_id) if station_id else None
 
     async def _handle(self, ws: ServerConnection) -> None:
         admission: Admission = ws.admission  # type: ignore[attr-defined]
         security: TransportSecurity | None = ws.security  # type: ignore[attr-defined]
+        admitted: profiles.Admitted | None = ws.profile  # type: ignore[attr-defined]
+        profile = admitted.presented if admitted is not None else 0
         station_id = admission.station_id
         remote = ws.remote_address
         if ws.subprotocol is None:
@@ -448,6 +614,7 @@ class Gateway:
             tls_version=security.version if security else None,
             tls_cipher=security.cipher if security else None,
             client_certificate=security.client_certificate if security else None,
+            security_profile=profile,
         )
         try:
             metadata = await self.publish(encode(opened), station_id)
@@ -457,7 +624,17 @@ class Gateway:
             await ws.close(1011, "central system log unavailable")
             return
         epoch = metadata.offset
-        conn = StationConnection(self, ws, station_id, connection_id, epoch, security=security)
+        # Connected on an upgraded profile: it is in force from now on (A05.FR.09).
+        await self._write_security(profiles.connected(self.security_of(station_id), profile, opened.at_ms))
+        conn = StationConnection(
+            self,
+            ws,
+            station_id,
+            connection_id,
+            epoch,
+            security=security,
+            by_certificate=admitted is not None and admitted.by_certificate,
+        )
         previous = self.connections.get(station_id)
         self.connections[station_id] = conn
         if previous is not None:

@@ -27,12 +27,13 @@ from opentelemetry import trace
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from services.gateway import profiles
 from services.gateway.logstate import NOT_LOGGED, LogRefused, LogUnavailable
 from services.gateway.tls import TransportSecurity
 from shared import telemetry
 from shared.config import Settings
 from shared.events.commands import NULL, CommandOutcome, OutcomeStatus, SendCall, StationReply
-from shared.events.envelope import Direction, FrameRecord, encode
+from shared.events.envelope import Direction, FrameRecord, SecurityEvent, encode
 from shared.ocpp import session as ocpp_session
 from shared.ocpp.errors import ErrorCode, OcppError
 from shared.ocpp.frames import CALL, CALLERROR, encode_error
@@ -42,6 +43,8 @@ from shared.ocpp.v16.registration import station_call_refusal
 
 log = logging.getLogger(__name__)
 _tracer = telemetry.tracer("csms.gateway")
+# RFC 6455 7.4.1: the endpoint received a message that violates its policy.
+POLICY_VIOLATION = 1008
 
 
 def validate_station_call(action: str, payload: bytes) -> OcppError | None:
@@ -114,6 +117,14 @@ class GatewayPort(Protocol):
     def note_boot_answer(self, station_id: str, status: str) -> None:
         """Remember a boot answer relayed on this gateway."""
 
+    async def learn(
+        self, station_id: str, *, upgrade: int | None = None, serial_number: str | None = None
+    ) -> None:
+        """Store what a station's answers say about its security profile (ADR 0037)."""
+
+    async def security_event(self, event: SecurityEvent) -> None:
+        """Record a security event of the station (logged, never raising)."""
+
 
 class StationConnection:
     def __init__(
@@ -125,8 +136,12 @@ class StationConnection:
         epoch: int,
         *,
         security: TransportSecurity | None = None,
+        by_certificate: bool = False,
     ) -> None:
         self.gateway = gateway
+        # Authenticated by its client certificate (profile 3, ADR 0037): its BootNotification
+        # must report the certificate's CN as serial number.
+        self.by_certificate = by_certificate
         # What TLS agreed, a verified client certificate included (None: plain ws; ADR 0035).
         self.security = security
         self.ws = ws
@@ -142,6 +157,10 @@ class StationConnection:
         self._flush_task: asyncio.Task[None] | None = None
         self._flush_more = False
         self._closed = False
+        # Why the connection is to be closed once the frame at hand is answered (1008), if so,
+        # and a serial number to learn once the BootNotification carrying it is logged.
+        self._violation: str | None = None
+        self._serial_seen: str | None = None
 
     # -- inbound ------------------------------------------------------------------------------------
 
@@ -155,6 +174,7 @@ class StationConnection:
 
     async def _on_text(self, text: str) -> None:
         at_ms = self.gateway.now_ms()
+        self._serial_seen = None
         events = self.session.receive_text(text, self.gateway.clock())
         record = FrameRecord(
             station_id=self.station_id,
@@ -178,6 +198,8 @@ class StationConnection:
                     refused = station_call_refusal(self.gateway.boot_status(self.station_id), event.action)
                     if refused is not None:
                         error = OcppError(ErrorCode.SECURITY_ERROR, refused)
+                if error is None and event.action == "BootNotification":
+                    error = self._boot_security(event.payload)
             elif isinstance(event, ocpp_session.ResultReceived | ocpp_session.ErrorReceived):
                 record.message_type = 3 if isinstance(event, ocpp_session.ResultReceived) else 4
                 record.unique_id, record.action = event.unique_id, event.action
@@ -231,6 +253,11 @@ class StationConnection:
         for event in events:
             await self._report_outcome(event, invalid_answer)
         await self.flush()
+        if self._violation is not None:
+            await self._close_for_security(self._violation)
+        elif self._serial_seen is not None:
+            serial, self._serial_seen = self._serial_seen, None
+            await self.gateway.learn(self.station_id, serial_number=serial)
 
     async def _report_outcome(self, event: object, invalid_answer: OcppError | None = None) -> None:
         """Tell the operator who sent a command how it ended."""
@@ -258,6 +285,8 @@ class StationConnection:
         command = self._commands.pop(str(event.ref), None)
         if command is None:
             return
+        if status is OutcomeStatus.RESULT and command.action == "ChangeConfiguration":
+            await self._learn_upgrade(command, payload)
         outcome = CommandOutcome(
             command_id=command.command_id,
             station_id=self.station_id,
@@ -269,6 +298,46 @@ class StationConnection:
             at_ms=self.gateway.now_ms(),
         )
         await self.gateway.publish_nowait(command.reply_to, self.station_id, encode(outcome))
+
+    # -- security profiles (ADR 0037) ---------------------------------------------------------------
+
+    def _boot_security(self, payload: msgspec.Raw) -> OcppError | None:
+        """A certificate's CN must be the serial number the station boots with (A00.FR.405):
+        otherwise the BootNotification is answered SecurityError and the connection closed
+        (A00.FR.407); else its serial number is learnt (when none is known yet) once it is logged."""
+        request = msgspec.json.decode(bytes(payload))
+        serial = request.get("chargePointSerialNumber") if isinstance(request, dict) else None
+        certificate = self.security.client_certificate if self.security and self.by_certificate else None
+        why = profiles.boot_refusal(certificate, serial if isinstance(serial, str) else None)
+        if why is not None:
+            self._violation = why
+            return OcppError(ErrorCode.SECURITY_ERROR, why)
+        if isinstance(serial, str):
+            self._serial_seen = serial
+        return None
+
+    async def _close_for_security(self, reason: str) -> None:
+        log.warning("station %s: %s; closing", self.station_id, reason)
+        event = SecurityEvent(
+            station_id=self.station_id,
+            gateway_id=self.gateway.gateway_id,
+            at_ms=self.gateway.now_ms(),
+            kind=profiles.INVALID_CERTIFICATE,
+            reason=reason,
+            close_code=POLICY_VIOLATION,
+            presented=3,
+            client_certificate=self.security.client_certificate if self.security is not None else None,
+        )
+        await self.gateway.security_event(event)
+        await self.close(POLICY_VIOLATION, "certificate is not this charge point's")
+
+    async def _learn_upgrade(self, command: SendCall, answer: msgspec.Raw) -> None:
+        """Accepted ChangeConfiguration(SecurityProfile): the upgrade the station will reconnect
+        with (A05.FR.05-07)."""
+        requested = profiles.requested_profile(msgspec.json.decode(bytes(command.payload)))
+        response = msgspec.json.decode(bytes(answer))
+        if requested is not None and isinstance(response, dict) and response.get("status") == "Accepted":
+            await self.gateway.learn(self.station_id, upgrade=requested)
 
     # -- from the inbox -----------------------------------------------------------------------------
 

@@ -24,7 +24,13 @@ from cryptography import x509
 
 from services.stations import queries
 from shared import tls
-from shared.certificates import CertificateAuthority, LocalCertificateAuthority, read_csr, refusal
+from shared.certificates import (
+    CertificateAuthority,
+    LocalCertificateAuthority,
+    cpo_name,
+    read_csr,
+    refusal,
+)
 from shared.clock import SYSTEM, Clock
 from shared.commands import CommandClient, NotConnected
 from shared.config import Settings
@@ -111,7 +117,9 @@ class CertificateSigner:
 
     async def _sign(self, station_id: str, csr: x509.CertificateSigningRequest) -> None:
         serial = await queries.boot_serial_number(await self._pool.get(), station_id)
-        why = refusal(csr, serial_number=serial, cpo_name=self.settings.cpo_name)
+        development_ca = not (self.settings.cp_ca_cert and self.settings.cp_ca_key)
+        cpo = cpo_name(self.settings.cpo_name, development_ca=development_ca)
+        why = refusal(csr, serial_number=serial, cpo_name=cpo)
         if why is not None:
             self.refused += 1
             log.warning("not signing the CSR of %s: %s", station_id, why)

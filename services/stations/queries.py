@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from shared.events.envelope import StationRegistration
+from shared.events.security import StationSecurity
 from shared.views import Db, Document, Timestamp, document_or_none, iso, iso_or_none
 
 
@@ -36,11 +37,29 @@ def registration_view(reg: StationRegistration | None) -> RegistrationView | Non
     )
 
 
+class SecurityView(msgspec.Struct, rename="camel", kw_only=True):
+    """The station's security profile in force, a pending upgrade, and the serial number its
+    profile-3 certificate must name (ADR 0037)."""
+
+    security_profile: int
+    pending_security_profile: int | None
+    serial_number: str | None
+
+
+def security_view(sec: StationSecurity | None) -> SecurityView:
+    if sec is None:
+        return SecurityView(security_profile=0, pending_security_profile=None, serial_number=None)
+    return SecurityView(
+        security_profile=sec.profile, pending_security_profile=sec.pending, serial_number=sec.serial_number
+    )
+
+
 class StationRegistered(msgspec.Struct, rename="camel", kw_only=True):
     """Answer of ``PUT /api/v1/stations/{stationId}``."""
 
     station_id: str
     registration: RegistrationView | None
+    security: SecurityView
 
 
 class ConnectorView(msgspec.Struct, rename="camel", kw_only=True):
@@ -69,6 +88,7 @@ class StationView(msgspec.Struct, rename="camel", kw_only=True):
     boot_status: str | None
     last_seen: Timestamp | None
     registration: RegistrationView | None
+    security: SecurityView
     connectors: list[ConnectorView]
 
 
@@ -79,6 +99,7 @@ def station_view(
     *,
     connected: bool,
     registration: StationRegistration | None,
+    security: StationSecurity | None,
 ) -> StationView:
     return StationView(
         station_id=station_id,
@@ -87,6 +108,7 @@ def station_view(
         boot_status=row.boot_status if row is not None else None,
         last_seen=row.last_seen if row is not None else None,
         registration=registration_view(registration),
+        security=security_view(security),
         connectors=connectors,
     )
 

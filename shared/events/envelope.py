@@ -85,6 +85,9 @@ class ConnectionOpened(msgspec.Struct, tag="opened", tag_field="type", kw_only=T
     tls_version: str | None = None
     tls_cipher: str | None = None
     client_certificate: ClientCertificate | None = None
+    # The security profile the connection was admitted on (ADR 0037): 3 with a client
+    # certificate, 2 Basic over TLS, 1 Basic over ws, 0 neither. Absent: written before profiles.
+    security_profile: int | None = None
 
 
 class ConnectionClosed(msgspec.Struct, tag="closed", tag_field="type", kw_only=True, omit_defaults=True):
@@ -125,7 +128,30 @@ class ConnectionRefused(msgspec.Struct, tag="refused", tag_field="type", kw_only
     reason: str
 
 
-FramesRecord = FrameRecord | ConnectionOpened | ConnectionClosed | DeliveryDropped | ConnectionRefused
+class SecurityEvent(msgspec.Struct, tag="security", tag_field="type", kw_only=True, omit_defaults=True):
+    """A connection refused or closed for security (ADR 0037): the security event the whitepaper
+    recommends the Central System logs (A00.FR.408), on the station's own key in the frame log."""
+
+    v: int = 1
+    station_id: str
+    gateway_id: str
+    at_ms: int
+    remote: str | None = None
+    # InvalidChargePointCertificate, SecurityProfileDowngrade, UntrustedForwardedCertificate, ...
+    kind: str
+    reason: str
+    # The HTTP status the upgrade was refused with, or the WebSocket close code.
+    status: int | None = None
+    close_code: int | None = None
+    # The profile in force for the station, and the one the connection presented.
+    profile: int | None = None
+    presented: int | None = None
+    client_certificate: ClientCertificate | None = None
+
+
+FramesRecord = (
+    FrameRecord | ConnectionOpened | ConnectionClosed | DeliveryDropped | ConnectionRefused | SecurityEvent
+)
 
 
 def _frame_v1_to_v2(obj: dict[str, Any]) -> dict[str, Any]:

@@ -40,6 +40,11 @@ class Topics:
         return f"{self.prefix}csms.stations"
 
     @property
+    def security(self) -> str:
+        """Compacted security profile of each station, in force and pending (ADR 0037)."""
+        return f"{self.prefix}csms.security"
+
+    @property
     def id_tags(self) -> str:
         """Compacted operator-managed id tags (status, expiry, parent), key = id tag."""
         return f"{self.prefix}csms.idtags"
@@ -87,6 +92,7 @@ class Topics:
             TopicSpec(self.frames, self.frame_partitions, forever),
             TopicSpec(self.presence, self.frame_partitions, compacted),
             TopicSpec(self.stations, self.frame_partitions, compacted),
+            TopicSpec(self.security, self.frame_partitions, compacted),
             TopicSpec(self.id_tags, self.frame_partitions, compacted),
             TopicSpec(self.sites, self.frame_partitions, compacted),
             self.dead_letter_spec(self.dead_letters),

@@ -110,3 +110,17 @@ def test_gateway_tls_files_come_from_the_mounted_secrets() -> None:
         for item in source["secret"]["items"]
     }
     assert set(files) == paths and "subPath" not in mounts["tls"]
+
+
+def test_auto_registration_is_off_for_every_workload() -> None:
+    """Issue 14: only registered stations get in; auto-registration is `make run`'s convenience.
+    Every container reads the shared ConfigMap, where it is off, and none turns it on again."""
+    [config] = [d for d in documents() if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "csms-config"]
+    assert config["data"]["CSMS_AUTO_REGISTER"] == "off"
+    for d in documents():
+        if d["kind"] in ("Deployment", "StatefulSet", "Job"):
+            for c in d["spec"]["template"]["spec"]["containers"]:
+                assert {"configMapRef": {"name": "csms-config"}} in c.get("envFrom", []), d["metadata"][
+                    "name"
+                ]
+                assert "CSMS_AUTO_REGISTER" not in {e["name"] for e in c.get("env", [])}

@@ -26,15 +26,16 @@ def test_times_keep_the_isoformat_text() -> None:
 
 def test_a_station_without_a_read_model_row_has_nulls_not_missing_fields() -> None:
     reg = StationRegistration(station_id="CP1", site="depot")
-    view = station_view("CP1", None, [], connected=False, registration=reg)
+    view = station_view("CP1", None, [], connected=False, registration=reg, security=None)
     assert msgspec.json.encode(view) == (
         b'{"stationId":"CP1","connected":false,"boot":null,"bootStatus":null,"lastSeen":null,'
         b'"registration":{"site":"depot","passwordSet":false,"bootStatus":"Accepted","autoRegistered":false},'
+        b'"security":{"securityProfile":0,"pendingSecurityProfile":null,"serialNumber":null},'
         b'"connectors":[]}'
     )
     booted = StationRow(boot={"chargePointVendor": "Acme"}, boot_status="Accepted", last_seen=AT.isoformat())
     decoded = msgspec.json.decode(
-        msgspec.json.encode(station_view("CP1", booted, [], connected=True, registration=None))
+        msgspec.json.encode(station_view("CP1", booted, [], connected=True, registration=None, security=None))
     )
     assert decoded["boot"] == {"chargePointVendor": "Acme"} and decoded["registration"] is None
 

@@ -37,6 +37,7 @@ from shared.events.envelope import (
 )
 from shared.events.families import TRANSACTIONS
 from shared.events.idtags import ID_TAGS, id_tag_decoder
+from shared.events.security import SECURITY, security_decoder
 from shared.events.sites import SITES, site_decoder
 from shared.events.versioned import Family
 from shared.reservations.events import RESERVATIONS, decode_event
@@ -48,6 +49,7 @@ DECODERS: dict[Family, Callable[[bytes], object]] = {
     FRAMES: decode_frame_record,
     PRESENCE: presence_decoder.decode,
     REGISTRATIONS: registration_decoder.decode,
+    SECURITY: security_decoder.decode,
     ID_TAGS: id_tag_decoder.decode,
     SITES: site_decoder.decode,
     TRANSACTIONS: transactions_decoder.decode,

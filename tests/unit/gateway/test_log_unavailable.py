@@ -39,6 +39,14 @@ class DownLog:
     def note_boot_answer(self, station_id: str, status: str) -> None:
         pass
 
+    async def learn(
+        self, station_id: str, *, upgrade: int | None = None, serial_number: str | None = None
+    ) -> None:
+        pass
+
+    async def security_event(self, event: Any) -> None:
+        pass
+
     def watch(self, conn: StationConnection) -> None:
         pass
 

@@ -40,6 +40,14 @@ class FastService:
     def note_boot_answer(self, station_id: str, status: str) -> None:
         pass
 
+    async def learn(
+        self, station_id: str, *, upgrade: int | None = None, serial_number: str | None = None
+    ) -> None:
+        pass
+
+    async def security_event(self, event: Any) -> None:
+        pass
+
     async def publish(self, value: bytes, station_id: str, headers: Any = None, topic: Any = None) -> None:
         record = json.loads(value)
         self.published.append(record)

@@ -42,6 +42,14 @@ class SlowService:
     def note_boot_answer(self, station_id: str, status: str) -> None:
         self.boot_answers.append(status)
 
+    async def learn(
+        self, station_id: str, *, upgrade: int | None = None, serial_number: str | None = None
+    ) -> None:
+        pass
+
+    async def security_event(self, event: Any) -> None:
+        pass
+
     async def publish(self, value: bytes, station_id: str, headers: Any = None, topic: Any = None) -> None:
         self.published.append(json.loads(value))
 
