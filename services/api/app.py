@@ -17,6 +17,7 @@ import asyncpg
 from aiohttp import web
 
 from services.api import (
+    certificates,
     charging,
     commands,
     firmware,
@@ -184,5 +185,6 @@ ROUTES = [
     web.post("/api/v1/reservations/{reservationId}/cancel", reservations.cancel_reservation),
     *local_lists.ROUTES,
     *security_events.ROUTES,
+    *certificates.ROUTES,
     *firmware.ROUTES,
 ]

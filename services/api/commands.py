@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.api import charging
+from services.api import certificates, charging
 from services.api.context import api_of
 from services.api.errors import ApiError, error, ok
 from services.api.stations import ensure_known, station_id_of
@@ -40,6 +40,7 @@ async def post_command(request: web.Request) -> web.Response:
         decoded = codec.decode_request(action, payload or b"{}")
     except OcppError as exc:
         raise ApiError(422, str(exc.code), exc.description, **exc.details) from exc
+    certificates.check_command(action, decoded)
     await charging.check_command(request, station_id, action, decoded)
     timeout = command_timeout(request, api.settings.command_timeout)
     try:

@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from services.api import firmware_openapi, local_lists, paging, reservations, station_filters
+from services.api.certificates import HashDataAnswer, HashDataPost
 from services.api.id_tags import IdTagPut
 from services.api.schema import OBJECT, REF, error_response, json_response, param
 from services.api.sites import SitePut
@@ -75,6 +76,7 @@ VIEWS: dict[tuple[str, str], type[Any]] = {
     ("/api/v1/stations/{stationId}/local-list", "get"): StationLocalList,
     ("/api/v1/local-list-pushes/{pushId}", "get"): PushView,
     ("/api/v1/local-list-pushes", "post"): PushView,
+    ("/api/v1/certificate-hash-data", "post"): HashDataAnswer,
 }
 # The item of each paged list whose page is just ``{items, next}``.
 ITEMS: dict[str, type[Any]] = {
@@ -134,7 +136,9 @@ def document() -> dict[str, Any]:
     (station_put, id_tag_put, *ocpp), components = msgspec.json.schema_components(
         [StationPut, IdTagPut, *types], ref_template=REF
     )
-    (site_put,), site_components = msgspec.json.schema_components([SitePut], ref_template=REF)
+    (site_put, hash_data_post), site_components = msgspec.json.schema_components(
+        [SitePut, HashDataPost], ref_template=REF
+    )
     components.update(site_components)
     components["Error"] = {
         "type": "object",
@@ -249,6 +253,19 @@ def document() -> dict[str, Any]:
                 "summary": "Delete a site (its stations are no longer managed)",
                 "responses": {"204": {"description": "deleted"}, "404": error_response("unknown site")},
             },
+        },
+        "/api/v1/certificate-hash-data": {
+            "post": {
+                "summary": "A certificate's CertificateHashData the OCSP way (for DeleteCertificate)",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": hash_data_post}},
+                },
+                "responses": {
+                    "200": {"description": "the hash data"},
+                    "422": error_response("not a PEM certificate, or not issued by issuerCertificate"),
+                },
+            }
         },
         "/api/v1/security-events": {
             "get": {

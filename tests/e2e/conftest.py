@@ -96,7 +96,6 @@ def session_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         gateway_tls_port=0,
         tls_dir=str(tmp_path_factory.mktemp("tls")),
         tls_reload_interval=0.2,
-        cpo_name="CSMS Test CPO",
         gateway_id=f"test-{uuid.uuid4().hex[:8]}",
         service_reply_timeout=10.0,
         station_call_timeout=5.0,

@@ -6,6 +6,7 @@ the generic command endpoint, validated both ways like every 1.6 action."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import uuid
 from pathlib import Path
@@ -15,12 +16,15 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 from ocpp.v16 import call, call_result
 from websockets.asyncio.client import connect
 
 from services.stations import queries as station_queries
 from services.stations.certificate_signer import CertificateSigner
+from shared import tls
+from shared.certificates import HASHES, cpo_name
 from tests.e2e.conftest import Api, System, eventually, unique_station
 from tests.e2e.station import OCPP16, boot_raw, iso, now, station
 
@@ -97,6 +101,7 @@ async def test_a_sign_certificate_gets_a_certificate_signed_by_the_charge_point_
     """A02: Accepted (A02.FR.11), checked (CN = serial number, O = CPO name, key size), signed by
     the charge-point CA, and sent back with CertificateSigned; what must not be signed is not."""
     signer = next(r for r in system.runners if isinstance(r, CertificateSigner))
+    cpo = cpo_name(system.settings.cpo_name, development_ca=True)  # the tests sign with the dev CA
     serial = f"SN-{uuid.uuid4().hex[:10]}"
     async with station(system.station_url(unique_station("SEC"))) as cp:
         cp.answering("CertificateSigned", call_result.CertificateSigned(status="Accepted"))
@@ -112,7 +117,7 @@ async def test_a_sign_certificate_gets_a_certificate_signed_by_the_charge_point_
             while await station_queries.boot_serial_number(pool, cp.id) != serial:  # noqa: ASYNC110 - a read model in PostgreSQL
                 await asyncio.sleep(0.05)
         key = ec.generate_private_key(ec.SECP256R1())
-        answer = await cp.call(call.SignCertificate(csr=make_csr(serial, system.settings.cpo_name, key)))
+        answer = await cp.call(call.SignCertificate(csr=make_csr(serial, cpo, key)))
         assert answer.status == "Accepted"
         await eventually(lambda: any(a == "CertificateSigned" for a, _ in cp.received), timeout=20)
         chain = x509.load_pem_x509_certificates(cp.last("CertificateSigned")["certificate_chain"].encode())
@@ -124,7 +129,7 @@ async def test_a_sign_certificate_gets_a_certificate_signed_by_the_charge_point_
         assert leaf.public_key() == key.public_key()
         # Wrong CPO, wrong serial: Accepted (the CSR can be processed) but never signed.
         refused = signer.refused
-        for cn, org in ((serial, "Another CPO"), ("SN-someone-else", system.settings.cpo_name)):
+        for cn, org in ((serial, "Another CPO"), ("SN-someone-else", cpo)):
             assert (await cp.call(call.SignCertificate(csr=make_csr(cn, org)))).status == "Accepted"
         await eventually(lambda: signer.refused == refused + 2)
         assert [a for a, _ in cp.received].count("CertificateSigned") == 1
@@ -167,3 +172,48 @@ async def test_central_system_security_calls_go_out_through_the_command_endpoint
         code, body = await api.post(f"{base}/ExtendedTriggerMessage", {"requestedMessage": "Coffee"})
         assert 400 <= code < 500, body
         assert [a for a, _ in cp.received].count("ExtendedTriggerMessage") == 1
+
+
+async def test_install_list_and_delete_a_certificate_by_its_ocsp_hash_data(system: System, api: Api) -> None:
+    """OCTT TC_075/TC_076: InstallCertificate, GetInstalledCertificateIds, then DeleteCertificate
+    with hash data that equal the station's own OCSP calculation, for each hash algorithm."""
+    station_id = unique_station("SEC")
+    key = ec.generate_private_key(ec.SECP256R1())
+    root = tls.make_ca(key, common_name="Acme Root", organization="Acme", now=dt.datetime.now(dt.UTC))
+    root_pem = tls.cert_pem(root).decode()
+    deleted: list[dict[str, Any]] = []
+
+    def delete(request: dict[str, Any]) -> Any:
+        deleted.append(request["certificate_hash_data"])
+        return call_result.DeleteCertificate(status="Accepted")
+
+    async with station(system.station_url(station_id)) as cp:
+        cp.answering("InstallCertificate", call_result.InstallCertificate(status="Accepted"))
+        cp.answering("DeleteCertificate", delete)
+        base = f"/api/v1/stations/{station_id}/commands"
+        install = {"certificateType": "ManufacturerRootCertificate", "certificate": root_pem}
+        code, body = await api.post(f"{base}/InstallCertificate", install)
+        assert code == 200 and body["response"] == {"status": "Accepted"}, body
+        assert cp.last("InstallCertificate")["certificate"] == root_pem
+        for algorithm in ("SHA256", "SHA384", "SHA512"):
+            code, computed = await api.post(
+                "/api/v1/certificate-hash-data", {"certificate": root_pem, "hashAlgorithm": algorithm}
+            )
+            assert code == 200, computed
+            data = computed["certificateHashData"]
+            code, body = await api.post(f"{base}/DeleteCertificate", {"certificateHashData": data})
+            assert code == 200 and body["response"] == {"status": "Accepted"}, body
+            own = ocsp.OCSPRequestBuilder().add_certificate(root, root, HASHES[algorithm]()).build()
+            sent = deleted[-1]  # as the ocpp client hands it over: snake_case
+            assert sent["hash_algorithm"] == algorithm
+            assert sent["issuer_name_hash"].lower() == own.issuer_name_hash.hex()
+            assert sent["issuer_key_hash"].lower() == own.issuer_key_hash.hex()
+            assert int(sent["serial_number"], 16) == own.serial_number
+        # What is not a certificate is refused before it reaches the station.
+        code, body = await api.post(f"{base}/InstallCertificate", {**install, "certificate": "not PEM"})
+        assert code == 422 and body["error"]["field"] == "certificate", body
+        code, body = await api.post(f"{base}/CertificateSigned", {"certificateChain": "not PEM"})
+        assert code == 422 and body["error"]["field"] == "certificateChain", body
+        code, body = await api.post("/api/v1/certificate-hash-data", {"certificate": "not PEM"})
+        assert code == 422, body
+        assert [a for a, _ in cp.received].count("InstallCertificate") == 1

@@ -11,10 +11,19 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
 from shared import tls
-from shared.certificates import LocalCertificateAuthority, read_csr, refusal
+from shared.certificates import (
+    HASHES,
+    LocalCertificateAuthority,
+    hash_data,
+    read_certificate,
+    read_chain,
+    read_csr,
+    refusal,
+)
 
 NOW = dt.datetime(2026, 12, 3, tzinfo=dt.UTC)
 CPO = "Acme Charging"
@@ -89,3 +98,43 @@ def test_the_local_ca_issues_a_client_certificate_for_the_csrs_key(
     usage = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH in usage
     assert leaf.not_valid_before_utc <= NOW < leaf.not_valid_after_utc
+
+
+@pytest.mark.parametrize("algorithm", ["SHA256", "SHA384", "SHA512"])
+def test_hash_data_is_what_an_ocsp_request_names_the_certificate_by(
+    authority: tuple[LocalCertificateAuthority, x509.Certificate], algorithm: str
+) -> None:
+    """The note's section 5.6 (RFC 6960 4.1.1), checked against cryptography's own OCSP request."""
+    ca_authority, ca = authority
+    leaf = x509.load_pem_x509_certificates(ca_authority.sign(GOOD, NOW).encode())[0]
+    for certificate, issuer in ((leaf, ca), (ca, ca)):
+        ocsp_request = (
+            ocsp.OCSPRequestBuilder().add_certificate(certificate, issuer, HASHES[algorithm]()).build()
+        )
+        expected = {
+            "hashAlgorithm": algorithm,
+            "issuerNameHash": ocsp_request.issuer_name_hash.hex(),
+            "issuerKeyHash": ocsp_request.issuer_key_hash.hex(),
+            "serialNumber": format(ocsp_request.serial_number, "x"),
+        }
+        assert hash_data(certificate, algorithm, issuer if certificate is leaf else None) == expected
+    assert not hash_data(ca, algorithm)["serialNumber"].startswith("0")
+    with pytest.raises(ValueError, match="not the one that issued"):
+        hash_data(ca, algorithm, leaf)
+
+
+def test_rsa_issuer_keys_are_hashed_over_their_pkcs1_bits() -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    root = tls.make_ca(key, common_name="root", organization=CPO, now=NOW)
+    ocsp_request = ocsp.OCSPRequestBuilder().add_certificate(root, root, hashes.SHA256()).build()
+    assert hash_data(root, "SHA256")["issuerKeyHash"] == ocsp_request.issuer_key_hash.hex()
+
+
+def test_pem_readers_take_exactly_what_the_messages_carry() -> None:
+    ca = tls.make_ca(EC_KEY, common_name="root", organization=CPO, now=NOW)
+    one = tls.cert_pem(ca).decode()
+    assert read_certificate(one) == ca
+    assert read_certificate(one + one) is None  # InstallCertificate carries one certificate
+    assert read_certificate("garbage") is None
+    assert read_chain(one + one) == [ca, ca]
+    assert read_chain("garbage") is None and read_chain("") is None
