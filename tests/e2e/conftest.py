@@ -226,11 +226,17 @@ async def db(system: System) -> AsyncIterator[asyncpg.Pool]:
 class Api:
     """The operator API over real HTTP, as an outside tool uses it."""
 
-    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
-        self.session, self.base = session, base
+    def __init__(
+        self, session: aiohttp.ClientSession, base: str, headers: dict[str, str] | None = None
+    ) -> None:
+        """``headers``: on top of the session's (another token's Authorization, say)."""
+        self.session, self.base, self.headers = session, base, headers
 
     async def request(self, method: str, path: str, body: Any = None, **params: str) -> tuple[int, Any]:
-        async with self.session.request(method, self.base + path, json=body, params=params or None) as resp:
+        url = self.base + path
+        async with self.session.request(
+            method, url, json=body, params=params or None, headers=self.headers
+        ) as resp:
             text = await resp.text()
             return resp.status, (json.loads(text) if text else None)
 
