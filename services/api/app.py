@@ -73,7 +73,7 @@ class OperatorApi:
         self.producer = make_producer(settings.kafka_bootstrap, client_id=f"api-{settings.instance_id}")
         self.audit = audit.AuditTrail(settings.kafka_bootstrap, self.topics.audit, self.producer)
         self.guard = Guard(
-            self.tokens,
+            self.tokens.get,
             self.audit,
             TokenBuckets(settings.api_rate, settings.api_burst, clock.monotonic),
             clock,

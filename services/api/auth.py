@@ -12,17 +12,16 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
 
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractResource
 
-from services.api.audit import AuditTrail
 from services.api.errors import error
 from services.api.ratelimit import TokenBuckets
 from shared.apitokens import parse, verify
 from shared.clock import Clock
 from shared.events.apitokens import ApiTokenRecord, AuditRecord, Role, allows
-from shared.tables import CompactedView
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +51,18 @@ def unauthorized(why: str, invalid: bool) -> web.Response:
     return response
 
 
+class AuditSink(Protocol):
+    async def append(self, record: AuditRecord) -> None: ...
+
+
 class Guard:
-    """The middleware: authenticate, limit, authorize, run the handler, audit."""
+    """The middleware: authenticate, limit, authorize, run the handler, audit. ``tokens`` looks a
+    token up by id (the API's view of ``csms.apitokens``); ``roles`` is set when the app is built."""
 
     def __init__(
         self,
-        tokens: CompactedView[ApiTokenRecord],
-        audit: AuditTrail,
+        tokens: Callable[[str], ApiTokenRecord | None],
+        audit: AuditSink,
         buckets: TokenBuckets,
         clock: Clock,
     ) -> None:
@@ -71,7 +75,7 @@ class Guard:
         if token is None:
             return unauthorized("send Authorization: Bearer <token> (csms token create)", invalid=False)
         parsed = parse(token)
-        record = self.tokens.get(parsed[0]) if parsed is not None else None
+        record = self.tokens(parsed[0]) if parsed is not None else None
         if parsed is None or record is None or not verify(record, parsed[1]):
             log.info(
                 "refused an API request with an unknown or revoked token: %s %s", request.method, request.path
