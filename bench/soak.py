@@ -57,6 +57,7 @@ def run_load(system: SystemUnderTest, args: argparse.Namespace) -> dict[str, Any
             "heartbeat": 300,
             "call-timeout": 30,
             "register-tags": system.api_url,
+            "api-token": system.api_token,
         },
         env=system.env,
     )

@@ -73,6 +73,9 @@ class SystemUnderTest:
     projections: bool = False
     # Settings of this run on top of the above (a benchmark's variant, a fault test's timeouts).
     extra: dict[str, str] = field(default_factory=dict)
+    # An admin token of this run's operator API (`csms token create` at start): benchmarks are
+    # clients like any other (ADR 0036).
+    api_token: str = ""
 
     @property
     def env(self) -> dict[str, str]:
@@ -111,11 +114,26 @@ class SystemUnderTest:
             check=True,
             capture_output=True,
         )
+        self.api_token = self.create_token(f"bench-{self.run_id}", "admin")
         for name in self.services:
             self.spawn(name)
         self._wait_port(self.gateway_port)
         if "api" in self.services:
             self._wait_port(self.api_port)
+
+    @property
+    def api_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_token}"}
+
+    def create_token(self, name: str, role: str) -> str:
+        created = subprocess.run(
+            [sys.executable, "-m", "services.cli", "token", "create", "--name", name, "--role", role],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return created.stdout.strip()
 
     def spawn(self, name: str) -> subprocess.Popen[bytes]:
         """Start ``csms <name>`` (again: fault tests restart what they killed); its log is appended."""

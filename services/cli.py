@@ -6,6 +6,8 @@ csms all                             every service as a supervised child process
 csms topics create | list            topic administration
 csms replay [--schema S]             rebuild every projection from offset 0 (into schema S)
 csms station-register ID [--password P] [--site S]
+csms token create --name N --role viewer|operator|admin | list | revoke ID
+                                     operator API tokens (ADR 0036)
 csms simulate [--stations N --scenario idle|charging|mixed|storm|offline | --rate R] ...
 """
 
@@ -202,6 +204,74 @@ def _register(station_id: str, password: str | None, site: str | None, settings:
     asyncio.run(main())
 
 
+def _token(args: argparse.Namespace, settings: Settings) -> int:
+    """``csms token create|list|revoke``: the records of ``csms.apitokens``, written to Kafka directly."""
+    import datetime as dt
+
+    from shared.apitokens import mint, revoked
+    from shared.clock import SYSTEM
+    from shared.events.apitokens import ApiTokenRecord, api_token_decoder
+    from shared.events.envelope import encode
+    from shared.events.topics import Topics
+    from shared.kafka import ensure_topics, make_producer
+    from shared.tables import CompactedView
+
+    topics = Topics(settings.topic_prefix, settings.frame_partitions)
+
+    async def write(record: ApiTokenRecord) -> None:
+        producer = make_producer(settings.kafka_bootstrap, client_id="csms-cli")
+        await producer.start()
+        try:
+            await producer.send_and_wait(topics.api_tokens, encode(record), key=record.id.encode())
+        finally:
+            await producer.stop()
+
+    async def main() -> int:
+        await ensure_topics(settings.kafka_bootstrap, topics.shared_specs(), settings.replication_factor)
+        if args.action == "create":
+            record, token = mint(args.name, args.role, SYSTEM.now_ms())
+            await write(record)
+            print(
+                f"created token {record.id} ({record.name}, {record.role}); it is shown only now:",
+                file=sys.stderr,
+            )
+            print(token, flush=True)
+            return 0
+        view: CompactedView[ApiTokenRecord] = CompactedView(
+            settings.kafka_bootstrap, topics.api_tokens, api_token_decoder.decode
+        )
+        await view.start()
+        await view.stop()
+        if args.action == "list":
+            for token_id, record in sorted(view.items()):
+                gone = record.revoked_at_ms
+                state = (
+                    "live"
+                    if gone is None
+                    else f"revoked {dt.datetime.fromtimestamp(gone / 1000, dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
+                )
+                print(f"{token_id}  {record.role:<8}  {state:<22}  {record.name}")
+            return 0
+        found = view.get(args.id)
+        if found is None:
+            print(f"unknown token {args.id}", file=sys.stderr)
+            return 1
+        await write(revoked(found, SYSTEM.now_ms()))
+        print(f"revoked {args.id}")
+        return 0
+
+    return asyncio.run(main())
+
+
+def _local_admin_token(settings: Settings) -> None:
+    """``csms all`` (``make run``): a live admin token in ~/.cache/csms/api-token, and where it is."""
+    from shared.apitokens import ensure_local_admin_token
+    from shared.clock import SYSTEM
+
+    path, minted = asyncio.run(ensure_local_admin_token(settings, SYSTEM.now_ms()))
+    print(f"operator API admin token{' (new)' if minted else ''}: {path}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="csms", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -226,6 +296,14 @@ def main(argv: list[str] | None = None) -> int:
     reg.add_argument("station_id")
     reg.add_argument("--password")
     reg.add_argument("--site")
+    token = sub.add_parser("token", help="operator API tokens: create, list, revoke")
+    token_sub = token.add_subparsers(dest="action", required=True)
+    create = token_sub.add_parser("create", help="create a token; prints it once, on stdout")
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=["viewer", "operator", "admin"])
+    token_sub.add_parser("list", help="every token: id, role, state, name (never a secret)")
+    revoke = token_sub.add_parser("revoke", help="revoke a token by its id")
+    revoke.add_argument("id")
     args = parser.parse_args(argv)
 
     logging.basicConfig(
@@ -245,7 +323,13 @@ def main(argv: list[str] | None = None) -> int:
         _serve(args.command, settings)
         return 0
     if args.command == "all":
+        from shared.kafka import wait_for_kafka
+
+        asyncio.run(wait_for_kafka(settings.kafka_bootstrap))
+        _local_admin_token(settings)
         return _supervise(args.only or list(SERVICES))
+    if args.command == "token":
+        return _token(args, settings)
     if args.command == "topics":
         _topics(args.action, settings)
         return 0

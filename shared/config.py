@@ -121,6 +121,11 @@ class Settings:
     # PEM files: when both are set, the firmware file server speaks HTTPS (locations say https://).
     files_tls_cert: str = ""
     files_tls_key: str = ""
+    # The local admin token of the operator API (a contract: tools outside the project read it).
+    api_token_file: str = "~/.cache/csms/api-token"
+    # Requests per second and burst per API token (a token bucket per token and API process).
+    api_rate: float = 200.0
+    api_burst: int = 1000
     # Kafka connection security (shared.kafka.configure): PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL.
     kafka_security_protocol: str = "PLAINTEXT"
     # PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_* only).
@@ -201,6 +206,9 @@ class Settings:
             firmware_max_bytes=int(_env("CSMS_FIRMWARE_MAX_BYTES", str(base.firmware_max_bytes))),
             files_tls_cert=_env("CSMS_FILES_TLS_CERT", base.files_tls_cert),
             files_tls_key=_env("CSMS_FILES_TLS_KEY", base.files_tls_key),
+            api_token_file=_env("CSMS_API_TOKEN_FILE", base.api_token_file),
+            api_rate=float(_env("CSMS_API_RATE", str(base.api_rate))),
+            api_burst=int(_env("CSMS_API_BURST", str(base.api_burst))),
             kafka_security_protocol=_env("CSMS_KAFKA_SECURITY_PROTOCOL", base.kafka_security_protocol),
             kafka_sasl_mechanism=_env("CSMS_KAFKA_SASL_MECHANISM", base.kafka_sasl_mechanism),
             kafka_sasl_username=_env("CSMS_KAFKA_SASL_USERNAME", base.kafka_sasl_username),

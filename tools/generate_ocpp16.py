@@ -117,7 +117,9 @@ def _inline(node: Any, definitions: dict[str, Any]) -> Any:
         if isinstance(ref, str) and ref.startswith("#/definitions/"):
             name = ref.removeprefix("#/definitions/")
             target = _inline(definitions[name], definitions)
-            return {**target, TYPE_KEY: name.removesuffix("Type")} if target.get("type") == "object" else target
+            return (
+                {**target, TYPE_KEY: name.removesuffix("Type")} if target.get("type") == "object" else target
+            )
         return {k: _inline(v, definitions) for k, v in node.items() if k != "definitions"}
     if isinstance(node, list):
         return [_inline(v, definitions) for v in node]

@@ -17,6 +17,7 @@ import asyncpg
 from aiohttp import web
 
 from services.api import (
+    audit,
     certificates,
     charging,
     commands,
@@ -27,15 +28,19 @@ from services.api import (
     security_events,
     sites,
     stations,
+    tokens,
     transactions,
 )
+from services.api.auth import Guard
 from services.api.context import API, ApiPort
 from services.api.errors import ApiError, check_no_nul, error, ok
 from services.api.openapi import document
+from services.api.ratelimit import TokenBuckets
 from shared.clock import SYSTEM, Clock
 from shared.commands import CommandClient
 from shared.config import Settings
 from shared.dberrors import is_transient
+from shared.events.apitokens import ApiTokenRecord, Role, api_token_decoder
 from shared.events.envelope import StationRegistration, registration_decoder
 from shared.events.idtags import IdTagRecord, id_tag_decoder
 from shared.events.security import StationSecurity, security_decoder
@@ -68,7 +73,17 @@ class OperatorApi:
         self.sites: CompactedView[SiteRecord] = CompactedView(
             settings.kafka_bootstrap, self.topics.sites, site_decoder.decode
         )
+        self.tokens: CompactedView[ApiTokenRecord] = CompactedView(
+            settings.kafka_bootstrap, self.topics.api_tokens, api_token_decoder.decode
+        )
         self.producer = make_producer(settings.kafka_bootstrap, client_id=f"api-{settings.instance_id}")
+        self.audit = audit.AuditTrail(settings.kafka_bootstrap, self.topics.audit, self.producer)
+        self.guard = Guard(
+            self.tokens.get,
+            self.audit,
+            TokenBuckets(settings.api_rate, settings.api_burst, clock.monotonic),
+            clock,
+        )
         self.local_lists = local_lists.LocalLists(self)
         self._pool = LazyPool(DbTarget(settings.database_url, settings.db_schema))
         self._runner: web.AppRunner | None = None
@@ -85,6 +100,8 @@ class OperatorApi:
         await self.security.start()
         await self.id_tags.start()
         await self.sites.start()
+        await self.tokens.start()
+        await self.audit.start()
         await self.local_lists.start()
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
@@ -100,6 +117,8 @@ class OperatorApi:
         if self._runner is not None:
             await self._runner.cleanup()
         await self.local_lists.stop()
+        await self.audit.stop()
+        await self.tokens.stop()
         await self.sites.stop()
         await self.id_tags.stop()
         await self.registry.stop()
@@ -125,10 +144,16 @@ class OperatorApi:
     # -- HTTP --------------------------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._errors], client_max_size=1 << 20)
+        # The guard is outermost: it audits the status the error middleware made of the outcome.
+        app = web.Application(middlewares=[self.guard.middleware, self._errors], client_max_size=1 << 20)
         port: ApiPort = self  # mypy checks here that this class is what the route modules rely on
         app[API] = port
-        app.router.add_routes(ROUTES)
+        registered = app.router.add_routes(ROUTES)
+        self.guard.roles = {
+            (route.resource, route.method): role_of(d.method, d.path)
+            for d, route in zip(ROUTES, registered, strict=True)
+            if isinstance(d, web.RouteDef)
+        }
         app.router.add_get("/openapi.json", self._openapi)
         app.router.add_get("/healthz", self._health)
         return app
@@ -187,4 +212,43 @@ ROUTES = [
     *security_events.ROUTES,
     *certificates.ROUTES,
     *firmware.ROUTES,
+    *tokens.ROUTES,
+    web.get("/api/v1/audit", audit.list_audit),
 ]
+
+# The role each route needs (ADR 0036): a GET needs viewer unless it is here; every other method
+# is here (tests/unit/api/test_roles.py). Operators run the fleet (commands, reservations, lists,
+# pushes, firmware, diagnostics); admins change who and what may connect, and who may call.
+OPERATOR: Role = "operator"
+ADMIN: Role = "admin"
+ROUTE_ROLES: dict[tuple[str, str], Role] = {
+    ("PUT", "/api/v1/stations/{stationId}"): ADMIN,
+    ("DELETE", "/api/v1/stations/{stationId}"): ADMIN,
+    ("POST", "/api/v1/stations/{stationId}/commands/{action}"): OPERATOR,
+    ("PUT", "/api/v1/id-tags/{idTag}"): ADMIN,
+    ("DELETE", "/api/v1/id-tags/{idTag}"): ADMIN,
+    ("PUT", "/api/v1/sites/{siteId}"): ADMIN,
+    ("DELETE", "/api/v1/sites/{siteId}"): ADMIN,
+    ("POST", "/api/v1/reservations"): OPERATOR,
+    ("POST", "/api/v1/reservations/{reservationId}/cancel"): OPERATOR,
+    ("PUT", "/api/v1/local-lists/all"): OPERATOR,
+    ("DELETE", "/api/v1/local-lists/all"): OPERATOR,
+    ("PUT", "/api/v1/local-lists/{kind:sites|stations}/{name}"): OPERATOR,
+    ("DELETE", "/api/v1/local-lists/{kind:sites|stations}/{name}"): OPERATOR,
+    ("POST", "/api/v1/stations/{stationId}/local-list/push"): OPERATOR,
+    ("POST", "/api/v1/local-list-pushes"): OPERATOR,
+    ("POST", "/api/v1/firmware"): OPERATOR,
+    ("POST", "/api/v1/firmware-campaigns"): OPERATOR,
+    ("POST", "/api/v1/firmware-campaigns/{campaignId}/{action}"): OPERATOR,
+    ("POST", "/api/v1/stations/{stationId}/diagnostics"): OPERATOR,
+    ("GET", "/api/v1/tokens"): ADMIN,
+    ("POST", "/api/v1/tokens"): ADMIN,
+    ("DELETE", "/api/v1/tokens/{tokenId}"): ADMIN,
+    ("GET", "/api/v1/audit"): ADMIN,
+    ("POST", "/api/v1/certificate-hash-data"): OPERATOR,
+}
+
+
+def role_of(method: str, path: str) -> Role:
+    """The role a route needs; a route missing from ROUTE_ROLES that is not a GET needs admin."""
+    return ROUTE_ROLES.get((method, path), "viewer" if method == "GET" else ADMIN)

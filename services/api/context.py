@@ -16,6 +16,7 @@ from services.api.errors import ApiError
 from shared.clock import Clock
 from shared.commands import CommandClient
 from shared.config import Settings
+from shared.events.apitokens import ApiTokenRecord
 from shared.events.envelope import StationRegistration
 from shared.events.idtags import IdTagRecord
 from shared.events.security import StationSecurity
@@ -33,7 +34,10 @@ class ApiPort(Protocol):
     security: CompactedView[StationSecurity]
     id_tags: CompactedView[IdTagRecord]
     sites: CompactedView[SiteRecord]
+    tokens: CompactedView[ApiTokenRecord]
     producer: AIOKafkaProducer
+    # audit.AuditTrail (the audit module's endpoint is built on this port)
+    audit: Any
     # local_lists.LocalLists (which is built on this port: naming its type here would be a cycle)
     local_lists: Any
 

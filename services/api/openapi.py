@@ -12,11 +12,13 @@ from typing import Any
 import msgspec
 
 from services.api import firmware_openapi, local_lists, paging, reservations, station_filters
+from services.api.audit import AuditView
 from services.api.certificates import HashDataAnswer, HashDataPost
 from services.api.id_tags import IdTagPut
 from services.api.schema import OBJECT, REF, error_response, json_response, param
 from services.api.sites import SitePut
 from services.api.stations import StationPut
+from services.api.tokens import TokenCreated, TokenPost, TokenView
 from services.locallists.queries import DefinitionView, PushView, StationLocalList
 from services.reservations.queries import ReservationView
 from services.smartcharging.queries import CompositeScheduleView, SiteDetail, SiteView, StationProfiles
@@ -47,6 +49,8 @@ PAGED = {
     "/api/v1/firmware-campaigns": "campaigns",
     "/api/v1/diagnostics": "diagnostics",
     "/api/v1/security-events": "securityEvents",
+    "/api/v1/tokens": "tokens",
+    "/api/v1/audit": "audit",
 }
 
 
@@ -87,6 +91,16 @@ ITEMS: dict[str, type[Any]] = {
     "/api/v1/reservations": ReservationView,
     "/api/v1/local-lists": DefinitionView,
     "/api/v1/security-events": SecurityEventView,
+    "/api/v1/tokens": TokenView,
+    "/api/v1/audit": AuditView,
+}
+
+# Every operation needs a bearer token (ADR 0036); /openapi.json and /healthz are not operations.
+SECURITY_SCHEMES = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "<id>.<secret>"}}
+REFUSALS = {
+    "401": "no token, or an unknown or revoked one (WWW-Authenticate: Bearer)",
+    "403": "the token's role may not call this operation",
+    "429": "too many requests for this token; retry after Retry-After seconds",
 }
 
 
@@ -136,8 +150,8 @@ def document() -> dict[str, Any]:
     (station_put, id_tag_put, *ocpp), components = msgspec.json.schema_components(
         [StationPut, IdTagPut, *types], ref_template=REF
     )
-    (site_put, hash_data_post), site_components = msgspec.json.schema_components(
-        [SitePut, HashDataPost], ref_template=REF
+    (site_put, token_post, token_created, hash_data_post), site_components = msgspec.json.schema_components(
+        [SitePut, TokenPost, TokenCreated, HashDataPost], ref_template=REF
     )
     components.update(site_components)
     components["Error"] = {
@@ -295,6 +309,30 @@ def document() -> dict[str, Any]:
                 "responses": {"200": VIEW, "404": error_response("unknown transaction")},
             },
         },
+        "/api/v1/tokens": {
+            "get": {"summary": "List API tokens, revoked ones included (admin)", "responses": {"200": VIEW}},
+            "post": {
+                "summary": "Create an API token (admin); its secret is in this answer only",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": token_post}}},
+                "responses": {
+                    "201": json_response(token_created, "created"),
+                    "422": error_response("invalid body"),
+                },
+            },
+        },
+        "/api/v1/tokens/{tokenId}": {
+            "parameters": [param("tokenId")],
+            "delete": {
+                "summary": "Revoke an API token (admin)",
+                "responses": {"204": {"description": "revoked"}, "404": error_response("unknown token")},
+            },
+        },
+        "/api/v1/audit": {
+            "get": {
+                "summary": "The audit trail of changes and refused requests, newest first (admin)",
+                "responses": {"200": VIEW, "504": error_response("the trail could not be read in time")},
+            }
+        },
     }
     firmware_paths, firmware_components = firmware_openapi.openapi()
     paths.update(firmware_paths)
@@ -325,9 +363,15 @@ def document() -> dict[str, Any]:
                 },
             },
         }
+    for operations in paths.values():
+        for method, operation in operations.items():
+            if method != "parameters":
+                for status, description in REFUSALS.items():
+                    operation["responses"].setdefault(status, error_response(description))
     return {
         "openapi": "3.1.0",
         "info": {"title": "csms operator API", "version": "1"},
         "paths": paths,
-        "components": {"schemas": components},
+        "components": {"schemas": components, "securitySchemes": SECURITY_SCHEMES},
+        "security": [{"bearerAuth": []}],
     }

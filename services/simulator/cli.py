@@ -45,6 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="PUT the id tags as Accepted through this operator API first",
     )
+    parser.add_argument(
+        "--api-token",
+        metavar="TOKEN",
+        default=None,
+        help="bearer token for --register-tags (admin; default: $CSMS_API_TOKEN, else ~/.cache/csms/api-token)",
+    )
     parser.add_argument("--storm-at", type=float, default=None)
     parser.add_argument("--offline-seconds", type=float, default=d.offline_seconds)
     parser.add_argument("--backlog-transactions", type=int, default=d.backlog_transactions)
@@ -68,13 +74,26 @@ def config_from(args: argparse.Namespace) -> FleetConfig:
     return FleetConfig(**values)
 
 
-def register_tags(api: str, tags: list[str]) -> None:
+def api_token(given: str | None) -> str:
+    """The operator API token the simulator calls with: given, from the environment, or the local one."""
+    from shared.apitokens import read_token_file, token_file
+    from shared.config import Settings
+
+    token = given or os.environ.get("CSMS_API_TOKEN") or read_token_file(token_file(Settings.from_env()))
+    if not token:
+        raise SystemExit(
+            "--register-tags needs a token: --api-token, $CSMS_API_TOKEN or `make run`'s token file"
+        )
+    return token
+
+
+def register_tags(api: str, tags: list[str], token: str) -> None:
     for tag in tags:
         request = urllib.request.Request(
             f"{api.rstrip('/')}/api/v1/id-tags/{tag}",
             data=b'{"status": "Accepted"}',
             method="PUT",
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             response.read()
@@ -130,7 +149,7 @@ async def run_fleet(config: FleetConfig, progress: bool, latencies: Path | None)
 def simulate(args: argparse.Namespace) -> int:
     config = config_from(args)
     if args.register_tags:
-        register_tags(args.register_tags, config.id_tags)
+        register_tags(args.register_tags, config.id_tags, api_token(args.api_token))
     if args.processes <= 1:
         import uvloop
 
@@ -163,6 +182,7 @@ def _split(args: argparse.Namespace) -> dict[str, Any]:
                 "latencies",
                 "no_progress",
                 "register_tags",
+                "api_token",
                 "command",
                 "rate",
                 "ramp",

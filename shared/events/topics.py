@@ -55,6 +55,16 @@ class Topics:
         return f"{self.prefix}csms.sites"
 
     @property
+    def api_tokens(self) -> str:
+        """Compacted operator API tokens (role, salted digest, revocation), key = token id."""
+        return f"{self.prefix}csms.apitokens"
+
+    @property
+    def audit(self) -> str:
+        """The operator API's audit trail: one record per change or refused request, kept forever."""
+        return f"{self.prefix}csms.audit"
+
+    @property
     def local_lists(self) -> str:
         """Compacted local authorization list definitions, key = scope (services/locallists)."""
         return f"{self.prefix}csms.locallists"
@@ -95,6 +105,9 @@ class Topics:
             TopicSpec(self.security, self.frame_partitions, compacted),
             TopicSpec(self.id_tags, self.frame_partitions, compacted),
             TopicSpec(self.sites, self.frame_partitions, compacted),
+            TopicSpec(self.api_tokens, 1, compacted),
+            # One partition: the trail in one order, paged by offset (services/api/audit.py).
+            TopicSpec(self.audit, 1, forever),
             self.dead_letter_spec(self.dead_letters),
         ]
 

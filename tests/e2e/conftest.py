@@ -33,8 +33,11 @@ from services.smartcharging import main as smartcharging
 from services.stations import main as stations
 from services.transactions import main as transactions
 from shared import telemetry
+from shared.apitokens import mint
 from shared.commands import CommandClient
 from shared.config import Settings
+from shared.events.apitokens import Role
+from shared.events.envelope import encode
 from shared.events.topics import Topics
 from shared.kafka import configure, wait_for_kafka
 from shared.projection.pool import DbTarget, connect_pool
@@ -52,6 +55,8 @@ class System:
     api: OperatorApi
     # What the services run in this process (to look inside one, e.g. who holds a lease).
     runners: list[Runner]
+    # An admin token of this system's operator API: the tests are clients like any other (ADR 0036).
+    api_token: str
 
     def station_url(self, station_id: str) -> str:
         return f"ws://127.0.0.1:{self.gateway.port}/ocpp/{station_id}"
@@ -137,13 +142,25 @@ async def system(settings: Settings) -> AsyncIterator[System]:
             await asyncio.sleep(0.1)
     api = OperatorApi(settings)
     await api.start()
-    yield System(settings, gateway, SPANS, api, runners)
+    token = await create_token(api, "tests", "admin")
+    yield System(settings, gateway, SPANS, api, runners, token)
     await api.stop()
     stop.set()
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.wait_for(services, 15)
     await gateway.stop()
     await remove_session(settings)
+
+
+async def create_token(api: OperatorApi, name: str, role: Role) -> str:
+    """A new token of ``role``, written as ``csms token create`` does and visible to ``api``."""
+    record, token = mint(name, role, api.clock.now_ms())
+    await api.write(api.tokens, api.topics.api_tokens, record.id, encode(record))
+    return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 async def remove_session(settings: Settings) -> None:
@@ -223,11 +240,17 @@ async def db(system: System) -> AsyncIterator[asyncpg.Pool]:
 class Api:
     """The operator API over real HTTP, as an outside tool uses it."""
 
-    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
-        self.session, self.base = session, base
+    def __init__(
+        self, session: aiohttp.ClientSession, base: str, headers: dict[str, str] | None = None
+    ) -> None:
+        """``headers``: on top of the session's (another token's Authorization, say)."""
+        self.session, self.base, self.headers = session, base, headers
 
     async def request(self, method: str, path: str, body: Any = None, **params: str) -> tuple[int, Any]:
-        async with self.session.request(method, self.base + path, json=body, params=params or None) as resp:
+        url = self.base + path
+        async with self.session.request(
+            method, url, json=body, params=params or None, headers=self.headers
+        ) as resp:
             text = await resp.text()
             return resp.status, (json.loads(text) if text else None)
 
@@ -256,5 +279,5 @@ class Api:
 
 @pytest.fixture(scope="session")
 async def api(system: System) -> AsyncIterator[Api]:
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers=bearer(system.api_token)) as session:
         yield Api(session, system.api_url)

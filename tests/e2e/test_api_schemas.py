@@ -243,6 +243,12 @@ async def test_responses_match_their_openapi_schemas(system: System, api: Api, r
     await api.request("DELETE", "/api/v1/local-lists/all")
     await api.request("DELETE", f"/api/v1/local-lists/sites/{site_id}")
     await api.request("DELETE", f"/api/v1/sites/{site_id}")
+    # The API's tokens and its audit trail (ADR 0036).
+    code, created = await api.post("/api/v1/tokens", {"name": "schemas", "role": "viewer"})
+    assert code == 201
+    contract.check("post", "/api/v1/tokens", 201, created)
+    await get("/api/v1/tokens", "/api/v1/tokens", limit="2")
+    await get("/api/v1/audit", "/api/v1/audit", limit="2")
     # Every GET the views describe was read (firmware and diagnostics are described elsewhere).
     gets = {
         path

@@ -19,7 +19,7 @@ import pytest
 from ocpp.v16 import call_result
 
 from services.api.app import OperatorApi
-from tests.e2e.conftest import Api, System, read_frames, unique_station
+from tests.e2e.conftest import Api, System, bearer, read_frames, unique_station
 from tests.e2e.station import TestStation, station
 
 pytestmark = pytest.mark.e2e
@@ -295,7 +295,10 @@ async def test_a_background_push_is_visible_from_every_api_replica(system: Syste
     )
     await other.start()
     try:
-        async with aiohttp.ClientSession() as session, station(system.station_url(station_id)) as cp:
+        async with (
+            aiohttp.ClientSession(headers=bearer(system.api_token)) as session,
+            station(system.station_url(station_id)) as cp,
+        ):
             FakeList(cp)
             second = Api(session, f"http://127.0.0.1:{other.port}")
             code, job = await api.post("/api/v1/local-list-pushes", {"stationIds": [station_id]})

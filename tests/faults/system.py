@@ -331,7 +331,7 @@ async def check_invariants(system: FaultSystem, current: Load, summary: dict[str
                 if f["direction"] == "in" and f.get("message_type") == 2
             )
             stopped.append(json.loads(call["raw"])[3]["transactionId"])
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=system.api_headers) as http:
         for tx in stopped:
             async with (
                 _explained(f"acknowledged stop of transaction {tx} never stopped in the API"),

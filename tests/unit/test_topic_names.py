@@ -33,6 +33,7 @@ def test_the_finder_sees_a_built_name() -> None:
 def test_every_name_carries_the_prefix() -> None:
     t = Topics("p.", 4)
     names = [t.frames, t.presence, t.stations, t.security, t.id_tags, t.sites, t.local_lists, t.dead_letters]
+    names += [t.api_tokens, t.audit]
     names += [t.gateway_inbox("g"), t.replies("r"), t.domain("d"), t.lease("l"), t.group("stations")]
     assert all(n.startswith("p.") for n in names)
     assert t.frames == "p.ocpp.frames"  # the contract name, with the prefix in front only

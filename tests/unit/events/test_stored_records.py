@@ -25,6 +25,7 @@ from services.locallists.events import PUSHES, push_decoder
 from services.smartcharging.events import SMARTCHARGING
 from services.smartcharging.events import event_decoder as smartcharging_decoder
 from services.transactions.events import event_decoder as transactions_decoder
+from shared.events.apitokens import API_TOKENS, AUDIT, api_token_decoder, audit_decoder
 from shared.events.commands import INBOX, OUTCOMES, inbox_decoder, outcome_decoder
 from shared.events.deadletters import DEAD_LETTERS, decode_dead_letter
 from shared.events.envelope import (
@@ -61,6 +62,8 @@ DECODERS: dict[Family, Callable[[bytes], object]] = {
     INBOX: inbox_decoder.decode,
     OUTCOMES: outcome_decoder.decode,
     DEAD_LETTERS: decode_dead_letter,
+    API_TOKENS: api_token_decoder.decode,
+    AUDIT: audit_decoder.decode,
 }
 BY_NAME = {family.name: decode for family, decode in DECODERS.items()}
 
