@@ -18,6 +18,7 @@ from aiohttp import web
 
 from services.api import (
     audit,
+    authorization_key,
     certificates,
     charging,
     commands,
@@ -211,6 +212,7 @@ ROUTES = [
     *local_lists.ROUTES,
     *security_events.ROUTES,
     *certificates.ROUTES,
+    *authorization_key.ROUTES,
     *firmware.ROUTES,
     *tokens.ROUTES,
     web.get("/api/v1/audit", audit.list_audit),
@@ -246,6 +248,7 @@ ROUTE_ROLES: dict[tuple[str, str], Role] = {
     ("DELETE", "/api/v1/tokens/{tokenId}"): ADMIN,
     ("GET", "/api/v1/audit"): ADMIN,
     ("POST", "/api/v1/certificate-hash-data"): OPERATOR,
+    ("PUT", "/api/v1/stations/{stationId}/authorization-key"): ADMIN,
 }
 
 

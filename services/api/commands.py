@@ -23,6 +23,8 @@ from shared.events.commands import CommandOutcome, OutcomeStatus
 from shared.ocpp.errors import OcppError
 from shared.ocpp.v16 import codec
 from shared.ocpp.v16.actions import ACTIONS, Initiator, spec_for
+from shared.ocpp.v16.messages import ChangeConfigurationRequest
+from shared.ocpp.v16.write_only import WRITE_ONLY_KEYS
 
 MAX_TIMEOUT = 300.0
 
@@ -40,6 +42,13 @@ async def post_command(request: web.Request) -> web.Response:
         decoded = codec.decode_request(action, payload or b"{}")
     except OcppError as exc:
         raise ApiError(422, str(exc.code), exc.description, **exc.details) from exc
+    if isinstance(decoded, ChangeConfigurationRequest) and decoded.key in WRITE_ONLY_KEYS:
+        raise ApiError(
+            422,
+            "WriteOnlyKey",
+            f"{decoded.key} is set with PUT /api/v1/stations/{{stationId}}/authorization-key (A01)",
+            field="key",
+        )
     certificates.check_command(action, decoded)
     await charging.check_command(request, station_id, action, decoded)
     timeout = command_timeout(request, api.settings.command_timeout)

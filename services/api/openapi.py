@@ -13,6 +13,7 @@ import msgspec
 
 from services.api import firmware_openapi, local_lists, paging, reservations, station_filters
 from services.api.audit import AuditView
+from services.api.authorization_key import AuthorizationKeyChanged, AuthorizationKeyPut
 from services.api.certificates import HashDataAnswer, HashDataPost
 from services.api.id_tags import IdTagPut
 from services.api.schema import OBJECT, REF, error_response, json_response, param
@@ -81,6 +82,7 @@ VIEWS: dict[tuple[str, str], type[Any]] = {
     ("/api/v1/local-list-pushes/{pushId}", "get"): PushView,
     ("/api/v1/local-list-pushes", "post"): PushView,
     ("/api/v1/certificate-hash-data", "post"): HashDataAnswer,
+    ("/api/v1/stations/{stationId}/authorization-key", "put"): AuthorizationKeyChanged,
 }
 # The item of each paged list whose page is just ``{items, next}``.
 ITEMS: dict[str, type[Any]] = {
@@ -150,8 +152,10 @@ def document() -> dict[str, Any]:
     (station_put, id_tag_put, *ocpp), components = msgspec.json.schema_components(
         [StationPut, IdTagPut, *types], ref_template=REF
     )
-    (site_put, token_post, token_created, hash_data_post), site_components = msgspec.json.schema_components(
-        [SitePut, TokenPost, TokenCreated, HashDataPost], ref_template=REF
+    (site_put, token_post, token_created, hash_data_post, key_put), site_components = (
+        msgspec.json.schema_components(
+            [SitePut, TokenPost, TokenCreated, HashDataPost, AuthorizationKeyPut], ref_template=REF
+        )
     )
     components.update(site_components)
     components["Error"] = {
@@ -266,6 +270,21 @@ def document() -> dict[str, Any]:
             "delete": {
                 "summary": "Delete a site (its stations are no longer managed)",
                 "responses": {"204": {"description": "deleted"}, "404": error_response("unknown site")},
+            },
+        },
+        "/api/v1/stations/{stationId}/authorization-key": {
+            "parameters": [param("stationId")],
+            "put": {
+                "summary": "Rotate the station's Basic-auth password (ChangeConfiguration AuthorizationKey, A01)",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": key_put}}},
+                "responses": {
+                    "200": {"description": "the station's answer, and which password is accepted now"},
+                    "404": error_response("unknown station"),
+                    "409": error_response("not connected"),
+                    "422": error_response("not 16 to 20 bytes of printable text"),
+                    "502": error_response("the station answered CALLERROR (both passwords stay accepted)"),
+                    "504": error_response("no answer (both passwords stay accepted)"),
+                },
             },
         },
         "/api/v1/certificate-hash-data": {

@@ -560,7 +560,8 @@ class Gateway:
 
     async def _check_password(self, check: PasswordCheck, address: str) -> Admission | Refusal:
         """Verify off the loop; throttle failures per station and per address before hashing (ADR 0020)."""
-        if self.verifier.known(check.station_id, check.password, check.stored):
+        stored = check.hashes()
+        if any(self.verifier.known(check.station_id, check.password, h) for h in stored):
             return finish_admit(check, True)
         now = self.clock()
         keys = ((self._station_failures, check.station_id), (self._address_failures, address))
@@ -574,7 +575,11 @@ class Gateway:
                     wait,
                 )
                 return Refusal(HTTPStatus.TOO_MANY_REQUESTS, "too many failed logins", wait)
-        ok = await self.verifier.verify_in(self._hash_pool, check.station_id, check.password, check.stored)
+        ok = False
+        for h in stored:  # the current password; while an AuthorizationKey change is open, the new one
+            ok = await self.verifier.verify_in(self._hash_pool, check.station_id, check.password, h)
+            if ok:
+                break
         if ok:
             self._station_failures.succeeded(check.station_id)
         else:

@@ -40,6 +40,7 @@ from shared.ocpp.frames import CALL, CALLERROR, encode_error
 from shared.ocpp.v16 import codec
 from shared.ocpp.v16.actions import ACTIONS, Initiator, spec_for
 from shared.ocpp.v16.registration import station_call_refusal
+from shared.ocpp.v16.write_only import redacted_call
 
 log = logging.getLogger(__name__)
 _tracer = telemetry.tracer("csms.gateway")
@@ -424,7 +425,8 @@ class StationConnection:
                     epoch=self.epoch,
                     direction=Direction.OUT,
                     at_ms=self.gateway.now_ms(),
-                    raw=out.text,
+                    # What we send, except a write-only configuration value (A01.FR.09).
+                    raw=redacted_call(out.action, out.text) if out.message_type == CALL else out.text,
                     message_type=out.message_type,
                     unique_id=out.unique_id,
                     action=out.action,

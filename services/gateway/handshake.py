@@ -65,6 +65,12 @@ class PasswordCheck:
     station_id: str
     password: str
     stored: str
+    # While an AuthorizationKey change awaits the station's answer, its new password counts too.
+    pending: str | None = None
+
+    def hashes(self) -> list[str]:
+        """The stored hashes the password may match: the current one, then a pending one (A01)."""
+        return [h for h in (self.stored, self.pending) if h is not None]
 
 
 def admit(
@@ -79,7 +85,8 @@ def admit(
     decision = pre_admit(path, authorization, registration, auto_register=auto_register)
     if not isinstance(decision, PasswordCheck):
         return decision
-    return finish_admit(decision, verifier.verify(decision.station_id, decision.password, decision.stored))
+    verified = any(verifier.verify(decision.station_id, decision.password, h) for h in decision.hashes())
+    return finish_admit(decision, verified)
 
 
 def finish_admit(check: PasswordCheck, verified: bool) -> Admission | Refusal:
@@ -121,4 +128,4 @@ def pre_admit(
     user, password = credentials
     if user != station_id:
         return Refusal(HTTPStatus.UNAUTHORIZED, "invalid credentials")
-    return PasswordCheck(station_id, password, registration.password_hash)
+    return PasswordCheck(station_id, password, registration.password_hash, registration.next_password_hash)

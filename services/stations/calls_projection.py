@@ -18,6 +18,7 @@ from aiokafka import ConsumerRecord
 from shared.events.envelope import Direction, FrameRecord, decode_frame_record
 from shared.events.frames import frame_of
 from shared.ocpp.frames import Call, CallError, CallResult
+from shared.ocpp.v16.write_only import stored_value
 from shared.projection.base import TableProjection
 from shared.projection.columns import ms_to_datetime
 from shared.projection.pairing import CallPairing
@@ -138,7 +139,7 @@ class StationCallsProjection(TableProjection):
                    VALUES ($1, $2, $3, $4, $5)
                    ON CONFLICT (station_id, key) DO UPDATE SET value = $3, readonly = $4, updated_at = $5""",
                 [
-                    (station_id, k["key"], k.get("value"), k.get("readonly"), at)
+                    (station_id, k["key"], stored_value(k["key"], k.get("value")), k.get("readonly"), at)
                     for k in keys
                     if isinstance(k, dict) and isinstance(k.get("key"), str)
                 ],
@@ -149,7 +150,7 @@ class StationCallsProjection(TableProjection):
                    ON CONFLICT (station_id, key) DO UPDATE SET value = $3, updated_at = $4""",
                 station_id,
                 request.get("key"),
-                request.get("value"),
+                stored_value(str(request.get("key")), request.get("value")),
                 at,
             )
         elif action == "ChangeAvailability" and response.get("status") in ("Accepted", "Scheduled"):

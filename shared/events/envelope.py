@@ -216,6 +216,10 @@ class StationRegistration(msgspec.Struct, kw_only=True, omit_defaults=True):
     # Registered by the system because an unknown station connected while auto-registration was on.
     auto: bool = False
     at_ms: int = 0
+    # The password a ChangeConfiguration(AuthorizationKey) is setting (security whitepaper A01):
+    # accepted beside ``password_hash`` until the station answers; Accepted makes it the only one
+    # (A01.FR.03), Rejected or NotSupported drops it (A01.FR.04). Same form as ``password_hash``.
+    next_password_hash: str | None = None
 
 
 REGISTRATIONS = Family("csms.stations")

@@ -57,3 +57,27 @@ def test_password_station_needs_matching_username_and_password() -> None:
     # The remembered verification does not admit a different password.
     again = admit("/ocpp/CP1", basic("CP1", "secret-1234"), reg, auto_register=False, verifier=verifier)
     assert isinstance(again, Refusal)
+
+
+def test_while_an_authorization_key_change_is_open_both_passwords_get_in() -> None:
+    """Security whitepaper A01: the station may reconnect with the new password before its answer
+    to ChangeConfiguration(AuthorizationKey) is in; the answer then leaves only one of them."""
+    old, new = (
+        hash_password("old-password-0001", iterations=1000),
+        hash_password("new-password-0002", iterations=1000),
+    )
+    pending = StationRegistration(station_id="CP1", password_hash=old, next_password_hash=new)
+    verifier = PasswordVerifier()
+    for password in ("old-password-0001", "new-password-0002"):
+        assert admit(
+            "/ocpp/CP1", basic("CP1", password), pending, auto_register=False, verifier=verifier
+        ) == (Admission("CP1", authenticated=True))
+    refused = admit(
+        "/ocpp/CP1", basic("CP1", "third-password-03"), pending, auto_register=False, verifier=verifier
+    )
+    assert isinstance(refused, Refusal)
+    accepted = StationRegistration(station_id="CP1", password_hash=new)  # A01.FR.03: the new one only
+    old_again = admit(
+        "/ocpp/CP1", basic("CP1", "old-password-0001"), accepted, auto_register=False, verifier=verifier
+    )
+    assert isinstance(old_again, Refusal) and old_again.status == HTTPStatus.UNAUTHORIZED
