@@ -206,14 +206,13 @@ def _register(station_id: str, password: str | None, site: str | None, settings:
 
 def _token(args: argparse.Namespace, settings: Settings) -> int:
     """``csms token create|list|revoke``: the records of ``csms.apitokens``, written to Kafka directly."""
-    import datetime as dt
-
     from shared.apitokens import mint, revoked
     from shared.clock import SYSTEM
     from shared.events.apitokens import ApiTokenRecord, api_token_decoder
     from shared.events.envelope import encode
     from shared.events.topics import Topics
     from shared.kafka import ensure_topics, make_producer
+    from shared.projection.columns import ms_to_datetime
     from shared.tables import CompactedView
 
     topics = Topics(settings.topic_prefix, settings.frame_partitions)
@@ -245,11 +244,7 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
         if args.action == "list":
             for token_id, record in sorted(view.items()):
                 gone = record.revoked_at_ms
-                state = (
-                    "live"
-                    if gone is None
-                    else f"revoked {dt.datetime.fromtimestamp(gone / 1000, dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
-                )
+                state = "live" if gone is None else f"revoked {ms_to_datetime(gone):%Y-%m-%dT%H:%M:%SZ}"
                 print(f"{token_id}  {record.role:<8}  {state:<22}  {record.name}")
             return 0
         found = view.get(args.id)

@@ -9,7 +9,6 @@ one seek (ADR 0036; no read model to keep in step with it).
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 
 import msgspec
 from aiohttp import web
@@ -23,6 +22,7 @@ from shared.events.apitokens import AuditRecord, Role, audit_decoder
 from shared.events.envelope import encode
 from shared.events.versioned import UndecodableRecord
 from shared.kafka import connection
+from shared.projection.columns import ms_to_datetime
 from shared.views import Timestamp
 
 
@@ -39,7 +39,7 @@ class AuditView(msgspec.Struct, rename="camel", kw_only=True):
 
 
 def audit_view(record: AuditRecord) -> AuditView:
-    at = dt.datetime.fromtimestamp(record.at_ms / 1000, dt.UTC).isoformat()
+    at = ms_to_datetime(record.at_ms).isoformat()
     return AuditView(
         at=at,
         token_id=record.token_id,

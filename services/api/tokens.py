@@ -6,8 +6,6 @@ answer to its creation, and never stored.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import msgspec
 from aiohttp import web
 
@@ -17,6 +15,7 @@ from services.api.paging import PAGING, in_memory, page_of, reject_unknown
 from shared.apitokens import mint, revoked
 from shared.events.apitokens import ApiTokenRecord, Role
 from shared.events.envelope import encode
+from shared.projection.columns import ms_to_datetime
 from shared.views import Timestamp
 
 MAX_NAME = 100
@@ -41,7 +40,7 @@ class TokenCreated(TokenView, kw_only=True):
 
 
 def _iso(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat()
+    return ms_to_datetime(ms).isoformat()
 
 
 def token_view(record: ApiTokenRecord) -> TokenView:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 
 import msgspec
@@ -21,13 +20,14 @@ from services.firmware.events import DiagnosticsSent, StationDispatched
 from shared.commands import CommandClient, NotConnected
 from shared.events.commands import CommandOutcome
 from shared.lease import Lease
+from shared.projection.columns import ms_to_datetime
 
 log = logging.getLogger(__name__)
 
 
 def iso_at(at_ms: int) -> str:
     """OCPP's dateTime, to the second (the retrieveDate of an update sent now)."""
-    at = dt.datetime.fromtimestamp(at_ms / 1000, dt.UTC)
+    at = ms_to_datetime(at_ms)
     return at.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
