@@ -27,6 +27,7 @@ from shared import tls
 from shared.certificates import HASHES, cpo_name
 from tests.e2e.conftest import Api, System, eventually, unique_station
 from tests.e2e.station import OCPP16, boot_raw, iso, now, station
+from tests.tls_clients import station_tls
 
 pytestmark = pytest.mark.e2e
 
@@ -97,14 +98,19 @@ def make_csr(common_name: str, organization: str, key: Any = None) -> str:
     return csr.public_bytes(serialization.Encoding.PEM).decode()
 
 
-async def test_a_sign_certificate_gets_a_certificate_signed_by_the_charge_point_ca(system: System) -> None:
-    """A02: Accepted (A02.FR.11), checked (CN = serial number, O = CPO name, key size), signed by
-    the charge-point CA, and sent back with CertificateSigned; what must not be signed is not."""
+async def test_a_sign_certificate_gets_a_certificate_signed_by_the_charge_point_ca(
+    system: System, api: Api, tmp_path: Path
+) -> None:
+    """OCTT TC_074 (A02): the operator triggers it; SignCertificate is Accepted (A02.FR.11), checked
+    (CN = serial number, O = CPO name, key size), signed by the charge-point CA and sent back with
+    CertificateSigned; the station then connects on profile 3 with it. What must not be signed is not."""
     signer = next(r for r in system.runners if isinstance(r, CertificateSigner))
     cpo = cpo_name(system.settings.cpo_name, development_ca=True)  # the tests sign with the dev CA
     serial = f"SN-{uuid.uuid4().hex[:10]}"
-    async with station(system.station_url(unique_station("SEC"))) as cp:
+    station_id = unique_station("SEC")
+    async with station(system.station_url(station_id)) as cp:
         cp.answering("CertificateSigned", call_result.CertificateSigned(status="Accepted"))
+        cp.answering("ExtendedTriggerMessage", call_result.ExtendedTriggerMessage(status="Accepted"))
         booted = await cp.call(
             call.BootNotification(
                 charge_point_model="M", charge_point_vendor="V", charge_point_serial_number=serial
@@ -116,6 +122,11 @@ async def test_a_sign_certificate_gets_a_certificate_signed_by_the_charge_point_
             pool = await signer._pool.get()
             while await station_queries.boot_serial_number(pool, cp.id) != serial:  # noqa: ASYNC110 - a read model in PostgreSQL
                 await asyncio.sleep(0.05)
+        code, body = await api.post(
+            f"/api/v1/stations/{station_id}/commands/ExtendedTriggerMessage",
+            {"requestedMessage": "SignChargePointCertificate"},
+        )
+        assert code == 200 and body["response"] == {"status": "Accepted"}, body
         key = ec.generate_private_key(ec.SECP256R1())
         answer = await cp.call(call.SignCertificate(csr=make_csr(serial, cpo, key)))
         assert answer.status == "Accepted"
@@ -136,6 +147,22 @@ async def test_a_sign_certificate_gets_a_certificate_signed_by_the_charge_point_
         # A CSR that does not read is Rejected (A02.FR.12).
         garbage = "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----"
         assert (await cp.call(call.SignCertificate(csr=garbage))).status == "Rejected"
+    # The new certificate is the station's on profile 3: over TLS, no password.
+    code, body = await api.put(
+        f"/api/v1/stations/{station_id}", {"securityProfile": 3, "serialNumber": serial}
+    )
+    assert code == 200, body
+    cert_file, key_file = tmp_path / "station.pem", tmp_path / "station-key.pem"
+    cert_file.write_bytes(tls.cert_pem(leaf))
+    key_file.write_bytes(tls.key_pem(key))
+    client = station_tls(system.ca_file, (cert_file, key_file))
+    async with station(system.tls_station_url(station_id), tls=client, boot=False) as cp3:
+        booted = await cp3.call(
+            call.BootNotification(
+                charge_point_model="M", charge_point_vendor="V", charge_point_serial_number=serial
+            )
+        )
+        assert booted.status == "Accepted"
 
 
 async def test_central_system_security_calls_go_out_through_the_command_endpoint(
