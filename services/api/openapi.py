@@ -306,6 +306,7 @@ def document() -> dict[str, Any]:
                 "parameters": [
                     param("stationId", "query"),
                     param("critical", "query", {"type": "boolean"}),
+                    param("source", "query", {"type": "string", "enum": ["station", "csms"]}),
                 ],
                 "responses": {"200": json_response(OBJECT)},
             }

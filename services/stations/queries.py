@@ -315,6 +315,9 @@ class SecurityEventView(msgspec.Struct, rename="camel", kw_only=True):
     """One SecurityEventNotification a station sent (security whitepaper 5.15, section 8)."""
 
     station_id: str
+    # "station": a SecurityEventNotification; "csms": the Central System refused the station for
+    # security (ADR 0037: an invalid certificate, a lower security profile, ...).
+    source: str
     type: str
     # Critical per the whitepaper's table of security events (pushed by the station at once).
     critical: bool
@@ -329,6 +332,7 @@ async def security_events(
     station_id: str | None,
     critical: bool | None,
     after: SecurityEventKey | None,
+    source: str | None = None,
     limit: int,
 ) -> list[tuple[SecurityEventKey, SecurityEventView]]:
     """Up to ``limit`` security events, newest received first, after the key ``after``."""
@@ -340,6 +344,9 @@ async def security_events(
     if critical is not None:
         args.append(critical)
         where.append(f"critical = ${len(args)}")
+    if source is not None:
+        args.append(source)
+        where.append(f"source = ${len(args)}")
     if after is not None:
         args.extend(after)
         n = len(args)
@@ -358,6 +365,7 @@ async def security_events(
             (r["received_at"], r["station_id"], r["connection_id"], r["unique_id"]),
             SecurityEventView(
                 station_id=r["station_id"],
+                source=r["source"],
                 type=r["type"],
                 critical=r["critical"],
                 occurred_at=iso(r["occurred_at"]),

@@ -1,7 +1,9 @@
-"""Read model of the security events stations report (SecurityEventNotification, security
-whitepaper 5.15 and section 8): one row per notification, per station, flagged critical per the
-whitepaper's table (shared/ocpp/v16/security_events.py), so operators see the critical ones first.
-Built from the station CALLs in ``ocpp.frames``: a pure function of the log, rebuilt by replay.
+"""Read model of a station's security events: what the station reported (SecurityEventNotification,
+security whitepaper 5.15 and section 8; ``source`` "station") and what the Central System refused
+it for (the gateway's ``security`` records, A00.FR.408: an invalid certificate, a lower profile;
+``source`` "csms"). One row each, flagged critical per the whitepaper's table
+(shared/ocpp/v16/security_events.py), so operators see the critical ones first. Built from
+``ocpp.frames``: a pure function of the log, rebuilt by replay.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Sequence
 import asyncpg
 from aiokafka import ConsumerRecord
 
-from shared.events.envelope import decode_frame_record
+from shared.events.envelope import SecurityEvent, decode_frame_record
 from shared.events.frames import station_request
 from shared.ocpp.v16.messages import SecurityEventNotificationRequest
 from shared.ocpp.v16.security_events import is_critical
@@ -23,6 +25,7 @@ DDL = [
         station_id text NOT NULL,
         connection_id text NOT NULL,
         unique_id text NOT NULL,
+        source text NOT NULL,
         type text NOT NULL,
         critical boolean NOT NULL,
         occurred_at timestamptz NOT NULL,
@@ -35,9 +38,9 @@ DDL = [
         ON station_security_events (received_at, station_id, connection_id, unique_id)""",
 ]
 
-INSERT = """INSERT INTO station_security_events (station_id, connection_id, unique_id, type, critical,
-                occurred_at, tech_info, received_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"""
+INSERT = """INSERT INTO station_security_events (station_id, connection_id, unique_id, source, type,
+                critical, occurred_at, tech_info, received_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING"""
 
 
 class SecurityEventsProjection(TableProjection):
@@ -46,9 +49,28 @@ class SecurityEventsProjection(TableProjection):
     table_names = ["station_security_events"]
 
     async def apply(self, conn: asyncpg.Connection, batch: Sequence[ConsumerRecord]) -> None:
-        rows = []
+        rows: list[tuple[object, ...]] = []
         for msg in batch:
-            found = station_request(decode_frame_record(msg.value), {"SecurityEventNotification"})
+            decoded = decode_frame_record(msg.value)
+            if isinstance(decoded, SecurityEvent):
+                at = ms_to_datetime(decoded.at_ms)
+                # No connection, no message id: the record's place in the log names it.
+                place = f"{msg.partition}:{msg.offset}"
+                rows.append(
+                    (
+                        decoded.station_id,
+                        "",
+                        place,
+                        "csms",
+                        decoded.kind,
+                        is_critical(decoded.kind),
+                        at,
+                        decoded.reason,
+                        at,
+                    )
+                )
+                continue
+            found = station_request(decoded, {"SecurityEventNotification"})
             if found is None:
                 continue
             record, request = found
@@ -58,6 +80,7 @@ class SecurityEventsProjection(TableProjection):
                     record.station_id,
                     record.connection_id,
                     record.unique_id,
+                    "station",
                     request.type,
                     is_critical(request.type),
                     request.timestamp,

@@ -6,6 +6,7 @@ the generic command endpoint, validated both ways like every 1.6 action."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import json
 import uuid
@@ -20,6 +21,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 from ocpp.v16 import call, call_result
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from services.stations import queries as station_queries
 from services.stations.certificate_signer import CertificateSigner
@@ -58,6 +60,7 @@ async def test_security_events_are_stored_per_station_with_their_criticality(
         (t, t == "TamperDetectionActivated", info) for t, info in reversed(reported)
     ]  # newest first
     assert all(e["stationId"] == station_id and e["occurredAt"] and e["receivedAt"] for e in events)
+    assert {e["source"] for e in events} == {"station"}
     code, critical = await api.get("/api/v1/security-events", stationId=station_id, critical="true")
     assert code == 200 and [e["type"] for e in critical["securityEvents"]] == ["TamperDetectionActivated"]
     code, first = await api.get("/api/v1/security-events", stationId=station_id, limit="2")
@@ -69,6 +72,31 @@ async def test_security_events_are_stored_per_station_with_their_criticality(
     assert rest["next"] is None
     code, bad = await api.get("/api/v1/security-events", critical="maybe")
     assert code == 400 and bad["error"]["field"] == "critical"
+
+
+async def test_what_the_csms_refused_a_station_for_is_one_of_its_security_events(
+    system: System, api: Api
+) -> None:
+    """A00.FR.408: a connection refused for security is recorded, and listed with the station's own."""
+    station_id = unique_station("SEC")
+    code, body = await api.put(f"/api/v1/stations/{station_id}", {"password": "p" * 16, "securityProfile": 2})
+    assert code == 201, body
+    auth = "Basic " + base64.b64encode(f"{station_id}:{'p' * 16}".encode()).decode()
+    with pytest.raises(InvalidStatus) as refused:  # profile 2 is TLS only: plain ws is a downgrade
+        async with station(system.station_url(station_id), Authorization=auth):
+            pass
+    assert refused.value.response.status_code == 403
+
+    def one(body: dict[str, Any]) -> bool:
+        return len(body["securityEvents"]) == 1
+
+    body = await api.until(f"/api/v1/security-events?stationId={station_id}&source=csms", one)
+    [event] = body["securityEvents"]
+    assert event["source"] == "csms" and event["stationId"] == station_id and event["techInfo"], event
+    code, none = await api.get("/api/v1/security-events", stationId=station_id, source="station")
+    assert code == 200 and none["securityEvents"] == []
+    code, bad = await api.get("/api/v1/security-events", source="someone")
+    assert code == 400 and bad["error"]["field"] == "source"
 
 
 async def test_the_other_notifications_are_answered(system: System) -> None:
