@@ -25,6 +25,7 @@ from services.api.firmware_bodies import (
     ID,
     CampaignBody,
     DiagnosticsBody,
+    LogBody,
     boot_fields,
     check_image_query,
     check_retries,
@@ -34,6 +35,7 @@ from services.api.firmware_bodies import (
     chosen_target,
     diagnostics_window,
     iso,
+    log_window,
     policy_of,
 )
 from services.api.paging import PAGING, page_of, reject_unknown, split
@@ -267,9 +269,46 @@ async def post_diagnostics(request: web.Request) -> web.Response:
     return ok((await _diagnostics(request, request_id)).view, 202)
 
 
+async def post_log(request: web.Request) -> web.Response:
+    """GetLog (whitepaper 5.9, N01) to the same upload location as diagnostics; the integer
+    requestId the station echoes in LogStatusNotification is allocated here."""
+    station_id = station_id_of(request)
+    body: LogBody = await read_body(request, LogBody)
+    oldest, latest = log_window(body)
+    check_retries(body.retries, body.retry_interval)
+    check_transport(body.transport, api_of(request).settings.files_ftp_port)
+    await ensure_known(request, station_id)
+    request_id = uuid.uuid4().hex
+    await _write(
+        request,
+        DiagnosticsRequested(
+            request_id=request_id,
+            station_id=station_id,
+            transport=body.transport,
+            start_time=oldest,
+            stop_time=latest,
+            retries=body.retries,
+            retry_interval=body.retry_interval,
+            token=secrets.token_urlsafe(18),
+            log_type=body.log_type,
+            log_request_id=1 + secrets.randbelow(2**31 - 1),  # an OCPP integer, unguessable per station
+            at_ms=api_of(request).clock.now_ms(),
+        ),
+    )
+    await until_row(request, queries.DIAGNOSTICS_VISIBLE, request_id)
+    return ok((await _diagnostics(request, request_id)).view, 202)
+
+
+KINDS = ("diagnostics", "log")
+
+
 async def list_diagnostics(request: web.Request) -> web.Response:
-    """Diagnostics requests, newest first, paged (ADR 0016); ``?stationId=`` narrows to one station."""
-    reject_unknown(request.query, ("stationId", *PAGING))
+    """Diagnostics and log requests, newest first, paged (ADR 0016); ``?stationId=`` narrows to one
+    station, ``?kind=diagnostics|log`` to one kind."""
+    reject_unknown(request.query, ("stationId", "kind", *PAGING))
+    kind = request.query.get("kind")
+    if kind is not None and kind not in KINDS:
+        raise ApiError(400, "InvalidQuery", "kind must be diagnostics or log")
     page = page_of(request, "diagnostics", (datetime, str))
     pool = await api_of(request).pool()
     found = await queries.diagnostics_requests(
@@ -277,6 +316,7 @@ async def list_diagnostics(request: web.Request) -> web.Response:
         station_id=request.query.get("stationId"),
         after=page.after,
         limit=page.limit + 1,
+        kind=kind,
     )
     shown, cursor = split(page, found, lambda kv: kv[0])
     return ok(queries.DiagnosticsList(diagnostics=[view for _, view in shown], next=cursor))
@@ -318,6 +358,7 @@ ROUTES = [
     web.get("/api/v1/firmware-campaigns/{campaignId}", get_campaign),
     web.post("/api/v1/firmware-campaigns/{campaignId}/{action}", control_campaign),
     web.post("/api/v1/stations/{stationId}/diagnostics", post_diagnostics),
+    web.post("/api/v1/stations/{stationId}/logs", post_log),
     web.get("/api/v1/diagnostics", list_diagnostics),
     web.get("/api/v1/diagnostics/{requestId}", get_diagnostics),
     web.get("/api/v1/diagnostics/{requestId}/file", get_diagnostics_file),

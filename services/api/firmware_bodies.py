@@ -51,6 +51,18 @@ class DiagnosticsBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"
     transport: Literal["http", "ftp"] = "http"
 
 
+class LogBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    """GetLog (whitepaper 5.9): which log, its time window, the upload's retries; the location and
+    the requestId are the system's."""
+
+    log_type: Literal["DiagnosticsLog", "SecurityLog"]
+    oldest_timestamp: datetime | None = None
+    latest_timestamp: datetime | None = None
+    retries: int | None = None
+    retry_interval: int | None = None
+    transport: Literal["http", "ftp"] = "http"
+
+
 def iso(value: datetime | None) -> str | None:
     """An OCPP dateTime (UTC, ``Z``) from a body's date-time, which must name its time zone."""
     if value is None:
@@ -137,7 +149,17 @@ def boot_fields(f: TargetFilter) -> dict[str, str]:
 
 def diagnostics_window(body: DiagnosticsBody) -> tuple[str | None, str | None]:
     """GetDiagnostics startTime and stopTime (OCPP 1.6 6.25), stopTime not before startTime."""
-    start, stop = iso(body.start_time), iso(body.stop_time)
-    if body.start_time and body.stop_time and body.stop_time < body.start_time:
-        raise ApiError(422, "InvalidBody", "stopTime is before startTime", field="stopTime")
-    return start, stop
+    return _window(body.start_time, body.stop_time, "startTime", "stopTime")
+
+
+def log_window(body: LogBody) -> tuple[str | None, str | None]:
+    """GetLog oldestTimestamp and latestTimestamp (whitepaper 6.12), latest not before oldest."""
+    return _window(body.oldest_timestamp, body.latest_timestamp, "oldestTimestamp", "latestTimestamp")
+
+
+def _window(
+    start: datetime | None, stop: datetime | None, start_name: str, stop_name: str
+) -> tuple[str | None, str | None]:
+    if start and stop and stop < start:
+        raise ApiError(422, "InvalidBody", f"{stop_name} is before {start_name}", field=stop_name)
+    return iso(start), iso(stop)

@@ -27,3 +27,14 @@ def get_diagnostics(diag: Diagnostics, location: str) -> dict[str, object]:
     }
     payload.update({k: v for k, v in optional.items() if v is not None})
     return payload
+
+
+def get_log(diag: Diagnostics, location: str) -> dict[str, object]:
+    """GetLog.req (whitepaper 5.9, 6.12 LogParametersType): the optional fields only when given."""
+    log: dict[str, object] = {"remoteLocation": location}
+    window = {"oldestTimestamp": diag.start_time, "latestTimestamp": diag.stop_time}
+    log.update({k: v for k, v in window.items() if v is not None})
+    payload: dict[str, object] = {"logType": diag.log_type, "requestId": diag.log_request_id, "log": log}
+    retry = {"retries": diag.retries, "retryInterval": diag.retry_interval}
+    payload.update({k: v for k, v in retry.items() if v is not None})
+    return payload

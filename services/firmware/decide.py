@@ -41,14 +41,25 @@ from shared.ocpp.v16.messages import (
     BootNotificationRequest,
     DiagnosticsStatusNotificationRequest,
     FirmwareStatusNotificationRequest,
+    LogStatusNotificationRequest,
 )
 
 FAILED_STATUSES = frozenset({"DownloadFailed", "InstallationFailed"})
 NOT_CONNECTED = "NotConnected"
 
 # The station CALLs the service follows (never answers), and their request types.
-WATCHED = ("FirmwareStatusNotification", "DiagnosticsStatusNotification", "BootNotification")
-Watched = FirmwareStatusNotificationRequest | DiagnosticsStatusNotificationRequest | BootNotificationRequest
+WATCHED = (
+    "FirmwareStatusNotification",
+    "DiagnosticsStatusNotification",
+    "LogStatusNotification",
+    "BootNotification",
+)
+Watched = (
+    FirmwareStatusNotificationRequest
+    | DiagnosticsStatusNotificationRequest
+    | LogStatusNotificationRequest
+    | BootNotificationRequest
+)
 
 
 # -- the four entries ---------------------------------------------------------------------------------
@@ -70,6 +81,9 @@ def decide(state: State, request: Watched, frame: Frame) -> Decision[None, Firmw
         return None, on_firmware_status(state, station_id, request.status, at_ms)
     if isinstance(request, DiagnosticsStatusNotificationRequest):
         return None, on_diagnostics_status(state, station_id, request.status, at_ms)
+    if isinstance(request, LogStatusNotificationRequest):
+        log_request_id = request.request_id if isinstance(request.request_id, int) else None
+        return None, on_log_status(state, station_id, log_request_id, request.status, at_ms)
     version = request.firmware_version if isinstance(request.firmware_version, str) else None
     return None, on_boot(state, station_id, version, at_ms)
 
@@ -103,7 +117,7 @@ class UpdateFirmwareAnswered:
 
 @dataclass(frozen=True)
 class GetDiagnosticsAnswered:
-    """How our GetDiagnostics of a request ended (``outcome`` None: not connected)."""
+    """How our GetDiagnostics (or GetLog) of a request ended (``outcome`` None: not connected)."""
 
     request_id: str
     station_id: str
@@ -117,12 +131,18 @@ def answered(
     error = describe(answer.outcome)
     if isinstance(answer, UpdateFirmwareAnswered):
         return None, [dispatch_outcome(state, answer.campaign_id, answer.station_id, error, at_ms)]
-    file_name = file_name_of(answer.outcome) if error is None else None
+    diag = state.diagnostics.get(answer.request_id)
+    is_log = diag is not None and diag.log_type is not None
+    body = answer_of(answer.outcome) if error is None else {}
+    # GetDiagnostics.conf fileName (OCPP 1.6 6.26); GetLog.conf status and filename (whitepaper 5.10).
+    name = body.get("filename" if is_log else "fileName")
+    status = body.get("status") if is_log else None
     event = DiagnosticsAnswered(
         request_id=answer.request_id,
         station_id=answer.station_id,
-        file_name=file_name,
+        file_name=name if isinstance(name, str) else None,
         error=error,
+        status=status if isinstance(status, str) else None,
         at_ms=at_ms,
     )
     return None, [event]
@@ -169,12 +189,11 @@ def describe(outcome: CommandOutcome | None) -> str | None:
     return f"{outcome.status.value.capitalize()}: {outcome.error_description or 'no answer'}"
 
 
-def file_name_of(outcome: CommandOutcome | None) -> str | None:
-    """The fileName of a GetDiagnostics.conf (OCPP 1.6 6.26: absent when there is nothing to upload)."""
+def answer_of(outcome: CommandOutcome | None) -> dict[str, object]:
+    """A CALLRESULT's payload as a JSON object ({} when it is none)."""
     raw = bytes(outcome.payload) if outcome is not None else b""
     answer = msgspec.json.decode(raw) if raw else None
-    name = answer.get("fileName") if isinstance(answer, dict) else None
-    return name if isinstance(name, str) else None
+    return answer if isinstance(answer, dict) else {}
 
 
 # -- the rules ----------------------------------------------------------------------------------------
@@ -248,6 +267,17 @@ def on_diagnostics_status(state: State, station_id: str, status: str, at_ms: int
         return []
     if status == "Idle" and state.diagnostics[request_id].status in ("Uploaded", "UploadFailed"):
         return []  # a triggered "not busy" after the upload ended says nothing about this request
+    return [DiagnosticsStatus(request_id=request_id, station_id=station_id, status=status, at_ms=at_ms)]
+
+
+def on_log_status(
+    state: State, station_id: str, log_request_id: int | None, status: str, at_ms: int
+) -> list[FirmwareEvent]:
+    """A LogStatusNotification (whitepaper 5.13): about the GetLog with its requestId. One without
+    a requestId (the answer to a TriggerMessage, "Idle" when no upload runs) names no request."""
+    request_id = state.log_requests.get((station_id, log_request_id)) if log_request_id is not None else None
+    if request_id is None or not state.diagnostics[request_id].sent:
+        return []
     return [DiagnosticsStatus(request_id=request_id, station_id=station_id, status=status, at_ms=at_ms)]
 
 

@@ -89,6 +89,11 @@ class CampaignDriver:
     async def _get_diagnostics(self, event: DiagnosticsSent) -> None:
         diag = self.port.state.diagnostics[event.request_id]
         location = self.port.locations().diagnostics(diag)
-        outcome = await self._call(diag.station_id, "GetDiagnostics", calls.get_diagnostics(diag, location))
+        if diag.log_type is not None:
+            outcome = await self._call(diag.station_id, "GetLog", calls.get_log(diag, location))
+        else:
+            outcome = await self._call(
+                diag.station_id, "GetDiagnostics", calls.get_diagnostics(diag, location)
+            )
         answer = decide.GetDiagnosticsAnswered(diag.request_id, diag.station_id, outcome)
         await self.port.record(decide.answered(self.port.state, answer, self.port.clock()))

@@ -120,6 +120,10 @@ class CampaignFinished(_Event, tag="campaign_finished", kw_only=True):
 
 
 class DiagnosticsRequested(_Event, tag="diagnostics_requested", kw_only=True):
+    """GetDiagnostics, or (``log_type`` set) the security extension's GetLog (whitepaper 5.9): the
+    same upload location, account and file storage; ``start_time`` / ``stop_time`` are GetLog's
+    oldestTimestamp / latestTimestamp."""
+
     request_id: str
     station_id: str
     transport: str = "http"  # or "ftp"
@@ -128,6 +132,10 @@ class DiagnosticsRequested(_Event, tag="diagnostics_requested", kw_only=True):
     retries: int | None = None
     retry_interval: int | None = None
     token: str
+    # GetLog only: DiagnosticsLog or SecurityLog, and the integer requestId the station echoes in
+    # LogStatusNotification (allocated by the API). None: a GetDiagnostics request.
+    log_type: str | None = None
+    log_request_id: int | None = None
 
 
 class DiagnosticsSent(_Event, tag="diagnostics_sent", kw_only=True):
@@ -136,16 +144,20 @@ class DiagnosticsSent(_Event, tag="diagnostics_sent", kw_only=True):
 
 
 class DiagnosticsAnswered(_Event, tag="diagnostics_answered", kw_only=True):
-    """The station's answer to GetDiagnostics: a file name, none (nothing to upload), or an error."""
+    """The station's answer to GetDiagnostics (a file name, none: nothing to upload) or to GetLog
+    (``status`` Accepted, Rejected or AcceptedCanceled, whitepaper 5.10, 6.13, and a filename), or why
+    the CALL failed (``error``)."""
 
     request_id: str
     station_id: str
     file_name: str | None = None
     error: str | None = None
+    status: str | None = None
 
 
 class DiagnosticsStatus(_Event, tag="diagnostics_status", kw_only=True):
-    """A DiagnosticsStatusNotification, linked to the station's newest request."""
+    """A DiagnosticsStatusNotification, linked to the station's newest GetDiagnostics request, or a
+    LogStatusNotification, linked to its GetLog by requestId."""
 
     request_id: str
     station_id: str

@@ -1,5 +1,5 @@
 """Read models of firmware management, built from ``firmware.events``: images, campaigns with a row
-per targeted station, diagnostics requests and their files. Same step rules as ``state.evolve``."""
+per targeted station, diagnostics and log requests and their files. Same step rules as ``state.evolve``."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from services.firmware.events import (
     StationWaiting,
     event_decoder,
 )
+from services.firmware.state import answered_status
 from shared.events.topics import Topics
 from shared.projection.base import TableProjection
 from shared.projection.columns import as_json, ms_to_datetime
@@ -82,6 +83,8 @@ DDL = [
         storage_key text,
         uploaded_via text,
         uploaded_at timestamptz,
+        log_type text,
+        log_request_id bigint,
         requested_at timestamptz NOT NULL,
         updated_at timestamptz NOT NULL
     )""",
@@ -205,9 +208,9 @@ async def _apply_diagnostics(conn: asyncpg.Connection, e: FirmwareEvent, at: obj
     if isinstance(e, DiagnosticsRequested):
         await conn.execute(
             """INSERT INTO fw_diagnostics (request_id, station_id, transport, status, start_time, stop_time,
-                   requested_at, updated_at)
-               VALUES ($1, $2, $3, 'Requested', $4, $5, $6, $6) ON CONFLICT DO NOTHING""",
-            e.request_id, e.station_id, e.transport, e.start_time, e.stop_time, at,
+                   log_type, log_request_id, requested_at, updated_at)
+               VALUES ($1, $2, $3, 'Requested', $4, $5, $6, $7, $8, $8) ON CONFLICT DO NOTHING""",
+            e.request_id, e.station_id, e.transport, e.start_time, e.stop_time, e.log_type, e.log_request_id, at,
         )  # fmt: skip
     elif isinstance(e, DiagnosticsSent):
         await conn.execute(
@@ -216,7 +219,7 @@ async def _apply_diagnostics(conn: asyncpg.Connection, e: FirmwareEvent, at: obj
             at,
         )
     elif isinstance(e, DiagnosticsAnswered):
-        status = "Failed" if e.error is not None else ("Accepted" if e.file_name else "NoFile")
+        status = answered_status(e)
         await conn.execute(
             """UPDATE fw_diagnostics SET file_name = $3, error = $4, updated_at = $5,
                    status = CASE WHEN status IN ('Requested', 'Sent') THEN $2 ELSE status END

@@ -244,7 +244,13 @@ class DiagnosticsFileView(msgspec.Struct, rename="camel", kw_only=True):
 
 
 class DiagnosticsView(msgspec.Struct, rename="camel", kw_only=True):
+    """A GetDiagnostics request (``kind`` diagnostics) or a GetLog one (``kind`` log, with its
+    logType and requestId; startTime / stopTime are its oldestTimestamp / latestTimestamp)."""
+
     request_id: str
+    kind: str
+    log_type: str | None
+    log_request_id: int | None
     station_id: str
     transport: str
     status: str
@@ -272,6 +278,9 @@ class DiagnosticsRead(msgspec.Struct, kw_only=True):
 def _diagnostics(row: Any) -> DiagnosticsView:
     return DiagnosticsView(
         request_id=row["request_id"],
+        kind="diagnostics" if row["log_type"] is None else "log",
+        log_type=row["log_type"],
+        log_request_id=row["log_request_id"],
         station_id=row["station_id"],
         transport=row["transport"],
         status=row["status"],
@@ -301,15 +310,18 @@ async def diagnostics(db: Db, request_id: str) -> DiagnosticsRead | None:
 
 
 async def diagnostics_requests(
-    db: Db, *, station_id: str | None, after: Key | None, limit: int
+    db: Db, *, station_id: str | None, after: Key | None, limit: int, kind: str | None = None
 ) -> list[tuple[Key, DiagnosticsView]]:
-    """Up to ``limit`` diagnostics requests (of one station, or all), newest first, after ``after``."""
-    where = f"AND {newest_first('requested_at', 'request_id', 3)}" if after is not None else ""
+    """Up to ``limit`` diagnostics and log requests (of one station, or all; of one kind, or both),
+    newest first, after ``after``."""
+    where = f"AND {newest_first('requested_at', 'request_id', 4)}" if after is not None else ""
     rows = await db.fetch(
-        f"""SELECT * FROM fw_diagnostics WHERE ($1::text IS NULL OR station_id = $1) {where}
+        f"""SELECT * FROM fw_diagnostics WHERE ($1::text IS NULL OR station_id = $1)
+              AND ($3::text IS NULL OR (log_type IS NULL) = ($3 = 'diagnostics')) {where}
            ORDER BY requested_at DESC, request_id LIMIT $2""",
         station_id,
         limit,
+        kind,
         *(after or ()),
     )
     return [((r["requested_at"], r["request_id"]), _diagnostics(r)) for r in rows]

@@ -120,6 +120,8 @@ class Diagnostics:
     stop_time: str | None
     retries: int | None
     retry_interval: int | None
+    log_type: str | None = None  # None: GetDiagnostics; else GetLog of this logType
+    log_request_id: int | None = None
     sent: bool = False
     file_name: str | None = None
     status: str = "Requested"
@@ -131,8 +133,10 @@ class State:
     images: dict[str, Image] = field(default_factory=dict)
     campaigns: dict[str, Campaign] = field(default_factory=dict)
     diagnostics: dict[str, Diagnostics] = field(default_factory=dict)
-    # station -> its newest diagnostics request: what a DiagnosticsStatusNotification is about.
+    # station -> its newest GetDiagnostics request: what a DiagnosticsStatusNotification is about.
     latest_diagnostics: dict[str, str] = field(default_factory=dict)
+    # (station, GetLog requestId) -> request: what a LogStatusNotification is about.
+    log_requests: dict[tuple[str, int], str] = field(default_factory=dict)
     applied: set[str] = field(default_factory=set)
 
     def active_runs(self, station_id: str, at_ms: int) -> list[tuple[Campaign, StationRun]]:
@@ -178,8 +182,13 @@ def evolve(state: State, event: FirmwareEvent) -> None:
             stop_time=event.stop_time,
             retries=event.retries,
             retry_interval=event.retry_interval,
+            log_type=event.log_type,
+            log_request_id=event.log_request_id,
         )
-        state.latest_diagnostics[event.station_id] = event.request_id
+        if event.log_request_id is not None:
+            state.log_requests[(event.station_id, event.log_request_id)] = event.request_id
+        else:
+            state.latest_diagnostics[event.station_id] = event.request_id
     elif isinstance(event, DiagnosticsSent | DiagnosticsAnswered | DiagnosticsStatus | DiagnosticsFileStored):
         _evolve_diagnostics(state, event)
     else:
@@ -197,13 +206,20 @@ def _evolve_diagnostics(
     elif isinstance(event, DiagnosticsAnswered):
         diag.file_name = event.file_name
         if diag.status in ("Requested", "Sent"):  # a quick station's DSN may come before its answer
-            diag.status = (
-                "Failed" if event.error is not None else ("Accepted" if event.file_name else "NoFile")
-            )
+            diag.status = answered_status(event)
     elif isinstance(event, DiagnosticsStatus):
         diag.status = event.status
     else:
         diag.stored = True
+
+
+def answered_status(event: DiagnosticsAnswered) -> str:
+    """A request's status after the station's answer (the read model uses the same rule)."""
+    if event.error is not None:
+        return "Failed"
+    if event.status is not None:  # GetLog.conf
+        return event.status
+    return "Accepted" if event.file_name else "NoFile"
 
 
 def _evolve_campaign(state: State, event: FirmwareEvent) -> None:

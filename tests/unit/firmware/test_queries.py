@@ -114,10 +114,13 @@ async def test_diagnostics_with_and_without_a_file() -> None:
         "storage_key": "diagnostics/r/d.log",
         "uploaded_via": "ftp",
         "uploaded_at": AT,
+        "log_type": None,
+        "log_request_id": None,
         "requested_at": AT,
         "updated_at": AT,
     }
     found = await queries.diagnostics(FakeDb(row), "r")
+    assert found is not None and found.view.kind == "diagnostics"
     assert found is not None and found.storage_key == "diagnostics/r/d.log"
     assert json_of(found.view)["file"] == {
         "size": 3,
@@ -130,3 +133,6 @@ async def test_diagnostics_with_and_without_a_file() -> None:
     listed = await queries.diagnostics_requests(FakeDb(None, [row]), station_id=None, after=None, limit=1)
     [(key, view)] = listed
     assert key == (AT, "r") and json_of(view)["file"] is None
+    row.update(log_type="SecurityLog", log_request_id=42)
+    [(_, log)] = await queries.diagnostics_requests(FakeDb(None, [row]), station_id=None, after=None, limit=1)
+    assert (log.kind, log.log_type, log.log_request_id) == ("log", "SecurityLog", 42)
