@@ -29,6 +29,7 @@ from services.api.firmware_bodies import (
     boot_fields,
     check_image_query,
     check_retries,
+    check_signed,
     check_station_id,
     check_target_count,
     check_transport,
@@ -40,7 +41,7 @@ from services.api.firmware_bodies import (
 )
 from services.api.paging import PAGING, page_of, reject_unknown, split
 from services.api.stations import ensure_known, station_id_of
-from services.firmware import guards, queries
+from services.firmware import guards, queries, signature
 from services.firmware.events import (
     CampaignCreated,
     DiagnosticsRequested,
@@ -50,7 +51,7 @@ from services.firmware.events import (
     key_of,
 )
 from services.firmware.http_files import part_chunks
-from services.firmware.storage import LocalStorage, TooLarge
+from services.firmware.storage import LocalStorage, Stored, TooLarge
 from shared.events.topics import Topics
 from shared.kafka import ensure_topics
 
@@ -83,24 +84,28 @@ def _id(request: web.Request, name: str, what: str) -> str:
 # -- images ----------------------------------------------------------------------------------------------
 
 
-async def _body_chunks(request: web.Request) -> tuple[str | None, AsyncIterator[bytes]]:
-    """The upload's bytes: the raw body, or the first file part of a multipart/form-data body."""
-    if request.content_type.startswith("multipart/"):
-        part = await (await request.multipart()).next()
-        if not isinstance(part, BodyPartReader):
-            raise ApiError(400, "InvalidBody", "multipart body without a file part")
-        return part.filename, part_chunks(part)
-    return None, request.content.iter_chunked(1 << 16)
+SIGNING_FIELDS = ("signingCertificate", "signature")
+# A signing field is text of a few KiB at most (whitepaper 6.7: 5500 and 800 characters).
+FIELD_LIMIT = 8192
 
 
-async def post_image(request: web.Request) -> web.Response:
-    """Upload a firmware image: ``?name=`` (or the multipart file name), optional ``?version=``."""
+async def _field(part: BodyPartReader) -> str:
+    data = b""
+    while chunk := await part.read_chunk(1 << 12):
+        data += chunk
+        if len(data) > FIELD_LIMIT:
+            raise ApiError(422, "InvalidBody", f"{part.name} is too long", field=part.name)
+    try:
+        return data.decode()
+    except UnicodeDecodeError as exc:
+        raise ApiError(422, "InvalidBody", f"{part.name} is not UTF-8 text", field=part.name) from exc
+
+
+async def _save_image(
+    request: web.Request, image_id: str, name: str, version: str | None, chunks: AsyncIterator[bytes]
+) -> Stored:
     api = api_of(request)
-    part_name, chunks = await _body_chunks(request)
-    name = request.query.get("name") or part_name or ""
-    version = request.query.get("version") or None
     check_image_query(name, version)
-    image_id = uuid.uuid4().hex
     try:
         stored = await _storage(request).save(
             f"images/{image_id}/{name}", chunks, api.settings.firmware_max_bytes
@@ -109,6 +114,57 @@ async def post_image(request: web.Request) -> web.Response:
         raise ApiError(413, "TooLarge", f"image larger than {api.settings.firmware_max_bytes} bytes") from exc
     if stored.size == 0:
         raise ApiError(422, "EmptyImage", "the image has no bytes")
+    return stored
+
+
+async def _receive_image(
+    request: web.Request, image_id: str, version: str | None
+) -> tuple[str, Stored, dict[str, str]]:
+    """The upload, stored: the raw body, or the file part of a multipart/form-data body with, before
+    or after it, the text parts signingCertificate and signature of a signed image."""
+    if not request.content_type.startswith("multipart/"):
+        name = request.query.get("name") or ""
+        return (
+            name,
+            await _save_image(request, image_id, name, version, request.content.iter_chunked(1 << 16)),
+            {},
+        )
+    reader = await request.multipart()
+    fields: dict[str, str] = {}
+    found: tuple[str, Stored] | None = None
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise ApiError(400, "InvalidBody", "nested multipart bodies are not understood")
+        if part.name in SIGNING_FIELDS and part.filename is None:
+            fields[part.name] = await _field(part)
+        elif found is None:
+            name = request.query.get("name") or part.filename or ""
+            found = name, await _save_image(request, image_id, name, version, part_chunks(part))
+        else:
+            await part.release()
+    if found is None:
+        raise ApiError(400, "InvalidBody", "multipart body without a file part")
+    return found[0], found[1], fields
+
+
+async def post_image(request: web.Request) -> web.Response:
+    """Upload a firmware image: ``?name=`` (or the multipart file name), optional ``?version=``; a
+    signed image's certificate and signature are checked against its bytes (ADR 0040)."""
+    api = api_of(request)
+    version = request.query.get("version") or None
+    image_id = uuid.uuid4().hex
+    name, stored, fields = await _receive_image(request, image_id, version)
+    certificate, signature_text = fields.get("signingCertificate"), fields.get("signature")
+    if certificate is not None or signature_text is not None:
+        refused = (
+            signature.refusal(certificate, signature_text, bytes.fromhex(stored.sha256))
+            if certificate is not None and signature_text is not None
+            else ("signature" if certificate is not None else "signingCertificate", "give both or neither")
+        )
+        if refused is not None:
+            _storage(request).remove(stored.key)
+            field, why = refused
+            raise ApiError(422, "InvalidSignature", f"{field}: {why}", field=field)
     await _write(
         request,
         ImageAdded(
@@ -118,7 +174,9 @@ async def post_image(request: web.Request) -> web.Response:
             size=stored.size,
             sha256=stored.sha256,
             storage_key=stored.key,
-            at_ms=api_of(request).clock.now_ms(),
+            signing_certificate=certificate,
+            signature=signature_text,
+            at_ms=api.clock.now_ms(),
         ),
     )
     await until_row(request, queries.IMAGE_VISIBLE, image_id)
@@ -170,16 +228,31 @@ async def _targets(request: web.Request, body: CampaignBody) -> tuple[list[str],
     return stations, {k: v for k, v in msgspec.to_builtins(body.filter).items() if v is not None}
 
 
+async def _signed_stations(
+    request: web.Request, mode: str, image_signed: bool, stations: list[str]
+) -> list[str]:
+    """Who is sent SignedUpdateFirmware (ADR 0040): none for an unsigned image or ``never``, all for
+    ``always``, for ``auto`` those whose configuration shows the security extension."""
+    if not image_signed or mode == "never":
+        return []
+    if mode == "always":
+        return stations
+    return await queries.stations_with_security_extension(await api_of(request).pool(), stations)
+
+
 async def post_campaign(request: web.Request) -> web.Response:
     body: CampaignBody = await read_body(request, CampaignBody)
     policy = policy_of(body)
     check_retries(body.retries, body.retry_interval)
     api = api_of(request)
-    if not ID.match(body.image_id) or await queries.image(await api.pool(), body.image_id) is None:
+    image = await queries.image(await api.pool(), body.image_id) if ID.match(body.image_id) else None
+    if image is None:
         raise ApiError(422, "UnknownImage", f"image {body.image_id!r} does not exist", field="imageId")
+    check_signed(body.signed, image.signed)
     check_transport(body.transport, api.settings.files_ftp_port)
     stations, target = await _targets(request, body)
     check_target_count(len(stations))
+    signed = await _signed_stations(request, body.signed, image.signed, stations)
     campaign_id = uuid.uuid4().hex
     await _write(
         request,
@@ -194,6 +267,8 @@ async def post_campaign(request: web.Request) -> web.Response:
             transport=body.transport,
             policy=policy,
             token=secrets.token_urlsafe(18),
+            signed_stations=signed,
+            request_id=1 + secrets.randbelow(2**31 - 1) if signed else None,
             at_ms=api_of(request).clock.now_ms(),
         ),
     )

@@ -41,6 +41,9 @@ class CampaignBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel", k
     retry_interval: int | None = None
     transport: Literal["http", "ftp"] = "http"
     policy: PolicyBody = msgspec.field(default_factory=PolicyBody)
+    # SignedUpdateFirmware for a signed image (ADR 0040): auto to the stations whose configuration
+    # shows the security extension, always to all, never (UpdateFirmware to all).
+    signed: Literal["auto", "always", "never"] = "auto"
 
 
 class DiagnosticsBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
@@ -108,6 +111,14 @@ def check_retries(retries: int | None, retry_interval: int | None) -> None:
 def check_transport(transport: str, ftp_port: int) -> None:
     if (why := guards.transport_refusal(transport, ftp_port)) is not None:
         raise ApiError(422, "InvalidBody", why, field="transport")
+
+
+def check_signed(mode: str, image_signed: bool) -> None:
+    """``signed: always`` needs an image with a signing certificate and a signature."""
+    if mode == "always" and not image_signed:
+        raise ApiError(
+            422, "UnsignedImage", "signed is always but the image carries no signature", field="signed"
+        )
 
 
 def check_target_count(count: int) -> None:

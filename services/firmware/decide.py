@@ -42,20 +42,30 @@ from shared.ocpp.v16.messages import (
     DiagnosticsStatusNotificationRequest,
     FirmwareStatusNotificationRequest,
     LogStatusNotificationRequest,
+    SignedFirmwareStatusNotificationRequest,
 )
 
-FAILED_STATUSES = frozenset({"DownloadFailed", "InstallationFailed"})
+# The statuses that end a station's run as failed, the status its reason (whitepaper 6.6 for the
+# signed ones: a signature or certificate the station does not accept, an install it cannot verify).
+FAILED_STATUSES = frozenset(
+    {"DownloadFailed", "InstallationFailed", "InvalidSignature", "InstallVerificationFailed"}
+)
+# SignedUpdateFirmware.conf statuses (whitepaper 6.16) under which the station goes ahead; the
+# others (Rejected, InvalidCertificate, RevokedCertificate) fail its run with that reason.
+UPDATE_ACCEPTED = frozenset({"Accepted", "AcceptedCanceled"})
 NOT_CONNECTED = "NotConnected"
 
 # The station CALLs the service follows (never answers), and their request types.
 WATCHED = (
     "FirmwareStatusNotification",
+    "SignedFirmwareStatusNotification",
     "DiagnosticsStatusNotification",
     "LogStatusNotification",
     "BootNotification",
 )
 Watched = (
     FirmwareStatusNotificationRequest
+    | SignedFirmwareStatusNotificationRequest
     | DiagnosticsStatusNotificationRequest
     | LogStatusNotificationRequest
     | BootNotificationRequest
@@ -77,7 +87,7 @@ class Frame:
 def decide(state: State, request: Watched, frame: Frame) -> Decision[None, FirmwareEvent]:
     """A watched station CALL: progress of an update or of a diagnostics upload."""
     station_id, at_ms = frame.station_id, frame.at_ms
-    if isinstance(request, FirmwareStatusNotificationRequest):
+    if isinstance(request, FirmwareStatusNotificationRequest | SignedFirmwareStatusNotificationRequest):
         return None, on_firmware_status(state, station_id, request.status, at_ms)
     if isinstance(request, DiagnosticsStatusNotificationRequest):
         return None, on_diagnostics_status(state, station_id, request.status, at_ms)
@@ -108,7 +118,8 @@ def sweep(state: State, now_ms: int, deps: Sweep) -> Decision[None, FirmwareEven
 
 @dataclass(frozen=True)
 class UpdateFirmwareAnswered:
-    """How our UpdateFirmware to a station of a campaign ended (``outcome`` None: not connected)."""
+    """How our UpdateFirmware (or SignedUpdateFirmware) to a station of a campaign ended
+    (``outcome`` None: not connected)."""
 
     campaign_id: str
     station_id: str
@@ -130,6 +141,10 @@ def answered(
     """The outcome of a CALL the driver sent, recorded at ``at_ms``."""
     error = describe(answer.outcome)
     if isinstance(answer, UpdateFirmwareAnswered):
+        # UpdateFirmware.conf is empty; SignedUpdateFirmware.conf has a status (whitepaper 5.22).
+        status = answer_of(answer.outcome).get("status") if error is None else None
+        if isinstance(status, str) and status not in UPDATE_ACCEPTED:
+            error = status
         return None, [dispatch_outcome(state, answer.campaign_id, answer.station_id, error, at_ms)]
     diag = state.diagnostics.get(answer.request_id)
     is_log = diag is not None and diag.log_type is not None
@@ -222,7 +237,8 @@ def _verdict(state: State, campaign: Campaign, run: StationRun, at_ms: int) -> S
 
 
 def on_firmware_status(state: State, station_id: str, status: str, at_ms: int) -> list[FirmwareEvent]:
-    """A FirmwareStatusNotification from a station with an update in progress."""
+    """A FirmwareStatusNotification or SignedFirmwareStatusNotification from a station with an
+    update in progress (its requestId is not needed: a station has one update at a time)."""
     events: list[FirmwareEvent] = []
     for campaign, run in state.active_runs(station_id, at_ms):
         cid = campaign.campaign_id

@@ -77,12 +77,15 @@ class CampaignDriver:
     async def _update_firmware(self, event: StationDispatched) -> None:
         state = self.port.state
         campaign = state.campaigns[event.campaign_id]
-        location = self.port.locations().firmware(campaign, state.images[campaign.image_id])
-        outcome = await self._call(
-            event.station_id,
-            "UpdateFirmware",
-            calls.update_firmware(campaign, location, iso_at(self.port.clock())),
-        )
+        image = state.images[campaign.image_id]
+        location = self.port.locations().firmware(campaign, image)
+        now_iso = iso_at(self.port.clock())
+        if event.station_id in campaign.signed_stations:
+            payload = calls.signed_update_firmware(campaign, image, location, now_iso)
+            outcome = await self._call(event.station_id, "SignedUpdateFirmware", payload)
+        else:
+            payload = calls.update_firmware(campaign, location, now_iso)
+            outcome = await self._call(event.station_id, "UpdateFirmware", payload)
         answer = decide.UpdateFirmwareAnswered(event.campaign_id, event.station_id, outcome)
         await self.port.record(decide.answered(self.port.state, answer, self.port.clock()))
 

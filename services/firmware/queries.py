@@ -30,6 +30,9 @@ STATES = (
     "Waiting",
 )
 
+# Configuration keys only a station with the security extension has (whitepaper chapter 7).
+SECURITY_EXTENSION_KEYS = ("CpoName", "SecurityProfile")
+
 # A page's ``next`` (ADR 0016), described as every paged list describes it.
 Cursor = Annotated[
     str | None,
@@ -57,6 +60,8 @@ class ImageView(msgspec.Struct, rename="camel", kw_only=True):
     version: str | None
     size: int
     sha256: str
+    # Carries a signing certificate and a signature, checked at upload (ADR 0040).
+    signed: bool
     created_at: Timestamp
 
 
@@ -72,6 +77,7 @@ def _image(row: Any) -> ImageView:
         version=row["version"],
         size=row["size"],
         sha256=row["sha256"],
+        signed=row["signature"] is not None,
         created_at=iso(row["created_at"]),
     )
 
@@ -107,6 +113,8 @@ class CampaignStationView(msgspec.Struct, rename="camel", kw_only=True):
     last_status: str | None
     reason: str | None
     booted_firmware_version: str | None
+    # Sent SignedUpdateFirmware rather than UpdateFirmware (ADR 0040).
+    signed: bool
     dispatched_at: Timestamp | None
     updated_at: Timestamp | None
 
@@ -190,6 +198,7 @@ async def campaign(db: Db, campaign_id: str) -> CampaignView | None:
                 last_status=s["last_status"],
                 reason=s["reason"],
                 booted_firmware_version=s["booted_version"],
+                signed=s["signed"],
                 dispatched_at=iso_or_none(s["dispatched_at"]),
                 updated_at=iso_or_none(s["updated_at"]),
             )
@@ -221,6 +230,18 @@ async def campaigns(db: Db, *, after: Key | None, limit: int) -> list[tuple[Key,
         )
         for r in rows
     ]
+
+
+async def stations_with_security_extension(db: Db, station_ids: list[str]) -> list[str]:
+    """Those of ``station_ids`` whose configuration (as GetConfiguration last read it) has a key of
+    the security extension, CpoName or SecurityProfile (whitepaper 7.5, 7.6): they take SignedUpdateFirmware."""
+    rows = await db.fetch(
+        """SELECT DISTINCT station_id FROM station_configuration
+           WHERE station_id = ANY($1::text[]) AND key = ANY($2::text[]) ORDER BY station_id""",
+        station_ids,
+        list(SECURITY_EXTENSION_KEYS),
+    )
+    return [r["station_id"] for r in rows]
 
 
 async def station_ids_booted_with(db: Db, boot: dict[str, str]) -> list[str]:

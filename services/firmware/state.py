@@ -48,10 +48,17 @@ class Step(StrEnum):
 
 ACTIVE = frozenset({Step.SENT, Step.DOWNLOADING, Step.DOWNLOADED, Step.INSTALLING, Step.INSTALLED})
 TERMINAL = frozenset({Step.SUCCEEDED, Step.FAILED, Step.SKIPPED})
+# FirmwareStatusNotification (OCPP 1.6 7.25) and SignedFirmwareStatusNotification (whitepaper 6.6)
+# statuses that move a station on; the others (DownloadScheduled, Idle, Accepted, Booted) are signs
+# of life, the failures end the run (decide.FAILED_STATUSES).
 STEPS_BY_STATUS = {
     "Downloading": Step.DOWNLOADING,
+    "DownloadPaused": Step.DOWNLOADING,
     "Downloaded": Step.DOWNLOADED,
+    "SignatureVerified": Step.DOWNLOADED,
+    "InstallScheduled": Step.INSTALLING,
     "Installing": Step.INSTALLING,
+    "InstallRebooting": Step.INSTALLING,
     "Installed": Step.INSTALLED,
 }
 
@@ -96,6 +103,9 @@ class Campaign:
     retry_interval: int | None
     stations: dict[str, StationRun]
     status: CampaignStatus = CampaignStatus.RUNNING
+    # Sent SignedUpdateFirmware with this requestId (ADR 0040); the others UpdateFirmware.
+    signed_stations: frozenset[str] = frozenset()
+    request_id: int | None = None
     # Batches up to this one had their failure rate accepted by an operator's resume (not re-checked).
     cleared_through: int = -1
 
@@ -108,6 +118,8 @@ class Image:
     size: int
     sha256: str
     storage_key: str
+    signing_certificate: str | None = None
+    signature: str | None = None
 
 
 @dataclass
@@ -157,7 +169,14 @@ def evolve(state: State, event: FirmwareEvent) -> None:
     state.applied.add(event.id)
     if isinstance(event, ImageAdded):
         state.images[event.image_id] = Image(
-            event.image_id, event.name, event.version, event.size, event.sha256, event.storage_key
+            event.image_id,
+            event.name,
+            event.version,
+            event.size,
+            event.sha256,
+            event.storage_key,
+            event.signing_certificate,
+            event.signature,
         )
     elif isinstance(event, CampaignCreated):
         size = max(1, event.policy.batch_size)
@@ -171,6 +190,8 @@ def evolve(state: State, event: FirmwareEvent) -> None:
             retries=event.retries,
             retry_interval=event.retry_interval,
             stations={s: StationRun(s, i // size) for i, s in enumerate(event.stations)},
+            signed_stations=frozenset(event.signed_stations),
+            request_id=event.request_id,
         )
     elif isinstance(event, DiagnosticsRequested):
         state.diagnostics[event.request_id] = Diagnostics(
