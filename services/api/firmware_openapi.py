@@ -36,14 +36,14 @@ def openapi() -> tuple[dict[str, Any], dict[str, Any]]:
         "/api/v1/firmware": {
             "get": {"summary": "Firmware images, newest first", "responses": {"200": json_response(images)}},
             "post": {
-                "summary": "Upload a firmware image (raw body or multipart/form-data)",
+                "summary": "Upload a firmware image (raw body, or multipart/form-data: the file part, and the text parts signingCertificate and signature of a signed image)",
                 "parameters": [param("name", "query"), param("version", "query")],
                 "requestBody": {"required": True, **binary},
                 "responses": {
                     "201": json_response(image, "stored: size and sha256"),
                     "400": error_response("bad name or version"),
                     "413": error_response("too large"),
-                    "422": error_response("empty"),
+                    "422": error_response("empty, or a signature that does not verify"),
                 },
             },
         },
@@ -62,7 +62,9 @@ def openapi() -> tuple[dict[str, Any], dict[str, Any]]:
                 "responses": {
                     "201": json_response(campaign, "created (as GET)"),
                     "404": error_response("unknown station"),
-                    "422": error_response("invalid body, unknown image, no targets"),
+                    "422": error_response(
+                        "invalid body, unknown image, unsigned image for signed always, no targets"
+                    ),
                 },
             },
         },
