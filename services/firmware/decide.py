@@ -4,9 +4,10 @@ what a station's answer to our CALL means, what an upload records.
 The service decides through four entries of the one shape (shared/decision.py, ADR 0027),
 ``(state, message, deps) -> (reply, events)``, the reply always None (the stations service answers
 the station's CALLs): :func:`decide` for a watched station CALL, :func:`sweep` for the clock,
-:func:`answered` for the outcome of UpdateFirmware / GetDiagnostics, :func:`uploaded` for a stored
-diagnostics file. ``state.evolve`` then applies the events. The rules below them read the state
-and return events (nothing is mutated); times are arguments, so unit tests drive the clock by hand.
+:func:`answered` for the outcome of UpdateFirmware / SignedUpdateFirmware / GetDiagnostics /
+GetLog, :func:`uploaded` for a stored diagnostics or log file (ADR 0040). ``state.evolve`` then
+applies the events. The rules below them read the state and return events (nothing is mutated);
+times are arguments, so unit tests drive the clock by hand.
 
 A station's update succeeds when it reported Installed *and* (when the image names a version)
 booted with that version: OCTT TC_044_1 has the BootNotification before the final Installed, a

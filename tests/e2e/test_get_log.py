@@ -72,6 +72,15 @@ async def test_a_rejected_get_log_and_bad_bodies(system: System, api: Api) -> No
         code, body = await api.post(f"/api/v1/stations/{station_id}/logs", {"logType": "DiagnosticsLog"})
         assert code == 202, body
         await api.until(f"/api/v1/diagnostics/{body['requestId']}", lambda b: b["status"] == "Rejected")
+        code, second = await api.post(f"/api/v1/stations/{station_id}/logs", {"logType": "SecurityLog"})
+        assert code == 202 and second["logRequestId"] != body["logRequestId"], second
+        # Paged by kind: newest first, one a page.
+        code, page = await api.get("/api/v1/diagnostics", stationId=station_id, kind="log", limit="1")
+        assert code == 200 and [d["requestId"] for d in page["diagnostics"]] == [second["requestId"]]
+        code, rest = await api.get(
+            "/api/v1/diagnostics", stationId=station_id, kind="log", limit="1", cursor=page["next"]
+        )
+        assert code == 200 and [d["requestId"] for d in rest["diagnostics"]] == [body["requestId"]], rest
         code, err = await api.post(f"/api/v1/stations/{station_id}/logs", {"logType": "OtherLog"})
         assert code == 422, err
         code, err = await api.post(
