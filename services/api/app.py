@@ -243,6 +243,7 @@ ROUTE_ROLES: dict[tuple[str, str], Role] = {
     ("POST", "/api/v1/firmware-campaigns"): OPERATOR,
     ("POST", "/api/v1/firmware-campaigns/{campaignId}/{action}"): OPERATOR,
     ("POST", "/api/v1/stations/{stationId}/diagnostics"): OPERATOR,
+    ("POST", "/api/v1/stations/{stationId}/logs"): OPERATOR,
     ("GET", "/api/v1/tokens"): ADMIN,
     ("POST", "/api/v1/tokens"): ADMIN,
     ("DELETE", "/api/v1/tokens/{tokenId}"): ADMIN,

@@ -25,20 +25,23 @@ from services.api.firmware_bodies import (
     ID,
     CampaignBody,
     DiagnosticsBody,
+    LogBody,
     boot_fields,
     check_image_query,
     check_retries,
+    check_signed,
     check_station_id,
     check_target_count,
     check_transport,
     chosen_target,
     diagnostics_window,
     iso,
+    log_window,
     policy_of,
 )
 from services.api.paging import PAGING, page_of, reject_unknown, split
 from services.api.stations import ensure_known, station_id_of
-from services.firmware import guards, queries
+from services.firmware import guards, queries, signature
 from services.firmware.events import (
     CampaignCreated,
     DiagnosticsRequested,
@@ -48,7 +51,7 @@ from services.firmware.events import (
     key_of,
 )
 from services.firmware.http_files import part_chunks
-from services.firmware.storage import LocalStorage, TooLarge
+from services.firmware.storage import LocalStorage, Stored, TooLarge
 from shared.events.topics import Topics
 from shared.kafka import ensure_topics
 
@@ -81,24 +84,28 @@ def _id(request: web.Request, name: str, what: str) -> str:
 # -- images ----------------------------------------------------------------------------------------------
 
 
-async def _body_chunks(request: web.Request) -> tuple[str | None, AsyncIterator[bytes]]:
-    """The upload's bytes: the raw body, or the first file part of a multipart/form-data body."""
-    if request.content_type.startswith("multipart/"):
-        part = await (await request.multipart()).next()
-        if not isinstance(part, BodyPartReader):
-            raise ApiError(400, "InvalidBody", "multipart body without a file part")
-        return part.filename, part_chunks(part)
-    return None, request.content.iter_chunked(1 << 16)
+SIGNING_FIELDS = ("signingCertificate", "signature")
+# A signing field is text of a few KiB at most (whitepaper 6.7: 5500 and 800 characters).
+FIELD_LIMIT = 8192
 
 
-async def post_image(request: web.Request) -> web.Response:
-    """Upload a firmware image: ``?name=`` (or the multipart file name), optional ``?version=``."""
+async def _field(part: BodyPartReader) -> str:
+    data = b""
+    while chunk := await part.read_chunk(1 << 12):
+        data += chunk
+        if len(data) > FIELD_LIMIT:
+            raise ApiError(422, "InvalidBody", f"{part.name} is too long", field=part.name)
+    try:
+        return data.decode()
+    except UnicodeDecodeError as exc:
+        raise ApiError(422, "InvalidBody", f"{part.name} is not UTF-8 text", field=part.name) from exc
+
+
+async def _save_image(
+    request: web.Request, image_id: str, name: str, version: str | None, chunks: AsyncIterator[bytes]
+) -> Stored:
     api = api_of(request)
-    part_name, chunks = await _body_chunks(request)
-    name = request.query.get("name") or part_name or ""
-    version = request.query.get("version") or None
     check_image_query(name, version)
-    image_id = uuid.uuid4().hex
     try:
         stored = await _storage(request).save(
             f"images/{image_id}/{name}", chunks, api.settings.firmware_max_bytes
@@ -107,6 +114,57 @@ async def post_image(request: web.Request) -> web.Response:
         raise ApiError(413, "TooLarge", f"image larger than {api.settings.firmware_max_bytes} bytes") from exc
     if stored.size == 0:
         raise ApiError(422, "EmptyImage", "the image has no bytes")
+    return stored
+
+
+async def _receive_image(
+    request: web.Request, image_id: str, version: str | None
+) -> tuple[str, Stored, dict[str, str]]:
+    """The upload, stored: the raw body, or the file part of a multipart/form-data body with, before
+    or after it, the text parts signingCertificate and signature of a signed image."""
+    if not request.content_type.startswith("multipart/"):
+        name = request.query.get("name") or ""
+        return (
+            name,
+            await _save_image(request, image_id, name, version, request.content.iter_chunked(1 << 16)),
+            {},
+        )
+    reader = await request.multipart()
+    fields: dict[str, str] = {}
+    found: tuple[str, Stored] | None = None
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise ApiError(400, "InvalidBody", "nested multipart bodies are not understood")
+        if part.name in SIGNING_FIELDS and part.filename is None:
+            fields[part.name] = await _field(part)
+        elif found is None:
+            name = request.query.get("name") or part.filename or ""
+            found = name, await _save_image(request, image_id, name, version, part_chunks(part))
+        else:
+            await part.release()
+    if found is None:
+        raise ApiError(400, "InvalidBody", "multipart body without a file part")
+    return found[0], found[1], fields
+
+
+async def post_image(request: web.Request) -> web.Response:
+    """Upload a firmware image: ``?name=`` (or the multipart file name), optional ``?version=``; a
+    signed image's certificate and signature are checked against its bytes (ADR 0040)."""
+    api = api_of(request)
+    version = request.query.get("version") or None
+    image_id = uuid.uuid4().hex
+    name, stored, fields = await _receive_image(request, image_id, version)
+    certificate, signature_text = fields.get("signingCertificate"), fields.get("signature")
+    if certificate is not None or signature_text is not None:
+        refused = (
+            signature.refusal(certificate, signature_text, bytes.fromhex(stored.sha256))
+            if certificate is not None and signature_text is not None
+            else ("signature" if certificate is not None else "signingCertificate", "give both or neither")
+        )
+        if refused is not None:
+            _storage(request).remove(stored.key)
+            field, why = refused
+            raise ApiError(422, "InvalidSignature", f"{field}: {why}", field=field)
     await _write(
         request,
         ImageAdded(
@@ -116,7 +174,9 @@ async def post_image(request: web.Request) -> web.Response:
             size=stored.size,
             sha256=stored.sha256,
             storage_key=stored.key,
-            at_ms=api_of(request).clock.now_ms(),
+            signing_certificate=certificate,
+            signature=signature_text,
+            at_ms=api.clock.now_ms(),
         ),
     )
     await until_row(request, queries.IMAGE_VISIBLE, image_id)
@@ -168,16 +228,31 @@ async def _targets(request: web.Request, body: CampaignBody) -> tuple[list[str],
     return stations, {k: v for k, v in msgspec.to_builtins(body.filter).items() if v is not None}
 
 
+async def _signed_stations(
+    request: web.Request, mode: str, image_signed: bool, stations: list[str]
+) -> list[str]:
+    """Who is sent SignedUpdateFirmware (ADR 0040): none for an unsigned image or ``never``, all for
+    ``always``, for ``auto`` those whose configuration shows the security extension."""
+    if not image_signed or mode == "never":
+        return []
+    if mode == "always":
+        return stations
+    return await queries.stations_with_security_extension(await api_of(request).pool(), stations)
+
+
 async def post_campaign(request: web.Request) -> web.Response:
     body: CampaignBody = await read_body(request, CampaignBody)
     policy = policy_of(body)
     check_retries(body.retries, body.retry_interval)
     api = api_of(request)
-    if not ID.match(body.image_id) or await queries.image(await api.pool(), body.image_id) is None:
+    image = await queries.image(await api.pool(), body.image_id) if ID.match(body.image_id) else None
+    if image is None:
         raise ApiError(422, "UnknownImage", f"image {body.image_id!r} does not exist", field="imageId")
+    check_signed(body.signed, image.signed)
     check_transport(body.transport, api.settings.files_ftp_port)
     stations, target = await _targets(request, body)
     check_target_count(len(stations))
+    signed = await _signed_stations(request, body.signed, image.signed, stations)
     campaign_id = uuid.uuid4().hex
     await _write(
         request,
@@ -192,6 +267,8 @@ async def post_campaign(request: web.Request) -> web.Response:
             transport=body.transport,
             policy=policy,
             token=secrets.token_urlsafe(18),
+            signed_stations=signed,
+            request_id=1 + secrets.randbelow(2**31 - 1) if signed else None,
             at_ms=api_of(request).clock.now_ms(),
         ),
     )
@@ -267,9 +344,46 @@ async def post_diagnostics(request: web.Request) -> web.Response:
     return ok((await _diagnostics(request, request_id)).view, 202)
 
 
+async def post_log(request: web.Request) -> web.Response:
+    """GetLog (whitepaper 5.9, N01) to the same upload location as diagnostics; the integer
+    requestId the station echoes in LogStatusNotification is allocated here."""
+    station_id = station_id_of(request)
+    body: LogBody = await read_body(request, LogBody)
+    oldest, latest = log_window(body)
+    check_retries(body.retries, body.retry_interval)
+    check_transport(body.transport, api_of(request).settings.files_ftp_port)
+    await ensure_known(request, station_id)
+    request_id = uuid.uuid4().hex
+    await _write(
+        request,
+        DiagnosticsRequested(
+            request_id=request_id,
+            station_id=station_id,
+            transport=body.transport,
+            start_time=oldest,
+            stop_time=latest,
+            retries=body.retries,
+            retry_interval=body.retry_interval,
+            token=secrets.token_urlsafe(18),
+            log_type=body.log_type,
+            log_request_id=1 + secrets.randbelow(2**31 - 1),  # an OCPP integer, unguessable per station
+            at_ms=api_of(request).clock.now_ms(),
+        ),
+    )
+    await until_row(request, queries.DIAGNOSTICS_VISIBLE, request_id)
+    return ok((await _diagnostics(request, request_id)).view, 202)
+
+
+KINDS = ("diagnostics", "log")
+
+
 async def list_diagnostics(request: web.Request) -> web.Response:
-    """Diagnostics requests, newest first, paged (ADR 0016); ``?stationId=`` narrows to one station."""
-    reject_unknown(request.query, ("stationId", *PAGING))
+    """Diagnostics and log requests, newest first, paged (ADR 0016); ``?stationId=`` narrows to one
+    station, ``?kind=diagnostics|log`` to one kind."""
+    reject_unknown(request.query, ("stationId", "kind", *PAGING))
+    kind = request.query.get("kind")
+    if kind is not None and kind not in KINDS:
+        raise ApiError(400, "InvalidQuery", "kind must be diagnostics or log")
     page = page_of(request, "diagnostics", (datetime, str))
     pool = await api_of(request).pool()
     found = await queries.diagnostics_requests(
@@ -277,6 +391,7 @@ async def list_diagnostics(request: web.Request) -> web.Response:
         station_id=request.query.get("stationId"),
         after=page.after,
         limit=page.limit + 1,
+        kind=kind,
     )
     shown, cursor = split(page, found, lambda kv: kv[0])
     return ok(queries.DiagnosticsList(diagnostics=[view for _, view in shown], next=cursor))
@@ -318,6 +433,7 @@ ROUTES = [
     web.get("/api/v1/firmware-campaigns/{campaignId}", get_campaign),
     web.post("/api/v1/firmware-campaigns/{campaignId}/{action}", control_campaign),
     web.post("/api/v1/stations/{stationId}/diagnostics", post_diagnostics),
+    web.post("/api/v1/stations/{stationId}/logs", post_log),
     web.get("/api/v1/diagnostics", list_diagnostics),
     web.get("/api/v1/diagnostics/{requestId}", get_diagnostics),
     web.get("/api/v1/diagnostics/{requestId}/file", get_diagnostics_file),

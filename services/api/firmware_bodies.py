@@ -41,11 +41,26 @@ class CampaignBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel", k
     retry_interval: int | None = None
     transport: Literal["http", "ftp"] = "http"
     policy: PolicyBody = msgspec.field(default_factory=PolicyBody)
+    # SignedUpdateFirmware for a signed image (ADR 0040): auto to the stations whose configuration
+    # shows the security extension, always to all, never (UpdateFirmware to all).
+    signed: Literal["auto", "always", "never"] = "auto"
 
 
 class DiagnosticsBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
     start_time: datetime | None = None
     stop_time: datetime | None = None
+    retries: int | None = None
+    retry_interval: int | None = None
+    transport: Literal["http", "ftp"] = "http"
+
+
+class LogBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel", kw_only=True):
+    """GetLog (whitepaper 5.9): which log, its time window, the upload's retries; the location and
+    the requestId are the system's."""
+
+    log_type: Literal["DiagnosticsLog", "SecurityLog"]
+    oldest_timestamp: datetime | None = None
+    latest_timestamp: datetime | None = None
     retries: int | None = None
     retry_interval: int | None = None
     transport: Literal["http", "ftp"] = "http"
@@ -98,6 +113,14 @@ def check_transport(transport: str, ftp_port: int) -> None:
         raise ApiError(422, "InvalidBody", why, field="transport")
 
 
+def check_signed(mode: str, image_signed: bool) -> None:
+    """``signed: always`` needs an image with a signing certificate and a signature."""
+    if mode == "always" and not image_signed:
+        raise ApiError(
+            422, "UnsignedImage", "signed is always but the image carries no signature", field="signed"
+        )
+
+
 def check_target_count(count: int) -> None:
     if (refused := guards.targets_refusal(count)) is not None:
         code, why = refused
@@ -137,7 +160,17 @@ def boot_fields(f: TargetFilter) -> dict[str, str]:
 
 def diagnostics_window(body: DiagnosticsBody) -> tuple[str | None, str | None]:
     """GetDiagnostics startTime and stopTime (OCPP 1.6 6.25), stopTime not before startTime."""
-    start, stop = iso(body.start_time), iso(body.stop_time)
-    if body.start_time and body.stop_time and body.stop_time < body.start_time:
-        raise ApiError(422, "InvalidBody", "stopTime is before startTime", field="stopTime")
-    return start, stop
+    return _window(body.start_time, body.stop_time, "startTime", "stopTime")
+
+
+def log_window(body: LogBody) -> tuple[str | None, str | None]:
+    """GetLog oldestTimestamp and latestTimestamp (whitepaper 6.12), latest not before oldest."""
+    return _window(body.oldest_timestamp, body.latest_timestamp, "oldestTimestamp", "latestTimestamp")
+
+
+def _window(
+    start: datetime | None, stop: datetime | None, start_name: str, stop_name: str
+) -> tuple[str | None, str | None]:
+    if start and stop and stop < start:
+        raise ApiError(422, "InvalidBody", f"{stop_name} is before {start_name}", field=stop_name)
+    return iso(start), iso(stop)

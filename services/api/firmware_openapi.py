@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from services.api.firmware_bodies import CampaignBody, DiagnosticsBody
+from services.api.firmware_bodies import CampaignBody, DiagnosticsBody, LogBody
 from services.api.schema import REF, error_response, json_response, param
 from services.firmware.guards import CONTROLS
 from services.firmware.queries import (
@@ -24,25 +24,26 @@ from services.firmware.queries import (
 def openapi() -> tuple[dict[str, Any], dict[str, Any]]:
     """The paths of ``firmware.ROUTES`` for /openapi.json, and the schemas they refer to."""
     types = [CampaignBody, DiagnosticsBody, ImageView, ImageList, CampaignView, CampaignList]
-    types += [DiagnosticsView, DiagnosticsList]
+    types += [DiagnosticsView, DiagnosticsList, LogBody]
     schemas, components = msgspec.json.schema_components(types, ref_template=REF)
     campaign_body, diagnostics_body, image, images, campaign, campaigns, diagnostics, diagnostics_list = (
-        schemas
+        schemas[:8]
     )
+    log_body = schemas[8]
     binary = {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
     campaign_id = [param("campaignId")]
     paths: dict[str, Any] = {
         "/api/v1/firmware": {
             "get": {"summary": "Firmware images, newest first", "responses": {"200": json_response(images)}},
             "post": {
-                "summary": "Upload a firmware image (raw body or multipart/form-data)",
+                "summary": "Upload a firmware image (raw body, or multipart/form-data: the file part, and the text parts signingCertificate and signature of a signed image)",
                 "parameters": [param("name", "query"), param("version", "query")],
                 "requestBody": {"required": True, **binary},
                 "responses": {
                     "201": json_response(image, "stored: size and sha256"),
                     "400": error_response("bad name or version"),
                     "413": error_response("too large"),
-                    "422": error_response("empty"),
+                    "422": error_response("empty, or a signature that does not verify"),
                 },
             },
         },
@@ -61,7 +62,9 @@ def openapi() -> tuple[dict[str, Any], dict[str, Any]]:
                 "responses": {
                     "201": json_response(campaign, "created (as GET)"),
                     "404": error_response("unknown station"),
-                    "422": error_response("invalid body, unknown image, no targets"),
+                    "422": error_response(
+                        "invalid body, unknown image, unsigned image for signed always, no targets"
+                    ),
                 },
             },
         },
@@ -84,11 +87,30 @@ def openapi() -> tuple[dict[str, Any], dict[str, Any]]:
                 },
             },
         },
+        "/api/v1/stations/{stationId}/logs": {
+            "parameters": [param("stationId")],
+            "post": {
+                "summary": "Ask the station for a log (GetLog to a location the system hosts, listed with diagnostics)",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": log_body}}},
+                "responses": {
+                    "202": json_response(diagnostics, "requested (kind log)"),
+                    "404": error_response("unknown station"),
+                    "422": error_response("invalid body"),
+                },
+            },
+        },
         "/api/v1/diagnostics": {
             "get": {
-                "summary": "Diagnostics requests, newest first",
-                "parameters": [param("stationId", "query"), param("limit", "query", {"type": "integer"})],
-                "responses": {"200": json_response(diagnostics_list), "400": error_response("bad limit")},
+                "summary": "Diagnostics and log requests, newest first",
+                "parameters": [
+                    param("stationId", "query"),
+                    param("kind", "query", {"type": "string", "enum": ["diagnostics", "log"]}),
+                    param("limit", "query", {"type": "integer"}),
+                ],
+                "responses": {
+                    "200": json_response(diagnostics_list),
+                    "400": error_response("bad limit or kind"),
+                },
             }
         },
         "/api/v1/diagnostics/{requestId}": {

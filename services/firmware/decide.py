@@ -4,9 +4,10 @@ what a station's answer to our CALL means, what an upload records.
 The service decides through four entries of the one shape (shared/decision.py, ADR 0027),
 ``(state, message, deps) -> (reply, events)``, the reply always None (the stations service answers
 the station's CALLs): :func:`decide` for a watched station CALL, :func:`sweep` for the clock,
-:func:`answered` for the outcome of UpdateFirmware / GetDiagnostics, :func:`uploaded` for a stored
-diagnostics file. ``state.evolve`` then applies the events. The rules below them read the state
-and return events (nothing is mutated); times are arguments, so unit tests drive the clock by hand.
+:func:`answered` for the outcome of UpdateFirmware / SignedUpdateFirmware / GetDiagnostics /
+GetLog, :func:`uploaded` for a stored diagnostics or log file (ADR 0040). ``state.evolve`` then
+applies the events. The rules below them read the state and return events (nothing is mutated);
+times are arguments, so unit tests drive the clock by hand.
 
 A station's update succeeds when it reported Installed *and* (when the image names a version)
 booted with that version: OCTT TC_044_1 has the BootNotification before the final Installed, a
@@ -41,14 +42,35 @@ from shared.ocpp.v16.messages import (
     BootNotificationRequest,
     DiagnosticsStatusNotificationRequest,
     FirmwareStatusNotificationRequest,
+    LogStatusNotificationRequest,
+    SignedFirmwareStatusNotificationRequest,
 )
 
-FAILED_STATUSES = frozenset({"DownloadFailed", "InstallationFailed"})
+# The statuses that end a station's run as failed, the status its reason (whitepaper 6.6 for the
+# signed ones: a signature or certificate the station does not accept, an install it cannot verify).
+FAILED_STATUSES = frozenset(
+    {"DownloadFailed", "InstallationFailed", "InvalidSignature", "InstallVerificationFailed"}
+)
+# SignedUpdateFirmware.conf statuses (whitepaper 6.16) under which the station goes ahead; the
+# others (Rejected, InvalidCertificate, RevokedCertificate) fail its run with that reason.
+UPDATE_ACCEPTED = frozenset({"Accepted", "AcceptedCanceled"})
 NOT_CONNECTED = "NotConnected"
 
 # The station CALLs the service follows (never answers), and their request types.
-WATCHED = ("FirmwareStatusNotification", "DiagnosticsStatusNotification", "BootNotification")
-Watched = FirmwareStatusNotificationRequest | DiagnosticsStatusNotificationRequest | BootNotificationRequest
+WATCHED = (
+    "FirmwareStatusNotification",
+    "SignedFirmwareStatusNotification",
+    "DiagnosticsStatusNotification",
+    "LogStatusNotification",
+    "BootNotification",
+)
+Watched = (
+    FirmwareStatusNotificationRequest
+    | SignedFirmwareStatusNotificationRequest
+    | DiagnosticsStatusNotificationRequest
+    | LogStatusNotificationRequest
+    | BootNotificationRequest
+)
 
 
 # -- the four entries ---------------------------------------------------------------------------------
@@ -66,10 +88,13 @@ class Frame:
 def decide(state: State, request: Watched, frame: Frame) -> Decision[None, FirmwareEvent]:
     """A watched station CALL: progress of an update or of a diagnostics upload."""
     station_id, at_ms = frame.station_id, frame.at_ms
-    if isinstance(request, FirmwareStatusNotificationRequest):
+    if isinstance(request, FirmwareStatusNotificationRequest | SignedFirmwareStatusNotificationRequest):
         return None, on_firmware_status(state, station_id, request.status, at_ms)
     if isinstance(request, DiagnosticsStatusNotificationRequest):
         return None, on_diagnostics_status(state, station_id, request.status, at_ms)
+    if isinstance(request, LogStatusNotificationRequest):
+        log_request_id = request.request_id if isinstance(request.request_id, int) else None
+        return None, on_log_status(state, station_id, log_request_id, request.status, at_ms)
     version = request.firmware_version if isinstance(request.firmware_version, str) else None
     return None, on_boot(state, station_id, version, at_ms)
 
@@ -94,7 +119,8 @@ def sweep(state: State, now_ms: int, deps: Sweep) -> Decision[None, FirmwareEven
 
 @dataclass(frozen=True)
 class UpdateFirmwareAnswered:
-    """How our UpdateFirmware to a station of a campaign ended (``outcome`` None: not connected)."""
+    """How our UpdateFirmware (or SignedUpdateFirmware) to a station of a campaign ended
+    (``outcome`` None: not connected)."""
 
     campaign_id: str
     station_id: str
@@ -103,7 +129,7 @@ class UpdateFirmwareAnswered:
 
 @dataclass(frozen=True)
 class GetDiagnosticsAnswered:
-    """How our GetDiagnostics of a request ended (``outcome`` None: not connected)."""
+    """How our GetDiagnostics (or GetLog) of a request ended (``outcome`` None: not connected)."""
 
     request_id: str
     station_id: str
@@ -116,13 +142,23 @@ def answered(
     """The outcome of a CALL the driver sent, recorded at ``at_ms``."""
     error = describe(answer.outcome)
     if isinstance(answer, UpdateFirmwareAnswered):
+        # UpdateFirmware.conf is empty; SignedUpdateFirmware.conf has a status (whitepaper 5.22).
+        status = answer_of(answer.outcome).get("status") if error is None else None
+        if isinstance(status, str) and status not in UPDATE_ACCEPTED:
+            error = status
         return None, [dispatch_outcome(state, answer.campaign_id, answer.station_id, error, at_ms)]
-    file_name = file_name_of(answer.outcome) if error is None else None
+    diag = state.diagnostics.get(answer.request_id)
+    is_log = diag is not None and diag.log_type is not None
+    body = answer_of(answer.outcome) if error is None else {}
+    # GetDiagnostics.conf fileName (OCPP 1.6 6.26); GetLog.conf status and filename (whitepaper 5.10).
+    name = body.get("filename" if is_log else "fileName")
+    status = body.get("status") if is_log else None
     event = DiagnosticsAnswered(
         request_id=answer.request_id,
         station_id=answer.station_id,
-        file_name=file_name,
+        file_name=name if isinstance(name, str) else None,
         error=error,
+        status=status if isinstance(status, str) else None,
         at_ms=at_ms,
     )
     return None, [event]
@@ -169,12 +205,11 @@ def describe(outcome: CommandOutcome | None) -> str | None:
     return f"{outcome.status.value.capitalize()}: {outcome.error_description or 'no answer'}"
 
 
-def file_name_of(outcome: CommandOutcome | None) -> str | None:
-    """The fileName of a GetDiagnostics.conf (OCPP 1.6 6.26: absent when there is nothing to upload)."""
+def answer_of(outcome: CommandOutcome | None) -> dict[str, object]:
+    """A CALLRESULT's payload as a JSON object ({} when it is none)."""
     raw = bytes(outcome.payload) if outcome is not None else b""
     answer = msgspec.json.decode(raw) if raw else None
-    name = answer.get("fileName") if isinstance(answer, dict) else None
-    return name if isinstance(name, str) else None
+    return answer if isinstance(answer, dict) else {}
 
 
 # -- the rules ----------------------------------------------------------------------------------------
@@ -203,7 +238,8 @@ def _verdict(state: State, campaign: Campaign, run: StationRun, at_ms: int) -> S
 
 
 def on_firmware_status(state: State, station_id: str, status: str, at_ms: int) -> list[FirmwareEvent]:
-    """A FirmwareStatusNotification from a station with an update in progress."""
+    """A FirmwareStatusNotification or SignedFirmwareStatusNotification from a station with an
+    update in progress (its requestId is not needed: a station has one update at a time)."""
     events: list[FirmwareEvent] = []
     for campaign, run in state.active_runs(station_id, at_ms):
         cid = campaign.campaign_id
@@ -248,6 +284,17 @@ def on_diagnostics_status(state: State, station_id: str, status: str, at_ms: int
         return []
     if status == "Idle" and state.diagnostics[request_id].status in ("Uploaded", "UploadFailed"):
         return []  # a triggered "not busy" after the upload ended says nothing about this request
+    return [DiagnosticsStatus(request_id=request_id, station_id=station_id, status=status, at_ms=at_ms)]
+
+
+def on_log_status(
+    state: State, station_id: str, log_request_id: int | None, status: str, at_ms: int
+) -> list[FirmwareEvent]:
+    """A LogStatusNotification (whitepaper 5.13): about the GetLog with its requestId. One without
+    a requestId (the answer to a TriggerMessage, "Idle" when no upload runs) names no request."""
+    request_id = state.log_requests.get((station_id, log_request_id)) if log_request_id is not None else None
+    if request_id is None or not state.diagnostics[request_id].sent:
+        return []
     return [DiagnosticsStatus(request_id=request_id, station_id=station_id, status=status, at_ms=at_ms)]
 
 

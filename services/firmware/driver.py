@@ -77,18 +77,26 @@ class CampaignDriver:
     async def _update_firmware(self, event: StationDispatched) -> None:
         state = self.port.state
         campaign = state.campaigns[event.campaign_id]
-        location = self.port.locations().firmware(campaign, state.images[campaign.image_id])
-        outcome = await self._call(
-            event.station_id,
-            "UpdateFirmware",
-            calls.update_firmware(campaign, location, iso_at(self.port.clock())),
-        )
+        image = state.images[campaign.image_id]
+        location = self.port.locations().firmware(campaign, image)
+        now_iso = iso_at(self.port.clock())
+        if event.station_id in campaign.signed_stations:
+            payload = calls.signed_update_firmware(campaign, image, location, now_iso)
+            outcome = await self._call(event.station_id, "SignedUpdateFirmware", payload)
+        else:
+            payload = calls.update_firmware(campaign, location, now_iso)
+            outcome = await self._call(event.station_id, "UpdateFirmware", payload)
         answer = decide.UpdateFirmwareAnswered(event.campaign_id, event.station_id, outcome)
         await self.port.record(decide.answered(self.port.state, answer, self.port.clock()))
 
     async def _get_diagnostics(self, event: DiagnosticsSent) -> None:
         diag = self.port.state.diagnostics[event.request_id]
         location = self.port.locations().diagnostics(diag)
-        outcome = await self._call(diag.station_id, "GetDiagnostics", calls.get_diagnostics(diag, location))
+        if diag.log_type is not None:
+            outcome = await self._call(diag.station_id, "GetLog", calls.get_log(diag, location))
+        else:
+            outcome = await self._call(
+                diag.station_id, "GetDiagnostics", calls.get_diagnostics(diag, location)
+            )
         answer = decide.GetDiagnosticsAnswered(diag.request_id, diag.station_id, outcome)
         await self.port.record(decide.answered(self.port.state, answer, self.port.clock()))

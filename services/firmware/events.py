@@ -38,6 +38,9 @@ class ImageAdded(_Event, tag="image_added", kw_only=True):
     size: int
     sha256: str
     storage_key: str
+    # A signed image (whitepaper 6.7, ADR 0040): checked when uploaded, sent in SignedUpdateFirmware.
+    signing_certificate: str | None = None
+    signature: str | None = None
 
 
 class Policy(msgspec.Struct, kw_only=True):
@@ -66,6 +69,10 @@ class CampaignCreated(_Event, tag="campaign_created", kw_only=True):
     policy: Policy
     # Per-campaign credential: part of the HTTP URL, the FTP password.
     token: str
+    # The stations sent SignedUpdateFirmware (the image is signed and they support the security
+    # extension, ADR 0040), and its requestId (whitepaper 5.21), the same for all of them.
+    signed_stations: list[str] = msgspec.field(default_factory=list)
+    request_id: int | None = None
 
 
 class CampaignPaused(_Event, tag="campaign_paused", kw_only=True):
@@ -83,7 +90,8 @@ class CampaignAborted(_Event, tag="campaign_aborted", kw_only=True):
 
 
 class StationDispatched(_Event, tag="station_dispatched", kw_only=True):
-    """The service is about to send UpdateFirmware to the station (written before it is sent)."""
+    """The service is about to send UpdateFirmware (or SignedUpdateFirmware) to the station
+    (written before it is sent)."""
 
     campaign_id: str
     station_id: str
@@ -100,7 +108,8 @@ class StationWaiting(_Event, tag="station_waiting", kw_only=True):
 
 
 class StationProgress(_Event, tag="station_progress", kw_only=True):
-    """A sign of life: the UpdateFirmware answer ("Accepted"), an FSN status, or "Booted"."""
+    """A sign of life: the UpdateFirmware answer ("Accepted"), an FSN or SignedFirmwareStatusNotification
+    status, or "Booted"."""
 
     campaign_id: str
     station_id: str
@@ -120,6 +129,10 @@ class CampaignFinished(_Event, tag="campaign_finished", kw_only=True):
 
 
 class DiagnosticsRequested(_Event, tag="diagnostics_requested", kw_only=True):
+    """GetDiagnostics, or (``log_type`` set) the security extension's GetLog (whitepaper 5.9): the
+    same upload location, account and file storage; ``start_time`` / ``stop_time`` are GetLog's
+    oldestTimestamp / latestTimestamp."""
+
     request_id: str
     station_id: str
     transport: str = "http"  # or "ftp"
@@ -128,6 +141,10 @@ class DiagnosticsRequested(_Event, tag="diagnostics_requested", kw_only=True):
     retries: int | None = None
     retry_interval: int | None = None
     token: str
+    # GetLog only: DiagnosticsLog or SecurityLog, and the integer requestId the station echoes in
+    # LogStatusNotification (allocated by the API). None: a GetDiagnostics request.
+    log_type: str | None = None
+    log_request_id: int | None = None
 
 
 class DiagnosticsSent(_Event, tag="diagnostics_sent", kw_only=True):
@@ -136,16 +153,20 @@ class DiagnosticsSent(_Event, tag="diagnostics_sent", kw_only=True):
 
 
 class DiagnosticsAnswered(_Event, tag="diagnostics_answered", kw_only=True):
-    """The station's answer to GetDiagnostics: a file name, none (nothing to upload), or an error."""
+    """The station's answer to GetDiagnostics (a file name, none: nothing to upload) or to GetLog
+    (``status`` Accepted, Rejected or AcceptedCanceled, whitepaper 5.10, 6.13, and a filename), or why
+    the CALL failed (``error``)."""
 
     request_id: str
     station_id: str
     file_name: str | None = None
     error: str | None = None
+    status: str | None = None
 
 
 class DiagnosticsStatus(_Event, tag="diagnostics_status", kw_only=True):
-    """A DiagnosticsStatusNotification, linked to the station's newest request."""
+    """A DiagnosticsStatusNotification, linked to the station's newest GetDiagnostics request, or a
+    LogStatusNotification, linked to its GetLog by requestId."""
 
     request_id: str
     station_id: str

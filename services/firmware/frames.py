@@ -1,5 +1,5 @@
 """The frame follower (a ``FrameHandler`` on ``ocpp.frames``, its own consumer group): the
-FirmwareStatus-, DiagnosticsStatusNotification and BootNotification CALLs of stations with work in
+FirmwareStatus-, DiagnosticsStatus-, LogStatusNotification and BootNotification CALLs of stations with work in
 progress are decided (``decide.decide``) into the service's events. It never answers them: the
 stations service does."""
 

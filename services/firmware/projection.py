@@ -1,5 +1,5 @@
 """Read models of firmware management, built from ``firmware.events``: images, campaigns with a row
-per targeted station, diagnostics requests and their files. Same step rules as ``state.evolve``."""
+per targeted station, diagnostics and log requests and their files. Same step rules as ``state.evolve``."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ from services.firmware.events import (
     StationWaiting,
     event_decoder,
 )
+from services.firmware.state import ACTIVE as STATE_ACTIVE
+from services.firmware.state import STEPS_BY_STATUS, answered_status
 from shared.events.topics import Topics
 from shared.projection.base import TableProjection
 from shared.projection.columns import as_json, ms_to_datetime
@@ -39,7 +41,9 @@ DDL = [
         size bigint NOT NULL,
         sha256 text NOT NULL,
         storage_key text NOT NULL,
-        created_at timestamptz NOT NULL
+        created_at timestamptz NOT NULL,
+        signing_certificate text,
+        signature text
     )""",
     """CREATE TABLE IF NOT EXISTS fw_campaigns (
         campaign_id text PRIMARY KEY,
@@ -66,6 +70,7 @@ DDL = [
         booted_version text,
         dispatched_at timestamptz,
         updated_at timestamptz,
+        signed boolean NOT NULL DEFAULT false,
         PRIMARY KEY (campaign_id, station_id)
     )""",
     """CREATE TABLE IF NOT EXISTS fw_diagnostics (
@@ -82,6 +87,8 @@ DDL = [
         storage_key text,
         uploaded_via text,
         uploaded_at timestamptz,
+        log_type text,
+        log_request_id bigint,
         requested_at timestamptz NOT NULL,
         updated_at timestamptz NOT NULL
     )""",
@@ -90,7 +97,7 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS fw_diagnostics_recent ON fw_diagnostics (requested_at DESC, request_id)",
 ]
 
-ACTIVE = ["Sent", "Downloading", "Downloaded", "Installing", "Installed"]
+ACTIVE = [step.value for step in STATE_ACTIVE]
 
 
 class FirmwareProjection(TableProjection):
@@ -115,8 +122,9 @@ async def _apply(conn: asyncpg.Connection, e: FirmwareEvent) -> None:
     at = ms_to_datetime(e.at_ms)
     if isinstance(e, ImageAdded):
         await conn.execute(
-            """INSERT INTO fw_images VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING""",
-            e.image_id, e.name, e.version, e.size, e.sha256, e.storage_key, at,
+            """INSERT INTO fw_images VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING""",
+            e.image_id, e.name, e.version, e.size, e.sha256, e.storage_key, at, e.signing_certificate,
+            e.signature,
         )  # fmt: skip
     elif isinstance(e, CampaignCreated):
         await conn.execute(
@@ -125,11 +133,11 @@ async def _apply(conn: asyncpg.Connection, e: FirmwareEvent) -> None:
             e.campaign_id, e.image_id, as_json(e.target), as_json(e.policy), e.transport, e.retrieve_date,
             e.retries, e.retry_interval, at,
         )  # fmt: skip
-        size = max(1, e.policy.batch_size)
+        size, signed = max(1, e.policy.batch_size), set(e.signed_stations)
         await conn.executemany(
-            """INSERT INTO fw_campaign_stations (campaign_id, station_id, position, batch, state)
-               VALUES ($1, $2, $3, $4, 'Pending') ON CONFLICT DO NOTHING""",
-            [(e.campaign_id, s, i, i // size) for i, s in enumerate(e.stations)],
+            """INSERT INTO fw_campaign_stations (campaign_id, station_id, position, batch, state, signed)
+               VALUES ($1, $2, $3, $4, 'Pending', $5) ON CONFLICT DO NOTHING""",
+            [(e.campaign_id, s, i, i // size, s in signed) for i, s in enumerate(e.stations)],
         )
     elif isinstance(e, CampaignPaused):
         await _campaign(conn, e.campaign_id, "Paused", e.reason, at, only=("Running",))
@@ -163,13 +171,13 @@ async def _apply(conn: asyncpg.Connection, e: FirmwareEvent) -> None:
             at,
         )
     elif isinstance(e, StationProgress):
+        step = STEPS_BY_STATUS.get(e.status)
         await conn.execute(
             """UPDATE fw_campaign_stations SET last_status = $3, updated_at = $4,
                    booted_version = CASE WHEN $3 = 'Booted' THEN $5 ELSE booted_version END,
-                   state = CASE WHEN $3 = ANY($6::text[]) AND state = ANY($7::text[]) THEN $3 ELSE state END
+                   state = CASE WHEN $6::text IS NOT NULL AND state = ANY($7::text[]) THEN $6 ELSE state END
                WHERE campaign_id = $1 AND station_id = $2""",
-            e.campaign_id, e.station_id, e.status, at, e.firmware_version,
-            ["Downloading", "Downloaded", "Installing", "Installed"], ACTIVE,
+            e.campaign_id, e.station_id, e.status, at, e.firmware_version, step.value if step else None, ACTIVE,
         )  # fmt: skip
     elif isinstance(e, StationFinished):
         await conn.execute(
@@ -205,9 +213,9 @@ async def _apply_diagnostics(conn: asyncpg.Connection, e: FirmwareEvent, at: obj
     if isinstance(e, DiagnosticsRequested):
         await conn.execute(
             """INSERT INTO fw_diagnostics (request_id, station_id, transport, status, start_time, stop_time,
-                   requested_at, updated_at)
-               VALUES ($1, $2, $3, 'Requested', $4, $5, $6, $6) ON CONFLICT DO NOTHING""",
-            e.request_id, e.station_id, e.transport, e.start_time, e.stop_time, at,
+                   log_type, log_request_id, requested_at, updated_at)
+               VALUES ($1, $2, $3, 'Requested', $4, $5, $6, $7, $8, $8) ON CONFLICT DO NOTHING""",
+            e.request_id, e.station_id, e.transport, e.start_time, e.stop_time, e.log_type, e.log_request_id, at,
         )  # fmt: skip
     elif isinstance(e, DiagnosticsSent):
         await conn.execute(
@@ -216,7 +224,7 @@ async def _apply_diagnostics(conn: asyncpg.Connection, e: FirmwareEvent, at: obj
             at,
         )
     elif isinstance(e, DiagnosticsAnswered):
-        status = "Failed" if e.error is not None else ("Accepted" if e.file_name else "NoFile")
+        status = answered_status(e)
         await conn.execute(
             """UPDATE fw_diagnostics SET file_name = $3, error = $4, updated_at = $5,
                    status = CASE WHEN status IN ('Requested', 'Sent') THEN $2 ELSE status END

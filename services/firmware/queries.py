@@ -30,6 +30,9 @@ STATES = (
     "Waiting",
 )
 
+# Configuration keys only a station with the security extension has (whitepaper chapter 7).
+SECURITY_EXTENSION_KEYS = ("CpoName", "SecurityProfile")
+
 # A page's ``next`` (ADR 0016), described as every paged list describes it.
 Cursor = Annotated[
     str | None,
@@ -57,6 +60,8 @@ class ImageView(msgspec.Struct, rename="camel", kw_only=True):
     version: str | None
     size: int
     sha256: str
+    # Carries a signing certificate and a signature, checked at upload (ADR 0040).
+    signed: bool
     created_at: Timestamp
 
 
@@ -72,6 +77,7 @@ def _image(row: Any) -> ImageView:
         version=row["version"],
         size=row["size"],
         sha256=row["sha256"],
+        signed=row["signature"] is not None,
         created_at=iso(row["created_at"]),
     )
 
@@ -107,6 +113,8 @@ class CampaignStationView(msgspec.Struct, rename="camel", kw_only=True):
     last_status: str | None
     reason: str | None
     booted_firmware_version: str | None
+    # Sent SignedUpdateFirmware rather than UpdateFirmware (ADR 0040).
+    signed: bool
     dispatched_at: Timestamp | None
     updated_at: Timestamp | None
 
@@ -190,6 +198,7 @@ async def campaign(db: Db, campaign_id: str) -> CampaignView | None:
                 last_status=s["last_status"],
                 reason=s["reason"],
                 booted_firmware_version=s["booted_version"],
+                signed=s["signed"],
                 dispatched_at=iso_or_none(s["dispatched_at"]),
                 updated_at=iso_or_none(s["updated_at"]),
             )
@@ -223,6 +232,18 @@ async def campaigns(db: Db, *, after: Key | None, limit: int) -> list[tuple[Key,
     ]
 
 
+async def stations_with_security_extension(db: Db, station_ids: list[str]) -> list[str]:
+    """Those of ``station_ids`` whose configuration (as GetConfiguration last read it) has a key of
+    the security extension, CpoName or SecurityProfile (whitepaper 7.5, 7.6): they take SignedUpdateFirmware."""
+    rows = await db.fetch(
+        """SELECT DISTINCT station_id FROM station_configuration
+           WHERE station_id = ANY($1::text[]) AND key = ANY($2::text[]) ORDER BY station_id""",
+        station_ids,
+        list(SECURITY_EXTENSION_KEYS),
+    )
+    return [r["station_id"] for r in rows]
+
+
 async def station_ids_booted_with(db: Db, boot: dict[str, str]) -> list[str]:
     """The stations whose last BootNotification has all of ``boot``'s fields (a campaign's filter)."""
     rows = await db.fetch(
@@ -244,7 +265,13 @@ class DiagnosticsFileView(msgspec.Struct, rename="camel", kw_only=True):
 
 
 class DiagnosticsView(msgspec.Struct, rename="camel", kw_only=True):
+    """A GetDiagnostics request (``kind`` diagnostics) or a GetLog one (``kind`` log, with its
+    logType and requestId; startTime / stopTime are its oldestTimestamp / latestTimestamp)."""
+
     request_id: str
+    kind: str
+    log_type: str | None
+    log_request_id: int | None
     station_id: str
     transport: str
     status: str
@@ -272,6 +299,9 @@ class DiagnosticsRead(msgspec.Struct, kw_only=True):
 def _diagnostics(row: Any) -> DiagnosticsView:
     return DiagnosticsView(
         request_id=row["request_id"],
+        kind="diagnostics" if row["log_type"] is None else "log",
+        log_type=row["log_type"],
+        log_request_id=row["log_request_id"],
         station_id=row["station_id"],
         transport=row["transport"],
         status=row["status"],
@@ -301,15 +331,18 @@ async def diagnostics(db: Db, request_id: str) -> DiagnosticsRead | None:
 
 
 async def diagnostics_requests(
-    db: Db, *, station_id: str | None, after: Key | None, limit: int
+    db: Db, *, station_id: str | None, after: Key | None, limit: int, kind: str | None = None
 ) -> list[tuple[Key, DiagnosticsView]]:
-    """Up to ``limit`` diagnostics requests (of one station, or all), newest first, after ``after``."""
-    where = f"AND {newest_first('requested_at', 'request_id', 3)}" if after is not None else ""
+    """Up to ``limit`` diagnostics and log requests (of one station, or all; of one kind, or both),
+    newest first, after ``after``."""
+    where = f"AND {newest_first('requested_at', 'request_id', 4)}" if after is not None else ""
     rows = await db.fetch(
-        f"""SELECT * FROM fw_diagnostics WHERE ($1::text IS NULL OR station_id = $1) {where}
+        f"""SELECT * FROM fw_diagnostics WHERE ($1::text IS NULL OR station_id = $1)
+              AND ($3::text IS NULL OR (log_type IS NULL) = ($3 = 'diagnostics')) {where}
            ORDER BY requested_at DESC, request_id LIMIT $2""",
         station_id,
         limit,
+        kind,
         *(after or ()),
     )
     return [((r["requested_at"], r["request_id"]), _diagnostics(r)) for r in rows]

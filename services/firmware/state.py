@@ -48,10 +48,17 @@ class Step(StrEnum):
 
 ACTIVE = frozenset({Step.SENT, Step.DOWNLOADING, Step.DOWNLOADED, Step.INSTALLING, Step.INSTALLED})
 TERMINAL = frozenset({Step.SUCCEEDED, Step.FAILED, Step.SKIPPED})
+# FirmwareStatusNotification (OCPP 1.6 7.25) and SignedFirmwareStatusNotification (whitepaper 6.6)
+# statuses that move a station on; the others (DownloadScheduled, Idle, Accepted, Booted) are signs
+# of life, the failures end the run (decide.FAILED_STATUSES).
 STEPS_BY_STATUS = {
     "Downloading": Step.DOWNLOADING,
+    "DownloadPaused": Step.DOWNLOADING,
     "Downloaded": Step.DOWNLOADED,
+    "SignatureVerified": Step.DOWNLOADED,
+    "InstallScheduled": Step.INSTALLING,
     "Installing": Step.INSTALLING,
+    "InstallRebooting": Step.INSTALLING,
     "Installed": Step.INSTALLED,
 }
 
@@ -96,6 +103,9 @@ class Campaign:
     retry_interval: int | None
     stations: dict[str, StationRun]
     status: CampaignStatus = CampaignStatus.RUNNING
+    # Sent SignedUpdateFirmware with this requestId (ADR 0040); the others UpdateFirmware.
+    signed_stations: frozenset[str] = frozenset()
+    request_id: int | None = None
     # Batches up to this one had their failure rate accepted by an operator's resume (not re-checked).
     cleared_through: int = -1
 
@@ -108,6 +118,8 @@ class Image:
     size: int
     sha256: str
     storage_key: str
+    signing_certificate: str | None = None
+    signature: str | None = None
 
 
 @dataclass
@@ -120,6 +132,8 @@ class Diagnostics:
     stop_time: str | None
     retries: int | None
     retry_interval: int | None
+    log_type: str | None = None  # None: GetDiagnostics; else GetLog of this logType
+    log_request_id: int | None = None
     sent: bool = False
     file_name: str | None = None
     status: str = "Requested"
@@ -131,8 +145,10 @@ class State:
     images: dict[str, Image] = field(default_factory=dict)
     campaigns: dict[str, Campaign] = field(default_factory=dict)
     diagnostics: dict[str, Diagnostics] = field(default_factory=dict)
-    # station -> its newest diagnostics request: what a DiagnosticsStatusNotification is about.
+    # station -> its newest GetDiagnostics request: what a DiagnosticsStatusNotification is about.
     latest_diagnostics: dict[str, str] = field(default_factory=dict)
+    # (station, GetLog requestId) -> request: what a LogStatusNotification is about.
+    log_requests: dict[tuple[str, int], str] = field(default_factory=dict)
     applied: set[str] = field(default_factory=set)
 
     def active_runs(self, station_id: str, at_ms: int) -> list[tuple[Campaign, StationRun]]:
@@ -153,7 +169,14 @@ def evolve(state: State, event: FirmwareEvent) -> None:
     state.applied.add(event.id)
     if isinstance(event, ImageAdded):
         state.images[event.image_id] = Image(
-            event.image_id, event.name, event.version, event.size, event.sha256, event.storage_key
+            event.image_id,
+            event.name,
+            event.version,
+            event.size,
+            event.sha256,
+            event.storage_key,
+            event.signing_certificate,
+            event.signature,
         )
     elif isinstance(event, CampaignCreated):
         size = max(1, event.policy.batch_size)
@@ -167,6 +190,8 @@ def evolve(state: State, event: FirmwareEvent) -> None:
             retries=event.retries,
             retry_interval=event.retry_interval,
             stations={s: StationRun(s, i // size) for i, s in enumerate(event.stations)},
+            signed_stations=frozenset(event.signed_stations),
+            request_id=event.request_id,
         )
     elif isinstance(event, DiagnosticsRequested):
         state.diagnostics[event.request_id] = Diagnostics(
@@ -178,8 +203,13 @@ def evolve(state: State, event: FirmwareEvent) -> None:
             stop_time=event.stop_time,
             retries=event.retries,
             retry_interval=event.retry_interval,
+            log_type=event.log_type,
+            log_request_id=event.log_request_id,
         )
-        state.latest_diagnostics[event.station_id] = event.request_id
+        if event.log_request_id is not None:
+            state.log_requests[(event.station_id, event.log_request_id)] = event.request_id
+        else:
+            state.latest_diagnostics[event.station_id] = event.request_id
     elif isinstance(event, DiagnosticsSent | DiagnosticsAnswered | DiagnosticsStatus | DiagnosticsFileStored):
         _evolve_diagnostics(state, event)
     else:
@@ -197,13 +227,20 @@ def _evolve_diagnostics(
     elif isinstance(event, DiagnosticsAnswered):
         diag.file_name = event.file_name
         if diag.status in ("Requested", "Sent"):  # a quick station's DSN may come before its answer
-            diag.status = (
-                "Failed" if event.error is not None else ("Accepted" if event.file_name else "NoFile")
-            )
+            diag.status = answered_status(event)
     elif isinstance(event, DiagnosticsStatus):
         diag.status = event.status
     else:
         diag.stored = True
+
+
+def answered_status(event: DiagnosticsAnswered) -> str:
+    """A request's status after the station's answer (the read model uses the same rule)."""
+    if event.error is not None:
+        return "Failed"
+    if event.status is not None:  # GetLog.conf
+        return event.status
+    return "Accepted" if event.file_name else "NoFile"
 
 
 def _evolve_campaign(state: State, event: FirmwareEvent) -> None:

@@ -46,6 +46,9 @@ class Storage(Protocol):
     def adopt(self, key: str, path: Path) -> Stored:
         """Take over a file written elsewhere on this host (e.g. by the FTP server)."""
 
+    def remove(self, key: str) -> None:
+        """Drop ``key``'s file, if there is one."""
+
 
 class LocalStorage:
     def __init__(self, root: str | Path) -> None:
@@ -79,6 +82,10 @@ class LocalStorage:
     def local_path(self, key: str) -> Path | None:
         path = self._path(key)
         return path if path.is_file() else None
+
+    def remove(self, key: str) -> None:
+        """Drop a stored file (an upload that was refused after it was saved)."""
+        self._path(key).unlink(missing_ok=True)
 
     def adopt(self, key: str, path: Path) -> Stored:
         target = self._path(key)

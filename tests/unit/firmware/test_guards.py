@@ -10,17 +10,20 @@ from services.api.errors import ApiError
 from services.api.firmware_bodies import (
     CampaignBody,
     DiagnosticsBody,
+    LogBody,
     PolicyBody,
     TargetFilter,
     boot_fields,
     check_image_query,
     check_retries,
+    check_signed,
     check_station_id,
     check_target_count,
     check_transport,
     chosen_target,
     diagnostics_window,
     iso,
+    log_window,
     policy_of,
 )
 from services.firmware import guards
@@ -111,3 +114,14 @@ def test_date_times_need_a_zone_and_the_window_an_order() -> None:
     assert refused(diagnostics_window, DiagnosticsBody(start_time=late, stop_time=early)).extra == {
         "field": "stopTime"
     }
+
+
+def test_the_log_window_and_signed_always_need_a_signed_image() -> None:
+    early, late = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    body = LogBody(log_type="SecurityLog", oldest_timestamp=early, latest_timestamp=late)
+    assert log_window(body) == ("2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z")
+    backwards = LogBody(log_type="SecurityLog", oldest_timestamp=late, latest_timestamp=early)
+    assert refused(log_window, backwards).extra == {"field": "latestTimestamp"}
+    assert refused(check_signed, "always", False).code == "UnsignedImage"
+    for mode, signed in (("always", True), ("auto", False), ("never", False), ("auto", True)):
+        check_signed(mode, signed)

@@ -33,7 +33,15 @@ def json_of(view: msgspec.Struct) -> Any:
 
 
 async def test_an_image() -> None:
-    row = {"image_id": "i", "name": "fw.bin", "version": None, "size": 3, "sha256": "s", "created_at": AT}
+    row = {
+        "image_id": "i",
+        "name": "fw.bin",
+        "version": None,
+        "size": 3,
+        "sha256": "s",
+        "created_at": AT,
+        "signature": None,
+    }
     view = await queries.image(FakeDb(row), "i")
     assert view is not None
     assert json_of(view) == {
@@ -42,6 +50,7 @@ async def test_an_image() -> None:
         "version": None,
         "size": 3,
         "sha256": "s",
+        "signed": False,
         "createdAt": "2026-01-02T03:04:05.678000+00:00",
     }
     assert await queries.image(FakeDb(None), "i") is None
@@ -70,6 +79,7 @@ async def test_a_campaign_counts_every_state() -> None:
         "last_status": None,
         "reason": None,
         "booted_version": "2.0",
+        "signed": True,
         "dispatched_at": AT,
         "updated_at": None,
     }
@@ -92,6 +102,7 @@ async def test_a_campaign_counts_every_state() -> None:
             "lastStatus": None,
             "reason": None,
             "bootedFirmwareVersion": "2.0",
+            "signed": True,
             "dispatchedAt": "2026-01-02T03:04:05.678000+00:00",
             "updatedAt": None,
         }
@@ -114,10 +125,13 @@ async def test_diagnostics_with_and_without_a_file() -> None:
         "storage_key": "diagnostics/r/d.log",
         "uploaded_via": "ftp",
         "uploaded_at": AT,
+        "log_type": None,
+        "log_request_id": None,
         "requested_at": AT,
         "updated_at": AT,
     }
     found = await queries.diagnostics(FakeDb(row), "r")
+    assert found is not None and found.view.kind == "diagnostics"
     assert found is not None and found.storage_key == "diagnostics/r/d.log"
     assert json_of(found.view)["file"] == {
         "size": 3,
@@ -130,3 +144,6 @@ async def test_diagnostics_with_and_without_a_file() -> None:
     listed = await queries.diagnostics_requests(FakeDb(None, [row]), station_id=None, after=None, limit=1)
     [(key, view)] = listed
     assert key == (AT, "r") and json_of(view)["file"] is None
+    row.update(log_type="SecurityLog", log_request_id=42)
+    [(_, log)] = await queries.diagnostics_requests(FakeDb(None, [row]), station_id=None, after=None, limit=1)
+    assert (log.kind, log.log_type, log.log_request_id) == ("log", "SecurityLog", 42)
