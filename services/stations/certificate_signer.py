@@ -7,8 +7,9 @@ valid certificate). For each SignCertificate whose CSR the stations service acce
 what is asked for against the station's serial number (the stations read model's last
 BootNotification) and the CPO name (``shared/certificates.py``), has the charge-point CA sign it,
 and sends the chain with CertificateSigned through the station's gateway. A CSR it must not sign
-is refused in the log (the station's own security log sees no certificate arrive; A02.FR.07 is
-the station's side).
+is not signed; the refusal is recorded as the station's security event in ``ocpp.frames`` (kind
+``CertificateSigningRefused``, listed by ``GET /api/v1/security-events``), as the gateway records
+the connections it refuses.
 """
 
 from __future__ import annotations
@@ -35,15 +36,17 @@ from shared.clock import SYSTEM, Clock
 from shared.commands import CommandClient, NotConnected
 from shared.config import Settings
 from shared.events import undecodable
-from shared.events.envelope import decode_frame_record
+from shared.events.envelope import SecurityEvent, decode_frame_record, encode
 from shared.events.frames import station_request
 from shared.events.topics import Topics
 from shared.events.versioned import UndecodableRecord
-from shared.kafka import make_consumer
+from shared.kafka import make_consumer, make_producer
 from shared.ocpp.v16.messages import SignCertificateRequest
 from shared.projection.pool import DbTarget, LazyPool
 
 log = logging.getLogger(__name__)
+
+REFUSED = "CertificateSigningRefused"  # the security event of a CSR the CSMS does not sign
 
 
 def local_authority(settings: Settings) -> CertificateAuthority:
@@ -66,6 +69,7 @@ class CertificateSigner:
         self._authority = authority
         self._commands = CommandClient(settings, clock)
         self._pool = LazyPool(DbTarget(settings.database_url, settings.db_schema))
+        self._producer = make_producer(settings.kafka_bootstrap, client_id="stations-certificates")
         self._stopping = asyncio.Event()
         self.signed = 0  # CertificateSigned the stations accepted (for tests and metrics)
         self.refused = 0
@@ -79,6 +83,7 @@ class CertificateSigner:
             auto_offset_reset="latest",  # a new group signs requests from now on, not the history
         )
         await self._commands.start()
+        await self._producer.start()
         await consumer.start()
         try:
             while not self._stopping.is_set():
@@ -91,6 +96,7 @@ class CertificateSigner:
         finally:
             with contextlib.suppress(Exception):
                 await consumer.stop()
+            await self._producer.stop()
             await self._commands.stop()
             await self._pool.close()
 
@@ -121,8 +127,16 @@ class CertificateSigner:
         cpo = cpo_name(self.settings.cpo_name, development_ca=development_ca)
         why = refusal(csr, serial_number=serial, cpo_name=cpo)
         if why is not None:
-            self.refused += 1
             log.warning("not signing the CSR of %s: %s", station_id, why)
+            refused = SecurityEvent(
+                station_id=station_id,
+                gateway_id=self.settings.instance_id,
+                at_ms=self._clock.now_ms(),
+                kind=REFUSED,
+                reason=why,
+            )
+            await self._producer.send_and_wait(self.topics.frames, encode(refused), key=station_id.encode())
+            self.refused += 1
             return
         if self._authority is None:
             self._authority = local_authority(self.settings)

@@ -172,6 +172,13 @@ async def test_a_sign_certificate_gets_a_certificate_signed_by_the_charge_point_
             assert (await cp.call(call.SignCertificate(csr=make_csr(cn, org)))).status == "Accepted"
         await eventually(lambda: signer.refused == refused + 2)
         assert [a for a, _ in cp.received].count("CertificateSigned") == 1
+        body = await api.until(
+            f"/api/v1/security-events?stationId={station_id}&source=csms",
+            lambda b: len(b["securityEvents"]) == 2,
+        )
+        reasons = sorted(e["techInfo"] for e in body["securityEvents"])
+        assert {e["type"] for e in body["securityEvents"]} == {"CertificateSigningRefused"}
+        assert "serial number" in reasons[0] and "not the CPO name" in reasons[1], reasons
         # A CSR that does not read is Rejected (A02.FR.12).
         garbage = "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----"
         assert (await cp.call(call.SignCertificate(csr=garbage))).status == "Rejected"
