@@ -79,6 +79,16 @@ def install_from_environment(service_name: str) -> None:
 
     provider = install_provider(service_name)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    from opentelemetry import metrics
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # type: ignore[import-not-found]
+        OTLPMetricExporter,
+    )
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    reader = PeriodicExportingMetricReader(OTLPMetricExporter())
+    resource = Resource.create({"service.name": service_name})
+    metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=[reader]))
 
 
 def inject_headers(ctx: Context | None = None) -> Headers:

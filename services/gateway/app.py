@@ -40,7 +40,7 @@ from services.gateway.handshake import (
 from services.gateway.logstate import LogCircuit, LogRefused, LogUnavailable
 from services.gateway.throttle import FailureThrottle
 from services.gateway.tls import ReloadingContext, TransportSecurity, server_files, transport_security
-from shared import certificates
+from shared import certificates, metrics
 from shared.clock import SYSTEM, Clock
 from shared.config import Settings
 from shared.events import undecodable
@@ -510,6 +510,7 @@ class Gateway:
         await self.security_event(event)
 
     async def security_event(self, event: SecurityEvent) -> None:
+        metrics.security_event(event.kind, "csms")
         try:
             await self.publish(encode(event), event.station_id)
         except LogUnavailable as exc:

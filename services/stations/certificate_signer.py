@@ -24,7 +24,7 @@ from aiokafka import ConsumerRecord
 from cryptography import x509
 
 from services.stations import queries
-from shared import tls
+from shared import metrics, tls
 from shared.certificates import (
     CertificateAuthority,
     LocalCertificateAuthority,
@@ -136,6 +136,7 @@ class CertificateSigner:
                 reason=why,
             )
             await self._producer.send_and_wait(self.topics.frames, encode(refused), key=station_id.encode())
+            metrics.security_event(REFUSED, "csms")
             self.refused += 1
             return
         if self._authority is None:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 
+import msgspec
+
 from services.stations import connections
 from services.stations.context import Context
 from services.stations.routes import ROUTES
 from services.stations.state import State, StationEvent, evolve
+from shared import metrics
 from shared.clock import SYSTEM, Clock
 from shared.config import Settings
 from shared.events.envelope import (
@@ -26,6 +29,7 @@ from shared.events.envelope import (
     registration_decoder,
 )
 from shared.events.topics import Topics
+from shared.ocpp.v16.messages import SecurityEventNotificationRequest
 from shared.service import Inbound, Output, apply_decision, decide_call
 from shared.tables import CompactedView
 
@@ -93,6 +97,10 @@ class StationsHandler:
         if decided is None:
             return []
         call, decision = decided
+        if call.action == "SecurityEventNotification":
+            # The metric of what stations report (the request is small and was validated).
+            reported = msgspec.json.decode(bytes(call.payload), type=SecurityEventNotificationRequest)
+            metrics.security_event(reported.type, "station")
         return apply_decision(decision, self.state, evolve, self._record, topics=self._topics, call=call)
 
     def _record(self, event: StationEvent) -> Output:

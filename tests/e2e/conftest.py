@@ -23,6 +23,9 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
+from opentelemetry import metrics as otel_metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.api.app import OperatorApi
@@ -45,6 +48,24 @@ from shared.service import FrameServiceRunner, Runner, run_until
 from shared.teardown import remove_system
 
 SPANS = InMemorySpanExporter()
+# The system's metrics (shared/metrics.py), read by the tests as an exporter would read them.
+METRICS = InMemoryMetricReader()
+
+
+def metric_sum(name: str, **attributes: object) -> float:
+    """The value of the counter ``name`` over the points whose attributes include ``attributes``."""
+    data = METRICS.get_metrics_data()
+    total = 0.0
+    for resource in data.resource_metrics if data is not None else ():
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                if metric.name != name:
+                    continue
+                for point in metric.data.data_points:
+                    matches = all((point.attributes or {}).get(k) == v for k, v in attributes.items())
+                    if isinstance(point, NumberDataPoint) and matches:
+                        total += point.value
+    return total
 
 
 @dataclass
@@ -118,6 +139,7 @@ def session_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="session")
 async def system(settings: Settings) -> AsyncIterator[System]:
     telemetry.install_provider("csms-tests", [SPANS])
+    otel_metrics.set_meter_provider(MeterProvider(metric_readers=[METRICS]))
     configure(settings)  # a secured broker (CSMS_KAFKA_SECURITY_PROTOCOL, ...) works for the tests too
     try:
         await wait_for_kafka(settings.kafka_bootstrap, timeout=30)

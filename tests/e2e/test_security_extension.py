@@ -27,7 +27,7 @@ from services.stations import queries as station_queries
 from services.stations.certificate_signer import CertificateSigner
 from shared import tls
 from shared.certificates import HASHES, cpo_name
-from tests.e2e.conftest import Api, System, eventually, unique_station
+from tests.e2e.conftest import Api, System, eventually, metric_sum, unique_station
 from tests.e2e.station import OCPP16, boot_raw, iso, now, station
 from tests.tls_clients import station_tls
 
@@ -39,6 +39,10 @@ async def test_security_events_are_stored_per_station_with_their_criticality(
 ) -> None:
     """A04.FR.03: the Central System confirms every notification; critical ones can be listed fleet-wide."""
     station_id = unique_station("SEC")
+    before = {
+        kind: metric_sum("csms.security_events", type=kind, source="station")
+        for kind in ("TamperDetectionActivated", "InvalidMessages")
+    }
     reported = [
         ("TamperDetectionActivated", "lid opened"),  # critical (section 8)
         ("InvalidMessages", None),  # not critical
@@ -61,6 +65,13 @@ async def test_security_events_are_stored_per_station_with_their_criticality(
     ]  # newest first
     assert all(e["stationId"] == station_id and e["occurredAt"] and e["receivedAt"] for e in events)
     assert {e["source"] for e in events} == {"station"}
+    # In the metrics too, critical ones marked so (an alert can watch them).
+    tamper = metric_sum(
+        "csms.security_events", type="TamperDetectionActivated", source="station", critical=True
+    )
+    assert tamper >= before["TamperDetectionActivated"] + 1
+    invalid = metric_sum("csms.security_events", type="InvalidMessages", source="station", critical=False)
+    assert invalid >= before["InvalidMessages"] + 1
     code, critical = await api.get("/api/v1/security-events", stationId=station_id, critical="true")
     assert code == 200 and [e["type"] for e in critical["securityEvents"]] == ["TamperDetectionActivated"]
     code, first = await api.get("/api/v1/security-events", stationId=station_id, limit="2")
@@ -79,6 +90,7 @@ async def test_what_the_csms_refused_a_station_for_is_one_of_its_security_events
 ) -> None:
     """A00.FR.408: a connection refused for security is recorded, and listed with the station's own."""
     station_id = unique_station("SEC")
+    before = metric_sum("csms.security_events", source="csms")
     code, body = await api.put(f"/api/v1/stations/{station_id}", {"password": "p" * 16, "securityProfile": 2})
     assert code == 201, body
     auth = "Basic " + base64.b64encode(f"{station_id}:{'p' * 16}".encode()).decode()
@@ -93,6 +105,8 @@ async def test_what_the_csms_refused_a_station_for_is_one_of_its_security_events
     body = await api.until(f"/api/v1/security-events?stationId={station_id}&source=csms", one)
     [event] = body["securityEvents"]
     assert event["source"] == "csms" and event["stationId"] == station_id and event["techInfo"], event
+    assert metric_sum("csms.security_events", type=event["type"], source="csms") >= 1
+    assert metric_sum("csms.security_events", source="csms") >= before + 1
     code, none = await api.get("/api/v1/security-events", stationId=station_id, source="station")
     assert code == 200 and none["securityEvents"] == []
     code, bad = await api.get("/api/v1/security-events", source="someone")
