@@ -48,8 +48,10 @@ from shared.service import FrameServiceRunner, Runner, run_until
 from shared.teardown import remove_system
 
 SPANS = InMemorySpanExporter()
-# The system's metrics (shared/metrics.py), read by the tests as an exporter would read them.
+# The system's metrics (shared/metrics.py), read by the tests as an exporter would read them. One
+# provider per process: the system fixture is set up again where a tier builds its own (tests/faults).
 METRICS = InMemoryMetricReader()
+_METER_PROVIDER = MeterProvider(metric_readers=[METRICS])
 
 
 def metric_sum(name: str, **attributes: object) -> float:
@@ -139,7 +141,8 @@ def session_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="session")
 async def system(settings: Settings) -> AsyncIterator[System]:
     telemetry.install_provider("csms-tests", [SPANS])
-    otel_metrics.set_meter_provider(MeterProvider(metric_readers=[METRICS]))
+    if otel_metrics.get_meter_provider() is not _METER_PROVIDER:
+        otel_metrics.set_meter_provider(_METER_PROVIDER)
     configure(settings)  # a secured broker (CSMS_KAFKA_SECURITY_PROTOCOL, ...) works for the tests too
     try:
         await wait_for_kafka(settings.kafka_bootstrap, timeout=30)
