@@ -319,37 +319,28 @@ async def control_campaign(request: web.Request) -> web.Response:
 
 
 async def post_diagnostics(request: web.Request) -> web.Response:
-    station_id = station_id_of(request)
     body: DiagnosticsBody = await read_body(request, DiagnosticsBody)
-    start, stop = diagnostics_window(body)
-    check_retries(body.retries, body.retry_interval)
-    check_transport(body.transport, api_of(request).settings.files_ftp_port)
-    await ensure_known(request, station_id)
-    request_id = uuid.uuid4().hex
-    await _write(
-        request,
-        DiagnosticsRequested(
-            request_id=request_id,
-            station_id=station_id,
-            transport=body.transport,
-            start_time=start,
-            stop_time=stop,
-            retries=body.retries,
-            retry_interval=body.retry_interval,
-            token=secrets.token_urlsafe(18),
-            at_ms=api_of(request).clock.now_ms(),
-        ),
-    )
-    await until_row(request, queries.DIAGNOSTICS_VISIBLE, request_id)
-    return ok((await _diagnostics(request, request_id)).view, 202)
+    return await _request_upload(request, body, diagnostics_window(body))
 
 
 async def post_log(request: web.Request) -> web.Response:
     """GetLog (whitepaper 5.9, N01) to the same upload location as diagnostics; the integer
     requestId the station echoes in LogStatusNotification is allocated here."""
-    station_id = station_id_of(request)
     body: LogBody = await read_body(request, LogBody)
-    oldest, latest = log_window(body)
+    log_request_id = 1 + secrets.randbelow(2**31 - 1)  # an OCPP integer, unguessable per station
+    return await _request_upload(request, body, log_window(body), body.log_type, log_request_id)
+
+
+async def _request_upload(
+    request: web.Request,
+    body: DiagnosticsBody | LogBody,
+    window: tuple[str | None, str | None],
+    log_type: str | None = None,
+    log_request_id: int | None = None,
+) -> web.Response:
+    """Record a request for the station to upload diagnostics or (``log_type`` set) a log to the
+    file servers; the driver sends the CALL."""
+    station_id = station_id_of(request)
     check_retries(body.retries, body.retry_interval)
     check_transport(body.transport, api_of(request).settings.files_ftp_port)
     await ensure_known(request, station_id)
@@ -360,13 +351,13 @@ async def post_log(request: web.Request) -> web.Response:
             request_id=request_id,
             station_id=station_id,
             transport=body.transport,
-            start_time=oldest,
-            stop_time=latest,
+            start_time=window[0],
+            stop_time=window[1],
             retries=body.retries,
             retry_interval=body.retry_interval,
             token=secrets.token_urlsafe(18),
-            log_type=body.log_type,
-            log_request_id=1 + secrets.randbelow(2**31 - 1),  # an OCPP integer, unguessable per station
+            log_type=log_type,
+            log_request_id=log_request_id,
             at_ms=api_of(request).clock.now_ms(),
         ),
     )
