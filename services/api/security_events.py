@@ -10,11 +10,11 @@ from datetime import datetime
 from aiohttp import web
 
 from services.api.context import api_of
-from services.api.errors import ApiError, ok
+from services.api.errors import ok
 from services.api.paging import PAGING, page_of, reject_unknown, split
+from services.api.station_filters import query_bool, query_choice
 from services.stations import queries
 
-BOOLEANS = {"true": True, "false": False}
 SOURCES = ("station", "csms")
 
 
@@ -23,16 +23,14 @@ async def list_security_events(request: web.Request) -> web.Response:
     paged (ADR 0016)."""
     q = request.query
     reject_unknown(q, ("stationId", "critical", "source", *PAGING))
-    if "critical" in q and q["critical"] not in BOOLEANS:
-        raise ApiError(400, "InvalidQuery", "critical must be true or false", field="critical")
-    if "source" in q and q["source"] not in SOURCES:
-        raise ApiError(400, "InvalidQuery", "source must be station or csms", field="source")
+    critical = query_bool(q, "critical")
+    source = query_choice(q, "source", SOURCES)
     page = page_of(request, "securityEvents", (datetime, str, str, str))
     found = await queries.security_events(
         await api_of(request).pool(),
         station_id=q.get("stationId"),
-        critical=BOOLEANS.get(q.get("critical", "")),
-        source=q.get("source"),
+        critical=critical,
+        source=source,
         after=page.after,
         limit=page.limit + 1,
     )

@@ -32,7 +32,8 @@ MAX_SITE = 64
 PARAMETERS = ("connected", "bootStatus", "site", *BOOT_FIELDS, "connectorStatus", *PAGING)
 
 
-def _one_of(query: Mapping[str, str], name: str, values: tuple[str, ...]) -> str | None:
+def query_choice(query: Mapping[str, str], name: str, values: tuple[str, ...]) -> str | None:
+    """``?name=`` when it is one of ``values`` (None when absent); 400 with ``field`` otherwise."""
     raw = query.get(name)
     if raw is not None and raw not in values:
         raise invalid(name, f"must be one of {', '.join(values)}")
@@ -47,7 +48,7 @@ def _text(query: Mapping[str, str], name: str, max_length: int) -> str | None:
 
 
 def query_bool(query: Mapping[str, str], name: str) -> bool | None:
-    raw = _one_of(query, name, ("true", "false"))
+    raw = query_choice(query, name, ("true", "false"))
     return None if raw is None else raw == "true"
 
 
@@ -61,10 +62,10 @@ def station_query(query: Mapping[str, str]) -> StationFilter:
             boot[wire] = value
     return StationFilter(
         connected=query_bool(query, "connected"),
-        boot_status=_one_of(query, "bootStatus", BOOT_STATUSES),
+        boot_status=query_choice(query, "bootStatus", BOOT_STATUSES),
         site=_text(query, "site", MAX_SITE),
         boot=boot,
-        connector_status=_one_of(query, "connectorStatus", CONNECTOR_STATUSES),
+        connector_status=query_choice(query, "connectorStatus", CONNECTOR_STATUSES),
     )
 
 
