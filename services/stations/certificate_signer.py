@@ -4,8 +4,9 @@ whitepaper use case A02/A03, steps after the SignCertificate.conf).
 It follows the station CALLs in ``ocpp.frames`` as a consumer group (each request is signed by one
 replica; a crash before the commit signs it again, which only issues the station a second, equally
 valid certificate). For each SignCertificate whose CSR the stations service accepted, it checks
-what is asked for against the station's serial number (the stations read model's last
-BootNotification) and the CPO name (``shared/certificates.py``), has the charge-point CA sign it,
+what is asked for against the station's serial number (``csms.security``: the operator's or the
+first BootNotification's, the one the gateway binds profile-3 certificates to, ADR 0037) and the
+CPO name (``shared/certificates.py``), has the charge-point CA sign it,
 and sends the chain with CertificateSigned through the station's gateway. A CSR it must not sign
 is not signed; the refusal is recorded as the station's security event in ``ocpp.frames`` (kind
 ``CertificateSigningRefused``, listed by ``GET /api/v1/security-events``), as the gateway records
@@ -23,7 +24,6 @@ import msgspec
 from aiokafka import ConsumerRecord
 from cryptography import x509
 
-from services.stations import queries
 from shared import metrics, tls
 from shared.certificates import (
     CertificateAuthority,
@@ -38,20 +38,26 @@ from shared.config import Settings
 from shared.events import undecodable
 from shared.events.envelope import SecurityEvent, decode_frame_record, encode
 from shared.events.frames import station_request
+from shared.events.security import StationSecurity, security_decoder
 from shared.events.topics import Topics
 from shared.events.versioned import UndecodableRecord
-from shared.kafka import make_consumer, make_producer
+from shared.kafka import ensure_topics, make_consumer, make_producer
 from shared.ocpp.v16.messages import SignCertificateRequest
-from shared.projection.pool import DbTarget, LazyPool
+from shared.tables import CompactedView
 
 log = logging.getLogger(__name__)
 
 REFUSED = "CertificateSigningRefused"  # the security event of a CSR the CSMS does not sign
 
 
+def development_ca(settings: Settings) -> bool:
+    """Whether stations' CSRs are signed by the development CA (no charge-point CA configured)."""
+    return not (settings.cp_ca_cert and settings.cp_ca_key)
+
+
 def local_authority(settings: Settings) -> CertificateAuthority:
     """The configured charge-point CA, or the development CA the gateway made in ``tls_dir``."""
-    if settings.cp_ca_cert and settings.cp_ca_key:
+    if not development_ca(settings):
         return LocalCertificateAuthority(Path(settings.cp_ca_cert), Path(settings.cp_ca_key))
     directory = Path(settings.tls_dir).expanduser()
     return LocalCertificateAuthority(directory / tls.CA_CERT, directory / tls.CA_KEY)
@@ -68,7 +74,9 @@ class CertificateSigner:
         self._clock = clock
         self._authority = authority
         self._commands = CommandClient(settings, clock)
-        self._pool = LazyPool(DbTarget(settings.database_url, settings.db_schema))
+        self.security: CompactedView[StationSecurity] = CompactedView(
+            settings.kafka_bootstrap, self.topics.security, security_decoder.decode
+        )
         self._producer = make_producer(settings.kafka_bootstrap, client_id="stations-certificates")
         self._stopping = asyncio.Event()
         self.signed = 0  # CertificateSigned the stations accepted (for tests and metrics)
@@ -82,6 +90,9 @@ class CertificateSigner:
             topics=[self.topics.frames],
             auto_offset_reset="latest",  # a new group signs requests from now on, not the history
         )
+        s = self.settings
+        await ensure_topics(s.kafka_bootstrap, self.topics.shared_specs(), s.replication_factor)
+        await self.security.start()
         await self._commands.start()
         await self._producer.start()
         await consumer.start()
@@ -98,7 +109,7 @@ class CertificateSigner:
                 await consumer.stop()
             await self._producer.stop()
             await self._commands.stop()
-            await self._pool.close()
+            await self.security.stop()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -122,9 +133,10 @@ class CertificateSigner:
             log.exception("signing the CSR of %s failed", record.station_id)
 
     async def _sign(self, station_id: str, csr: x509.CertificateSigningRequest) -> None:
-        serial = await queries.boot_serial_number(await self._pool.get(), station_id)
-        development_ca = not (self.settings.cp_ca_cert and self.settings.cp_ca_key)
-        cpo = cpo_name(self.settings.cpo_name, development_ca=development_ca)
+        await self.security.wait_for_end()  # the serial the station's boot just bound, if it did
+        known = self.security.get(station_id)
+        serial = known.serial_number if known is not None else None
+        cpo = cpo_name(self.settings.cpo_name, development_ca=development_ca(self.settings))
         why = refusal(csr, serial_number=serial, cpo_name=cpo)
         if why is not None:
             log.warning("not signing the CSR of %s: %s", station_id, why)

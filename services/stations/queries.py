@@ -375,12 +375,3 @@ async def security_events(
         )
         for r in await db.fetch(sql, *args)
     ]
-
-
-async def boot_serial_number(db: Db, station_id: str) -> str | None:
-    """The chargePointSerialNumber of the station's last BootNotification (None: none, or unsent):
-    what a charge-point certificate's CN must be (security whitepaper A00.FR.511)."""
-    value = await db.fetchval(
-        "SELECT boot ->> 'chargePointSerialNumber' FROM stations WHERE station_id = $1", station_id
-    )
-    return value if isinstance(value, str) else None

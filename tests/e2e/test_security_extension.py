@@ -5,7 +5,6 @@ the generic command endpoint, validated both ways like every 1.6 action."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime as dt
 import json
@@ -23,7 +22,6 @@ from ocpp.v16 import call, call_result
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from services.stations import queries as station_queries
 from services.stations.certificate_signer import CertificateSigner
 from shared import tls
 from shared.certificates import HASHES, cpo_name
@@ -160,10 +158,11 @@ async def test_a_sign_certificate_gets_a_certificate_signed_by_the_charge_point_
         )
         assert booted.status == "Accepted"
 
-        async with asyncio.timeout(15):  # the signer reads the serial from the stations read model
-            pool = await signer._pool.get()
-            while await station_queries.boot_serial_number(pool, cp.id) != serial:  # noqa: ASYNC110 - a read model in PostgreSQL
-                await asyncio.sleep(0.05)
+        def serial_bound() -> bool:  # the boot's serial, as the gateway bound it (csms.security)
+            known = signer.security.get(cp.id)
+            return known is not None and known.serial_number == serial
+
+        await eventually(serial_bound)
         code, body = await api.post(
             f"/api/v1/stations/{station_id}/commands/ExtendedTriggerMessage",
             {"requestedMessage": "SignChargePointCertificate"},
