@@ -260,16 +260,16 @@ def decide_call(
     routes: Mapping[str, ActionRoute[S, D, E]],
     state: S,
     deps: Callable[[FrameRecord, Inbound], D],
-) -> tuple[FrameRecord, Decision[msgspec.Struct, E]] | None:
+) -> tuple[FrameRecord, msgspec.Struct, Decision[msgspec.Struct, E]] | None:
     """The decision of the route for ``inbound`` when it is a valid station CALL of ``routes``, with
-    the CALL it answers; None for any other record. ``deps`` builds what the handler reads besides
+    the CALL it answers and its request (decoded once, here); None for any other record. ``deps`` builds what the handler reads besides
     state and request (now, the frame's position, views), so the decision itself stays pure."""
     call = station_request(inbound.record, routes)
     if call is None:
         return None
     frame, request = call
     assert frame.action is not None
-    return frame, routes[frame.action].decide(state, request, deps(frame, inbound))
+    return frame, request, routes[frame.action].decide(state, request, deps(frame, inbound))
 
 
 def apply_decision(

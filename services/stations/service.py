@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 
-import msgspec
-
 from services.stations import connections
 from services.stations.context import Context
 from services.stations.routes import ROUTES
@@ -96,11 +94,9 @@ class StationsHandler:
         decided = decide_call(inbound, ROUTES, self.state, self.context)
         if decided is None:
             return []
-        call, decision = decided
-        if call.action == "SecurityEventNotification":
-            # The metric of what stations report (the request is small and was validated).
-            reported = msgspec.json.decode(bytes(call.payload), type=SecurityEventNotificationRequest)
-            metrics.security_event(reported.type, "station")
+        call, request, decision = decided
+        if isinstance(request, SecurityEventNotificationRequest):  # the metric of what stations report
+            metrics.security_event(request.type, "station")
         return apply_decision(decision, self.state, evolve, self._record, topics=self._topics, call=call)
 
     def _record(self, event: StationEvent) -> Output:

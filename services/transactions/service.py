@@ -106,7 +106,7 @@ class TransactionsHandler:
         decided = decide_call(inbound, ROUTES, self.state, self.context)
         if decided is None:
             return []
-        call, decision = decided
+        call, _, decision = decided
         return apply_decision(decision, self.state, evolve, self._record, topics=self._topics, call=call)
 
     def _record(self, event: TransactionEvent) -> Output:
