@@ -13,18 +13,25 @@ from typing import Any, Literal
 
 import msgspec
 from aiohttp import web
+from cryptography import x509
 
 from services.api.errors import ApiError, ok, read_body
 from shared.certificates import hash_data, read_certificate, read_chain
 from shared.ocpp.v16.messages import CertificateSignedRequest, InstallCertificateRequest
 
 
+def certificate_of(pem: str, field: str) -> x509.Certificate:
+    """The one PEM X.509 certificate ``field`` carries; 422 naming the field otherwise."""
+    certificate = read_certificate(pem)
+    if certificate is None:
+        raise ApiError(422, "InvalidCertificate", f"{field} must be one PEM X.509 certificate", field=field)
+    return certificate
+
+
 def check_command(action: str, decoded: Any) -> None:
     """422 when the certificate a command carries is not what its message requires."""
-    if isinstance(decoded, InstallCertificateRequest) and read_certificate(decoded.certificate) is None:
-        raise ApiError(
-            422, "InvalidCertificate", "certificate must be one PEM X.509 certificate", field="certificate"
-        )
+    if isinstance(decoded, InstallCertificateRequest):
+        certificate_of(decoded.certificate, "certificate")
     if isinstance(decoded, CertificateSignedRequest) and read_chain(decoded.certificate_chain) is None:
         raise ApiError(
             422,
@@ -58,21 +65,10 @@ class HashDataAnswer(msgspec.Struct, rename="camel", kw_only=True):
 
 async def post_hash_data(request: web.Request) -> web.Response:
     body: HashDataPost = await read_body(request, HashDataPost)
-    certificate = read_certificate(body.certificate)
-    if certificate is None:
-        raise ApiError(
-            422, "InvalidCertificate", "certificate must be one PEM X.509 certificate", field="certificate"
-        )
+    certificate = certificate_of(body.certificate, "certificate")
     issuer = None
     if body.issuer_certificate is not None:
-        issuer = read_certificate(body.issuer_certificate)
-        if issuer is None:
-            raise ApiError(
-                422,
-                "InvalidCertificate",
-                "issuerCertificate must be one PEM X.509 certificate",
-                field="issuerCertificate",
-            )
+        issuer = certificate_of(body.issuer_certificate, "issuerCertificate")
     try:
         data = hash_data(certificate, body.hash_algorithm, issuer)
     except ValueError as exc:
