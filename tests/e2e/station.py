@@ -8,6 +8,7 @@ the station was actually sent.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import ssl
@@ -97,6 +98,11 @@ def now() -> datetime:
 
 def iso(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
+
+
+def basic_auth(station_id: str, password: str) -> str:
+    """The Authorization header of HTTP Basic for a station (security profiles 1 and 2)."""
+    return "Basic " + base64.b64encode(f"{station_id}:{password}".encode()).decode()
 
 
 @contextlib.asynccontextmanager

@@ -5,7 +5,6 @@ model (A01.FR.08/09, 7.2 write-only)."""
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
@@ -14,20 +13,18 @@ from ocpp.v16 import call, call_result
 
 from shared.ocpp.v16.write_only import REDACTED
 from tests.e2e.conftest import Api, System, read_frames, unique_station
-from tests.e2e.station import station
+from tests.e2e.station import basic_auth, station
 
 pytestmark = pytest.mark.e2e
 
 OLD, NEW, OTHER = "old-password-0001", "new-password-0002", "other-password-03"
 
 
-def basic(station_id: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{station_id}:{password}".encode()).decode()
-
-
 async def boots(system: System, station_id: str, password: str) -> bool:
     try:
-        async with station(system.station_url(station_id), Authorization=basic(station_id, password)) as cp:
+        async with station(
+            system.station_url(station_id), Authorization=basic_auth(station_id, password)
+        ) as cp:
             return bool((await cp.call(call.Heartbeat())).current_time)
     except Exception as exc:  # the handshake's 401
         if "401" in str(exc):
@@ -46,7 +43,7 @@ async def test_the_new_password_is_the_only_one_after_accepted_and_never_in_the_
         seen.append(request)
         return call_result.ChangeConfiguration(status="Accepted")
 
-    async with station(system.station_url(station_id), Authorization=basic(station_id, OLD)) as cp:
+    async with station(system.station_url(station_id), Authorization=basic_auth(station_id, OLD)) as cp:
         cp.answering("ChangeConfiguration", change)
         code, body = await api.put(f"/api/v1/stations/{station_id}/authorization-key", {"password": NEW})
         assert code == 200, body
@@ -77,7 +74,7 @@ async def test_a_refused_key_keeps_the_old_password_and_the_command_endpoint_ref
 ) -> None:
     station_id = unique_station("KEY")
     assert (await api.put(f"/api/v1/stations/{station_id}", {"password": OLD}))[0] == 201
-    async with station(system.station_url(station_id), Authorization=basic(station_id, OLD)) as cp:
+    async with station(system.station_url(station_id), Authorization=basic_auth(station_id, OLD)) as cp:
         cp.answering("ChangeConfiguration", call_result.ChangeConfiguration(status="Rejected"))
         code, body = await api.put(f"/api/v1/stations/{station_id}/authorization-key", {"password": OTHER})
         assert code == 200 and body["status"] == "Rejected" and body["acceptedPassword"] == "old", body

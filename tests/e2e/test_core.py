@@ -8,7 +8,6 @@ fed from Kafka) shows afterwards.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 from datetime import timedelta
@@ -19,7 +18,7 @@ from ocpp.exceptions import InternalError
 from ocpp.v16 import call, call_result
 
 from tests.e2e.conftest import Api, System, read_frames, unique_station
-from tests.e2e.station import iso, now, station
+from tests.e2e.station import basic_auth, iso, now, station
 
 pytestmark = pytest.mark.e2e
 
@@ -665,7 +664,7 @@ async def test_registered_password_is_required_at_the_handshake(system: System, 
     with pytest.raises(Exception, match="401"):
         async with station(system.station_url(station_id)):
             pass
-    good = "Basic " + base64.b64encode(f"{station_id}:s3cret-pass".encode()).decode()
+    good = basic_auth(station_id, "s3cret-pass")
     async with station(system.station_url(station_id), Authorization=good) as cp:
         assert (await cp.call(call.Heartbeat())).current_time
     body = await api.until(f"/api/v1/stations/{station_id}", lambda b: b["boot"] is not None)

@@ -4,7 +4,6 @@ command routing with connection epochs, tracing across gateway and service, grac
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import json
 import os
@@ -29,7 +28,7 @@ from shared.events.envelope import StationRegistration, encode
 from shared.kafka import make_producer
 from shared.security import hash_password
 from tests.e2e.conftest import System, eventually, read_frames, topics, unique_station
-from tests.e2e.station import OCPP16, boot_raw
+from tests.e2e.station import OCPP16, basic_auth, boot_raw
 
 pytestmark = pytest.mark.e2e
 
@@ -64,7 +63,7 @@ async def register(system: System, station_id: str, password: str | None) -> Non
 
 
 def basic(user: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+    return {"Authorization": basic_auth(user, password)}
 
 
 async def status_of(url: str, **kwargs: Any) -> int:

@@ -5,7 +5,6 @@ the generic command endpoint, validated both ways like every 1.6 action."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import uuid
@@ -26,7 +25,7 @@ from services.stations.certificate_signer import CertificateSigner
 from shared import tls
 from shared.certificates import HASHES, cpo_name
 from tests.e2e.conftest import Api, System, eventually, metric_sum, unique_station
-from tests.e2e.station import OCPP16, boot_raw, iso, now, station
+from tests.e2e.station import OCPP16, basic_auth, boot_raw, iso, now, station
 from tests.tls_clients import station_tls
 
 pytestmark = pytest.mark.e2e
@@ -91,7 +90,7 @@ async def test_what_the_csms_refused_a_station_for_is_one_of_its_security_events
     before = metric_sum("csms.security_events", source="csms")
     code, body = await api.put(f"/api/v1/stations/{station_id}", {"password": "p" * 16, "securityProfile": 2})
     assert code == 201, body
-    auth = "Basic " + base64.b64encode(f"{station_id}:{'p' * 16}".encode()).decode()
+    auth = basic_auth(station_id, "p" * 16)
     with pytest.raises(InvalidStatus) as refused:  # profile 2 is TLS only: plain ws is a downgrade
         async with station(system.station_url(station_id), Authorization=auth):
             pass
