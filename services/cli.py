@@ -206,30 +206,21 @@ def _register(station_id: str, password: str | None, site: str | None, settings:
 
 def _token(args: argparse.Namespace, settings: Settings) -> int:
     """``csms token create|list|revoke``: the records of ``csms.apitokens``, written to Kafka directly."""
-    from shared.apitokens import mint, revoked
+    from shared.apitokens import append_token, mint, revoked
     from shared.clock import SYSTEM
     from shared.events.apitokens import ApiTokenRecord, api_token_decoder
-    from shared.events.envelope import encode
     from shared.events.topics import Topics
-    from shared.kafka import ensure_topics, make_producer
+    from shared.kafka import ensure_topics
     from shared.projection.columns import ms_to_datetime
     from shared.tables import CompactedView
 
     topics = Topics(settings.topic_prefix, settings.frame_partitions)
 
-    async def write(record: ApiTokenRecord) -> None:
-        producer = make_producer(settings.kafka_bootstrap, client_id="csms-cli")
-        await producer.start()
-        try:
-            await producer.send_and_wait(topics.api_tokens, encode(record), key=record.id.encode())
-        finally:
-            await producer.stop()
-
     async def main() -> int:
         await ensure_topics(settings.kafka_bootstrap, topics.shared_specs(), settings.replication_factor)
         if args.action == "create":
             record, token = mint(args.name, args.role, SYSTEM.now_ms())
-            await write(record)
+            await append_token(settings, record)
             print(
                 f"created token {record.id} ({record.name}, {record.role}); it is shown only now:",
                 file=sys.stderr,
@@ -251,7 +242,7 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
         if found is None:
             print(f"unknown token {args.id}", file=sys.stderr)
             return 1
-        await write(revoked(found, SYSTEM.now_ms()))
+        await append_token(settings, revoked(found, SYSTEM.now_ms()))
         print(f"revoked {args.id}")
         return 0
 

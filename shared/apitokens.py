@@ -104,7 +104,7 @@ async def ensure_local_admin_token(settings: Settings, now_ms: int) -> tuple[Pat
     Reads ``csms.apitokens`` to the end first, so a file whose token was revoked (or belongs to
     another system's topics) is replaced instead of trusted.
     """
-    from shared.kafka import ensure_topics, make_producer
+    from shared.kafka import ensure_topics
     from shared.tables import CompactedView
 
     topics = Topics(settings.topic_prefix, settings.frame_partitions)
@@ -120,14 +120,22 @@ async def ensure_local_admin_token(settings: Settings, now_ms: int) -> tuple[Pat
     finally:
         await view.stop()
     record, token = mint("local-admin", "admin", now_ms)
+    await append_token(settings, record)
+    write_token_file(path, token)
+    return path, True
+
+
+async def append_token(settings: Settings, record: ApiTokenRecord) -> None:
+    """Write a token's record to ``csms.apitokens`` (the CLI's and the local admin token's way)."""
+    from shared.kafka import make_producer
+
+    topic = Topics(settings.topic_prefix, settings.frame_partitions).api_tokens
     producer = make_producer(settings.kafka_bootstrap, client_id="csms-cli")
     await producer.start()
     try:
-        await producer.send_and_wait(topics.api_tokens, encode(record), key=record.id.encode())
+        await producer.send_and_wait(topic, encode(record), key=record.id.encode())
     finally:
         await producer.stop()
-    write_token_file(path, token)
-    return path, True
 
 
 def revoked(record: ApiTokenRecord, now_ms: int) -> ApiTokenRecord:
