@@ -5,7 +5,6 @@ the log; the CALLERROR's record is queued for when Kafka is back (docs/reliabili
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import msgspec
@@ -14,9 +13,10 @@ from services.gateway.connection import StationConnection
 from services.gateway.logstate import NOT_LOGGED, LogRefused, LogUnavailable
 from shared.config import Settings
 from shared.events.commands import StationReply
+from tests.unit.gateway.fakes import QuietGateway, Socket
 
 
-class DownLog:
+class DownLog(QuietGateway):
     """A gateway whose log refuses every frame from ``fail_from`` on (the n-th publish, 0-based)."""
 
     def __init__(self, fail_from: int, refuse: bool = False) -> None:
@@ -27,29 +27,6 @@ class DownLog:
         self.published: list[dict[str, Any]] = []
         self.later: list[dict[str, Any]] = []
 
-    def clock(self) -> float:
-        return time.monotonic()
-
-    def now_ms(self) -> int:
-        return 1_700_000_000_000
-
-    def boot_status(self, station_id: str) -> str | None:
-        return "Accepted"  # a booted station: the registration rule lets its CALLs through
-
-    def note_boot_answer(self, station_id: str, status: str) -> None:
-        pass
-
-    async def learn(
-        self, station_id: str, *, upgrade: int | None = None, serial_number: str | None = None
-    ) -> None:
-        pass
-
-    async def security_event(self, event: Any) -> None:
-        pass
-
-    def watch(self, conn: StationConnection) -> None:
-        pass
-
     async def publish(self, value: bytes, station_id: str, headers: Any = None, topic: Any = None) -> None:
         if len(self.published) >= self.fail_from:
             raise LogRefused("circuit open") if self.refuse else LogUnavailable("no acks=all")
@@ -57,14 +34,6 @@ class DownLog:
 
     def publish_later(self, value: bytes, station_id: str) -> None:
         self.later.append(json.loads(value))
-
-
-class Socket:
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    async def send(self, text: str) -> None:
-        self.sent.append(text)
 
 
 async def test_a_call_that_cannot_be_logged_gets_internal_error_at_once() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 import msgspec
@@ -14,9 +13,10 @@ import msgspec
 from services.gateway.connection import StationConnection
 from shared.config import Settings
 from shared.events.commands import StationReply
+from tests.unit.gateway.fakes import QuietGateway, Socket
 
 
-class FastService:
+class FastService(QuietGateway):
     """A gateway whose publish delivers the service's reply before it returns (the race)."""
 
     def __init__(self) -> None:
@@ -24,29 +24,6 @@ class FastService:
         self.gateway_id = "gw"
         self.conn: StationConnection | None = None
         self.published: list[dict[str, Any]] = []
-
-    def clock(self) -> float:
-        return time.monotonic()
-
-    def now_ms(self) -> int:
-        return 1_700_000_000_000
-
-    def watch(self, conn: StationConnection) -> None:
-        pass
-
-    def boot_status(self, station_id: str) -> str | None:
-        return "Accepted"  # a booted station: the registration rule lets its CALLs through
-
-    def note_boot_answer(self, station_id: str, status: str) -> None:
-        pass
-
-    async def learn(
-        self, station_id: str, *, upgrade: int | None = None, serial_number: str | None = None
-    ) -> None:
-        pass
-
-    async def security_event(self, event: Any) -> None:
-        pass
 
     async def publish(self, value: bytes, station_id: str, headers: Any = None, topic: Any = None) -> None:
         record = json.loads(value)
@@ -62,14 +39,6 @@ class FastService:
                 ),
                 [],
             )
-
-
-class Socket:
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    async def send(self, text: str) -> None:
-        self.sent.append(text)
 
 
 async def test_a_reply_before_the_publish_ack_is_delivered() -> None:

@@ -12,11 +12,12 @@ import msgspec
 from services.gateway.connection import StationConnection
 from shared.config import Settings
 from shared.events.commands import StationReply
+from tests.unit.gateway.fakes import QuietGateway, Socket
 
 BOOT = '[2, "m1", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]'
 
 
-class SlowService:
+class SlowService(QuietGateway):
     """A gateway whose services never answer in time; its clock is set by the test."""
 
     def __init__(self) -> None:
@@ -30,9 +31,6 @@ class SlowService:
     def clock(self) -> float:
         return self.now
 
-    def now_ms(self) -> int:
-        return 1_700_000_000_000
-
     def watch(self, conn: StationConnection) -> None:
         self.watched += 1
 
@@ -42,24 +40,8 @@ class SlowService:
     def note_boot_answer(self, station_id: str, status: str) -> None:
         self.boot_answers.append(status)
 
-    async def learn(
-        self, station_id: str, *, upgrade: int | None = None, serial_number: str | None = None
-    ) -> None:
-        pass
-
-    async def security_event(self, event: Any) -> None:
-        pass
-
     async def publish(self, value: bytes, station_id: str, headers: Any = None, topic: Any = None) -> None:
         self.published.append(json.loads(value))
-
-
-class Socket:
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    async def send(self, text: str) -> None:
-        self.sent.append(text)
 
 
 def boot_reply() -> StationReply:
