@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,6 +211,124 @@ def sample_rss(system: SystemUnderTest, every: float, stop: threading.Event) -> 
             except Exception:  # noqa: BLE001 - a process that died shows as a gap and fails the run
                 series[name].append(float("nan"))
     return series
+
+
+def broker_processes() -> list[psutil.Process]:
+    """The Kafka broker(s) on this machine (the JVMs running kafka.Kafka)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if "kafka.Kafka" in " ".join(proc.info["cmdline"] or []):
+                found.append(proc)
+    return found
+
+
+def postgres_processes() -> list[psutil.Process]:
+    """PostgreSQL's server and every backend (a new backend appears with each connection)."""
+    found = []
+    for proc in psutil.process_iter(["name"]):
+        with contextlib.suppress(psutil.Error):
+            if (proc.info["name"] or "").startswith("postgres"):
+                found.append(proc)
+    return found
+
+
+def system_groups(system: SystemUnderTest) -> dict[str, Callable[[], list[psutil.Process]]]:
+    """Everything a user of the system runs: its processes, the broker and PostgreSQL."""
+
+    def one(name: str) -> Callable[[], list[psutil.Process]]:
+        return lambda: [system.process(name)]
+
+    groups = {name: one(name) for name in system.processes}
+    groups["kafka broker"] = broker_processes
+    groups["postgresql"] = postgres_processes
+    return groups
+
+
+@dataclass
+class _Sample:
+    at: float  # wall clock, time.time()
+    cpu_s: dict[str, float]  # CPU seconds used by each group since the sampler started
+    busy_s: float  # the machine's non-idle CPU seconds since start
+    steal_s: float  # CPU seconds the hypervisor gave to other guests since start
+
+
+def _machine_times() -> tuple[float, float]:
+    """Busy and steal CPU seconds of the whole machine, from /proc/stat."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    ticks = [float(v) for v in fields]
+    hz = os.sysconf("SC_CLK_TCK")
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    steal = ticks[7] if len(ticks) > 7 else 0.0
+    return (sum(ticks[:8]) - idle - steal) / hz, steal / hz
+
+
+class CpuSampler:
+    """CPU seconds of named process groups, sampled every ``every`` s in a thread, so that a
+    benchmark can read the CPU of any window afterwards (e.g. a simulator's measurement window).
+
+    A group is re-listed at each sample (PostgreSQL starts a backend per connection); a process's
+    time counts from when it is first seen, and is kept when it exits."""
+
+    def __init__(self, groups: dict[str, Callable[[], list[psutil.Process]]], every: float = 0.5):
+        self._groups = groups
+        self._every = every
+        self._seen: dict[int, tuple[float, float]] = {}  # pid -> (first seen cpu s, last cpu s)
+        self._pid_group: dict[int, str] = {}
+        self.samples: list[_Sample] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._machine0 = _machine_times()
+
+    def __enter__(self) -> CpuSampler:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            self._sample()
+
+    def _sample(self) -> None:
+        for name, lister in self._groups.items():
+            try:
+                procs = lister()
+            except (psutil.Error, KeyError):
+                procs = []
+            for proc in procs:
+                with contextlib.suppress(psutil.Error):
+                    times = proc.cpu_times()
+                    cpu = times.user + times.system
+                    first = self._seen.get(proc.pid, (cpu, cpu))[0]
+                    self._seen[proc.pid] = (first, cpu)
+                    self._pid_group[proc.pid] = name
+        used = dict.fromkeys(self._groups, 0.0)
+        for pid, (first, last) in self._seen.items():
+            used[self._pid_group[pid]] += last - first
+        busy, steal = _machine_times()
+        self.samples.append(_Sample(time.time(), used, busy - self._machine0[0], steal - self._machine0[1]))
+
+    def _at(self, t: float) -> _Sample:
+        return min(self.samples, key=lambda s: abs(s.at - t))
+
+    def window(self, start: float, end: float) -> dict[str, Any]:
+        """Per group, % of one core between ``start`` and ``end`` (wall clock); with the sum over
+        all groups (``total``), the machine's busy and steal %, and the seconds measured."""
+        a, b = self._at(start), self._at(end)
+        seconds = max(1e-9, b.at - a.at)
+        cpu = {n: round((b.cpu_s[n] - a.cpu_s[n]) / seconds * 100, 1) for n in self._groups}
+        return {
+            "cpu_percent": cpu,
+            "total_percent": round(sum(cpu.values()), 1),
+            "machine_busy_percent": round((b.busy_s - a.busy_s) / seconds * 100, 1),
+            "steal_percent": round((b.steal_s - a.steal_s) / seconds * 100, 1),
+            "seconds": round(seconds, 1),
+        }
 
 
 async def remove_run(prefix: str, schema: str) -> None:

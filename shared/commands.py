@@ -22,7 +22,7 @@ from shared.events.commands import CommandOutcome, OutcomeStatus, SendCall, outc
 from shared.events.envelope import Presence, encode, presence_decoder
 from shared.events.topics import Topics
 from shared.events.versioned import UndecodableRecord
-from shared.kafka import connection, ensure_topics, make_producer, stop_reader
+from shared.kafka import ensure_topics, make_consumer, make_producer, stop_reader
 from shared.ocpp.v16.registration import command_refusal
 from shared.tables import CompactedView
 
@@ -66,17 +66,12 @@ class CommandClient:
         self._producer = make_producer(s.kafka_bootstrap, client_id=f"commands-{s.instance_id}")
         await self._producer.start()
         await self.presence.start()
-        self._consumer = AIOKafkaConsumer(
-            **connection(),
-            bootstrap_servers=s.kafka_bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            fetch_max_wait_ms=5,
-        )
+        # Outcomes from now on: with no group, "latest" puts the first fetch at the end (a seek
+        # after it would wait behind that fetch, parked at the broker).
+        self._consumer = make_consumer(s.kafka_bootstrap, auto_offset_reset="latest")
         await self._consumer.start()
         tp = TopicPartition(self.replies_topic, 0)
         self._consumer.assign([tp])
-        await self._consumer.seek_to_end(tp)
         await self._consumer.position(tp)
         self._task = asyncio.create_task(self._read_outcomes(), name="command-outcomes")
 

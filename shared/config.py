@@ -136,6 +136,13 @@ class Settings:
     kafka_ssl_cafile: str = ""
     kafka_ssl_certfile: str = ""
     kafka_ssl_keyfile: str = ""
+    # How long a consumer's fetch may wait at the broker (ADR 0041). A consumer that decides on
+    # each record is answered as soon as one arrives, so its wait costs no latency, only the idle
+    # round trips (one per wait); a batching consumer (read models, followers) is answered when
+    # kafka_batch_bytes are there or after kafka_batch_lag_ms, the lag it accepts.
+    kafka_fetch_wait_ms: int = 5000
+    kafka_batch_lag_ms: int = 500
+    kafka_batch_bytes: int = 256 * 1024
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -216,4 +223,7 @@ class Settings:
             kafka_ssl_cafile=_env("CSMS_KAFKA_SSL_CAFILE", base.kafka_ssl_cafile),
             kafka_ssl_certfile=_env("CSMS_KAFKA_SSL_CERTFILE", base.kafka_ssl_certfile),
             kafka_ssl_keyfile=_env("CSMS_KAFKA_SSL_KEYFILE", base.kafka_ssl_keyfile),
+            kafka_fetch_wait_ms=int(_env("CSMS_KAFKA_FETCH_WAIT_MS", str(base.kafka_fetch_wait_ms))),
+            kafka_batch_lag_ms=int(_env("CSMS_KAFKA_BATCH_LAG_MS", str(base.kafka_batch_lag_ms))),
+            kafka_batch_bytes=int(_env("CSMS_KAFKA_BATCH_BYTES", str(base.kafka_batch_bytes))),
         )

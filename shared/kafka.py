@@ -14,6 +14,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -32,6 +34,27 @@ PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 _connection: dict[str, Any] = {}
+
+
+class Wake(StrEnum):
+    """When a consumer's fetch returns: the one choice every consumer makes (ADR 0041)."""
+
+    # At the first record: whoever decides on a record or waits for one (the services that answer
+    # station CALLs, the gateway's inbox, command outcomes, the views a decision reads).
+    EACH = "each"
+    # When a batch is there or the accepted lag is over: read models and services that only
+    # follow frames. One fetch (and one database transaction) per batch, not per record.
+    BATCH = "batch"
+
+
+@dataclass
+class FetchTuning:
+    wait_ms: int = 5000
+    batch_lag_ms: int = 500
+    batch_bytes: int = 256 * 1024
+
+
+_fetch = FetchTuning()
 
 
 def connection_options(settings: Settings) -> dict[str, Any]:
@@ -67,6 +90,10 @@ def configure(settings: Settings) -> None:
     """Use the settings' security for every Kafka client of this process from now on."""
     _connection.clear()
     _connection.update(connection_options(settings))
+    global _fetch
+    _fetch = FetchTuning(
+        settings.kafka_fetch_wait_ms, settings.kafka_batch_lag_ms, settings.kafka_batch_bytes
+    )
 
 
 def connection() -> dict[str, Any]:
@@ -87,30 +114,61 @@ def make_producer(bootstrap: str, *, client_id: str, linger_ms: int = 1) -> AIOK
     )
 
 
+def fetch_options(wake: Wake) -> dict[str, int]:
+    """The fetch settings of a consumer that wakes as ``wake`` says, from the process's tuning.
+
+    A fetch the broker parks returns as soon as ``fetch_min_bytes`` are there, so the long wait
+    of an EACH consumer costs no latency: it only sets how often an idle consumer asks (ADR 0041).
+    """
+    if wake is Wake.EACH:
+        return {"fetch_min_bytes": 1, "fetch_max_wait_ms": _fetch.wait_ms}
+    return {"fetch_min_bytes": _fetch.batch_bytes, "fetch_max_wait_ms": _fetch.batch_lag_ms}
+
+
+# aiokafka sends the next fetch for the other partitions of a broker once a partition's fetched
+# records have waited 100 ms unread; when they are read, that partition waits for the fetch in
+# flight (up to its whole wait). Every consumer here drains all its partitions from one task, so
+# it fetches again only when everything fetched is read: no partition sits out a long wait.
+_DRAIN_BEFORE_FETCH_S = 3600.0
+
+
+class Consumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka is untyped
+    """An aiokafka consumer that fetches again only when its fetched records are all read."""
+
+    async def start(self) -> None:
+        await super().start()
+        self._fetcher._prefetch_backoff = _DRAIN_BEFORE_FETCH_S
+
+
 def make_consumer(
     bootstrap: str,
     *,
-    client_id: str,
-    group_id: str | None,
+    client_id: str | None = None,
+    group_id: str | None = None,
     topics: Sequence[str] = (),
     auto_offset_reset: str = "earliest",
+    wake: Wake = Wake.EACH,
+    **options: Any,
 ) -> AIOKafkaConsumer:
-    """A consumer that never auto-commits: services commit after their outputs are durable."""
-    return AIOKafkaConsumer(
-        *topics,
-        **connection(),
-        bootstrap_servers=bootstrap,
-        client_id=client_id,
-        group_id=group_id,
-        enable_auto_commit=False,
-        auto_offset_reset=auto_offset_reset,
-        isolation_level="read_committed",
-        fetch_max_wait_ms=5,
-        max_poll_records=2000,
+    """The one way to build a consumer. It never auto-commits: services commit after their
+    outputs are durable; without ``group_id`` it reads what it is assigned (views, projections).
+    ``options`` are further aiokafka settings (bigger fetches for a read model's replay)."""
+    settings: dict[str, Any] = {
+        "enable_auto_commit": False,
+        "auto_offset_reset": auto_offset_reset,
+        "isolation_level": "read_committed",
+        "max_poll_records": 2000,
+        # The fetcher's own polling interval when nothing is in flight; fetches carry the waits.
+        "consumer_timeout_ms": 1000,
+        **fetch_options(wake),
+        **options,
+    }
+    if group_id is not None:
         # A member that died without leaving holds its partitions this long: keep it short.
-        session_timeout_ms=10_000,
-        heartbeat_interval_ms=3_000,
-    )
+        settings.update(session_timeout_ms=10_000, heartbeat_interval_ms=3_000)
+    if client_id is not None:
+        settings["client_id"] = client_id
+    return Consumer(*topics, **connection(), bootstrap_servers=bootstrap, group_id=group_id, **settings)
 
 
 async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], replication_factor: int = 1) -> None:

@@ -38,8 +38,9 @@ from shared.events.envelope import FrameRecord, FramesRecord, decode_frame_recor
 from shared.events.frames import station_request
 from shared.events.topics import Topics, TopicSpec
 from shared.events.versioned import UndecodableRecord
-from shared.kafka import ensure_topics, make_consumer, make_producer
+from shared.kafka import Wake, ensure_topics, make_consumer, make_producer
 from shared.ocpp.v16 import codec
+from shared.ocpp.v16.actions import STATION_CALL_OWNERS
 from shared.routes import ActionRoute
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,19 @@ class FrameHandler(Protocol):
         """Decide: pure with respect to the record and the handler's in-memory state."""
 
     async def stop(self) -> None: ...
+
+
+# Services that only follow frames but whose decisions another decision reads at once: the
+# transactions service checks a StartTransaction against the reservation the reservations
+# service recorded from the station's ReserveNow answer a moment before (TC_046/TC_047).
+_READ_AT_ONCE = frozenset({"reservations"})
+
+
+def wake_for(service: str) -> Wake:
+    """A service that answers station CALLs, or whose decisions another decision reads at once,
+    decides at each frame; one that only follows frames reads them in batches (ADR 0041)."""
+    prompt = service in STATION_CALL_OWNERS.values() or service in _READ_AT_ONCE
+    return Wake.EACH if prompt else Wake.BATCH
 
 
 class PartitionAware(Protocol):
@@ -141,6 +155,7 @@ class FrameServiceRunner:
             self.settings.kafka_bootstrap,
             client_id=self.handler.name,
             group_id=self.topics.group(self.handler.name),
+            wake=wake_for(self.handler.name),
         )
         self._consumer.subscribe([self.topics.frames], listener=_Rebalance(self))
         await self._producer.start()
@@ -148,7 +163,7 @@ class FrameServiceRunner:
         log.info("%s consuming %s", self.handler.name, self.topics.frames)
         try:
             while not self._stopping.is_set():
-                batches = await self._consumer.getmany(timeout_ms=200)
+                batches = await self._consumer.getmany(timeout_ms=1000)
                 if batches:
                     await self._process(batches)
             await self.settled()

@@ -9,6 +9,7 @@ before it knows that station's credentials.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
@@ -17,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.events import undecodable
 from shared.events.versioned import UndecodableRecord, UnknownRecordType
-from shared.kafka import connection, stop_reader
+from shared.kafka import make_consumer, stop_reader
 
 log = logging.getLogger(__name__)
 
@@ -41,42 +42,50 @@ class LogFollower:
         self._topic = topic
         self._apply = apply
         self._consumer: AIOKafkaConsumer | None = None
+        # Asks for end offsets on connections of its own: a request on the follower's connections
+        # would wait behind its fetch parked at the broker (one request per connection at a time).
+        self._offsets: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._positions: dict[int, int] = {}
-        self._progress = asyncio.Condition()
+        self._moved = asyncio.Event()
         self.applied = 0
 
     async def start(self, timeout: float = 60.0) -> None:
-        self._consumer = AIOKafkaConsumer(
-            **connection(),
-            bootstrap_servers=self._bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=20,
-            max_poll_records=5000,
-        )
+        self._consumer = make_consumer(self._bootstrap, max_poll_records=5000)
+        self._offsets = make_consumer(self._bootstrap)
+        await self._offsets.start()
         await self._consumer.start()
         partitions = [TopicPartition(self._topic, p) for p in sorted(await self._partitions())]
-        self._consumer.assign(partitions)
-        await self._consumer.seek_to_beginning(*partitions)
+        self._consumer.assign(partitions)  # no group, no committed offset: from the beginning
         self._task = asyncio.create_task(self._follow(), name=f"follow:{self._topic}")
         await self.wait_for_end(timeout=timeout)
 
     async def wait_for_end(self, partitions: set[int] | None = None, timeout: float = 60.0) -> None:
         """Return when every record written before this call (to ``partitions``) has been applied."""
-        assert self._consumer is not None
+        assert self._consumer is not None and self._offsets is not None
         tps = [
             TopicPartition(self._topic, p)
             for p in (partitions if partitions is not None else await self._partitions())
         ]
-        ends: dict[TopicPartition, int] = await self._consumer.end_offsets(tps)
+        async with asyncio.timeout(timeout):
+            ends: dict[TopicPartition, int] = await self._offsets.end_offsets(tps)
+            while not await self._reached(ends):
+                # Applied records wake this at once; a position that moves without records (a
+                # compacted tail, a transaction marker) shows only when looked at: shortly.
+                self._moved.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.005):
+                        await self._moved.wait()
 
-        def done() -> bool:
-            return all(self._positions.get(tp.partition, 0) >= end for tp, end in ends.items())
-
-        async with asyncio.timeout(timeout), self._progress:
-            await self._progress.wait_for(done)
+    async def _reached(self, ends: dict[TopicPartition, int]) -> bool:
+        """Whether every record before ``ends`` is applied. The consumer's position is the offset
+        after the last record it handed out, and :meth:`_follow` applies what it was handed before
+        it awaits anything, so a position this task can see is applied."""
+        assert self._consumer is not None
+        for tp, end in ends.items():
+            if max(self._positions.get(tp.partition, 0), await self._consumer.position(tp)) < end:
+                return False
+        return True
 
     async def _partitions(self) -> set[int]:
         assert self._consumer is not None
@@ -91,7 +100,7 @@ class LogFollower:
     async def _follow(self) -> None:
         assert self._consumer is not None
         while True:
-            batches = await self._consumer.getmany(timeout_ms=200)
+            batches = await self._consumer.getmany(timeout_ms=10_000)  # woken by records
             for tp, records in batches.items():
                 for msg in records:
                     try:
@@ -105,16 +114,12 @@ class LogFollower:
                     self.applied += 1
                 if records:
                     self._positions[tp.partition] = records[-1].offset + 1
-            for tp in self._consumer.assignment():
-                # Empty partitions and compacted-away tails: the fetch position is the truth.
-                self._positions[tp.partition] = max(
-                    self._positions.get(tp.partition, 0), await self._consumer.position(tp)
-                )
-            async with self._progress:
-                self._progress.notify_all()
+            self._moved.set()
 
     async def stop(self) -> None:
         await stop_reader(self._task, self._consumer)
+        if self._offsets is not None:
+            await self._offsets.stop()
 
 
 class CompactedView(Generic[V]):

@@ -21,7 +21,7 @@ from shared.events import undecodable
 from shared.events.apitokens import AuditRecord, Role, audit_decoder
 from shared.events.envelope import encode
 from shared.events.versioned import UndecodableRecord
-from shared.kafka import connection
+from shared.kafka import make_consumer
 from shared.projection.columns import ms_to_datetime
 from shared.views import Timestamp
 
@@ -63,11 +63,10 @@ class AuditTrail:
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
-        self._consumer = AIOKafkaConsumer(
-            **connection(), bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False
-        )
+        # Assigned only while a page is read: an idle assigned consumer would fetch all the time,
+        # and a seek would wait behind its fetch parked at the broker.
+        self._consumer = make_consumer(self._bootstrap)
         await self._consumer.start()
-        self._consumer.assign([self._tp])
 
     async def stop(self) -> None:
         if self._consumer is not None:
@@ -88,16 +87,20 @@ class AuditTrail:
             start = max(first, stop - limit)
             found: list[AuditRecord] = []
             if start < stop:
+                consumer.assign([tp])
                 consumer.seek(tp, start)
-                while await consumer.position(tp) < stop:
-                    batch = await consumer.getmany(tp, timeout_ms=500, max_records=stop - start)
-                    for msg in batch.get(tp, []):
-                        if msg.offset >= stop or msg.value is None:
-                            continue
-                        try:
-                            found.append(audit_decoder.decode(msg.value))
-                        except UndecodableRecord as exc:
-                            undecodable.report(self._topic, 0, msg.offset, exc)
+                try:
+                    while await consumer.position(tp) < stop:
+                        batch = await consumer.getmany(tp, timeout_ms=500, max_records=stop - start)
+                        for msg in batch.get(tp, []):
+                            if msg.offset >= stop or msg.value is None:
+                                continue
+                            try:
+                                found.append(audit_decoder.decode(msg.value))
+                            except UndecodableRecord as exc:
+                                undecodable.report(self._topic, 0, msg.offset, exc)
+                finally:
+                    consumer.unsubscribe()
         found.reverse()
         return found, (start if start > first else None)
 

@@ -60,7 +60,7 @@ from shared.events.envelope import (
 from shared.events.security import StationSecurity, security_decoder
 from shared.events.topics import Topics
 from shared.events.versioned import UndecodableRecord, UnknownRecordType
-from shared.kafka import connection, ensure_topics, make_producer
+from shared.kafka import ensure_topics, make_consumer, make_producer
 from shared.security import PasswordVerifier
 from shared.tables import CompactedView
 
@@ -167,19 +167,12 @@ class Gateway:
         await self.registry.start()
         await self.presence.start()
         await self.security.start()
-        self._inbox = AIOKafkaConsumer(
-            **connection(),
-            bootstrap_servers=s.kafka_bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            fetch_max_wait_ms=5,
-            isolation_level="read_committed",
-        )
+        # Anything in the inbox from before this start was meant for connections that are gone:
+        # with no group, "latest" puts the first fetch at the end.
+        self._inbox = make_consumer(s.kafka_bootstrap, auto_offset_reset="latest")
         await self._inbox.start()
         tp = TopicPartition(self.inbox_topic, 0)
         self._inbox.assign([tp])
-        # Anything in the inbox from before this start was meant for connections that are gone.
-        await self._inbox.seek_to_end(tp)
         await self._inbox.position(tp)
         self._tasks.append(asyncio.create_task(self._consume_inbox(), name="gateway-inbox"))
         self._tasks.append(asyncio.create_task(self._ticker(), name="gateway-ticker"))

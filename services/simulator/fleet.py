@@ -284,6 +284,10 @@ def merge(summaries: list[dict[str, Any]], latencies: list[list[float]] | None =
     total["backlog_unflushed"] = sum(s["backlog_unflushed"] for s in summaries)
     total["ramp_s"] = max(s["ramp_s"] for s in summaries)
     total["elapsed_s"] = max(s["elapsed_s"] for s in summaries)
+    total["window_unix"] = [
+        min(s["window_unix"][0] for s in summaries),
+        max(s["window_unix"][1] for s in summaries),
+    ]
     if latencies is not None:
         total["latency_ms"] = percentiles([v for part in latencies for v in part])
     else:  # the worst process's percentiles: conservative

@@ -56,6 +56,9 @@ class TimedOut:
 @dataclass
 class Metrics:
     started: float = field(default_factory=time.monotonic)
+    # The measurement window in wall-clock seconds, so that a benchmark can take the system's CPU
+    # over exactly the calls counted here.
+    started_unix: float = field(default_factory=time.time)
     connected: int = 0
     max_connected: int = 0
     connects: int = 0
@@ -102,11 +105,13 @@ class Metrics:
         self.latency.clear()
         self.calls = self.results = self.errors = self.timeouts = 0
         self.started = time.monotonic()
+        self.started_unix = time.time()
 
     def summary(self) -> dict[str, Any]:
         elapsed = max(1e-9, time.monotonic() - self.started)
         return {
             "elapsed_s": round(elapsed, 2),
+            "window_unix": [round(self.started_unix, 3), round(time.time(), 3)],
             "connected": self.connected,
             "max_connected": self.max_connected,
             "connects": self.connects,

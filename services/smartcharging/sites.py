@@ -43,7 +43,7 @@ from shared.events.frames import station_request
 from shared.events.sites import SiteRecord, site_decoder
 from shared.events.topics import Topics
 from shared.events.versioned import UndecodableRecord, VersionedDecoder
-from shared.kafka import connection, ensure_topics, make_consumer, make_producer, stop_reader
+from shared.kafka import Wake, ensure_topics, make_consumer, make_producer, stop_reader
 from shared.ocpp.v16.messages import MeterValuesRequest
 from shared.tables import CompactedView, LogFollower
 
@@ -156,7 +156,7 @@ class SiteManager:
         log.info("site allocator following %s", self.topics.sites)
         try:
             while not self._stopping.is_set():
-                batches = await consumer.getmany(timeout_ms=200)
+                batches = await consumer.getmany(timeout_ms=1000)
                 for tp, records in batches.items():
                     for msg in records:
                         try:
@@ -254,13 +254,8 @@ class SiteManager:
 
     async def _start_meters(self) -> None:
         """MeterValues from now on (what cars draw now); no group: every allocator sees every site."""
-        self._meters = AIOKafkaConsumer(
-            **connection(),
-            bootstrap_servers=self.settings.kafka_bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="latest",
-            fetch_max_wait_ms=50,
+        self._meters = make_consumer(
+            self.settings.kafka_bootstrap, auto_offset_reset="latest", wake=Wake.BATCH
         )
         await self._meters.start()
         self._meters.subscribe([self.topics.frames])

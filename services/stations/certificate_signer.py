@@ -41,7 +41,7 @@ from shared.events.frames import station_request
 from shared.events.security import StationSecurity, security_decoder
 from shared.events.topics import Topics
 from shared.events.versioned import UndecodableRecord
-from shared.kafka import ensure_topics, make_consumer, make_producer
+from shared.kafka import Wake, ensure_topics, make_consumer, make_producer
 from shared.ocpp.v16.messages import SignCertificateRequest
 from shared.tables import CompactedView
 
@@ -89,6 +89,7 @@ class CertificateSigner:
             group_id=self.topics.group("stations.certificates"),
             topics=[self.topics.frames],
             auto_offset_reset="latest",  # a new group signs requests from now on, not the history
+            wake=Wake.BATCH,  # CertificateSigned follows the SignCertificate answer; no one waits on it
         )
         s = self.settings
         await ensure_topics(s.kafka_bootstrap, self.topics.shared_specs(), s.replication_factor)
@@ -98,7 +99,7 @@ class CertificateSigner:
         await consumer.start()
         try:
             while not self._stopping.is_set():
-                batches = await consumer.getmany(timeout_ms=200)
+                batches = await consumer.getmany(timeout_ms=1000)
                 for records in batches.values():
                     for msg in records:
                         await self._on_record(msg)

@@ -105,7 +105,9 @@ async def test_replay_from_offset_zero_equals_the_live_projections(
     try:
         # The projections this session's system runs live (the reservations service runs only under
         # test_reservations' control): each must rebuild to exactly its live rows.
-        live_projections = {r.projection.name for r in system.runners if isinstance(r, ProjectionRunner)}
+        live_projections = {
+            p.name for r in system.runners if isinstance(r, ProjectionRunner) for p in r.projections
+        }
         for projection in [p for p in projections(system.settings) if p.name in live_projections]:
             await drop_projection(replayed, projection)
             await ProjectionRunner(projection, system.settings.kafka_bootstrap, target).run(

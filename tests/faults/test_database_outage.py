@@ -80,7 +80,7 @@ async def test_stations_are_answered_through_an_outage_and_projections_catch_up(
             projections = [
                 r
                 for r in system.runners
-                if isinstance(r, ProjectionRunner) and frames in r.projection.topics()
+                if isinstance(r, ProjectionRunner) and any(frames in p.topics() for p in r.projections)
             ]
             seen = {id(r): r.outages for r in projections}
             async with asyncio.timeout(60):
