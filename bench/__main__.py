@@ -9,6 +9,7 @@ import sys
 BENCHMARKS = {
     "kafka_clients": "bench.kafka_clients",
     "roundtrip": "bench.roundtrip",
+    "idle": "bench.idle",
     "connections": "bench.connections",
     "replay": "bench.replay",
     "composite": "bench.composite",

@@ -14,50 +14,28 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import psutil
 
 from bench.report import append_section, machine, save_json
-from bench.system import SystemUnderTest, free_port, raise_fd_limit
+from bench.system import SystemUnderTest, free_port, idle_fleet, raise_fd_limit
 
 
 def measure(proc: psutil.Process, url: str, args: argparse.Namespace) -> dict[str, Any]:
     """Connect N idle stations to ``url`` and measure ``proc``, the process that holds them."""
     time.sleep(3)
     rss_empty = proc.memory_info().rss
-    base_fds = proc.num_fds()
-    with tempfile.TemporaryDirectory() as tmp:
-        argv = [
-            sys.executable, "-m", "services.cli", "simulate", "--url", url, "--stations", str(args.stations),
-            "--scenario", "idle", "--ramp", str(args.ramp), "--heartbeat", "3600", "--duration", "3600",
-            "--processes", str(args.processes), "--source-addresses", "4", "--no-progress",
-            "--summary", str(Path(tmp) / "sim.json"),
-        ]  # fmt: skip
-        sim = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
-        try:
-            started = time.monotonic()
-            connected = 0
-            while time.monotonic() - started < args.stations / args.ramp + 120:
-                # Open sockets: descriptors beyond those it had with no station (cheap to read).
-                connected = max(0, proc.num_fds() - base_fds)
-                if connected >= 0.999 * args.stations:  # a few descriptors come and go (Kafka, logs)
-                    break
-                time.sleep(1)
-            ramp_s = time.monotonic() - started
-            time.sleep(5)  # boots and status notifications settle
-            cpu0, t0 = proc.cpu_times(), time.monotonic()
-            time.sleep(args.idle)
-            cpu1 = proc.cpu_times()
-            idle_cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / (time.monotonic() - t0) * 100
-            rss_full = proc.memory_info().rss
-            connected = max(0, proc.num_fds() - base_fds)
-        finally:
-            sim.terminate()  # measured: the fleet need not run out its duration
-            sim.wait(timeout=120)
+    with idle_fleet(
+        proc, url, args.stations, ramp=args.ramp, processes=args.processes, heartbeat=3600
+    ) as fleet:
+        cpu0, t0 = proc.cpu_times(), time.monotonic()
+        time.sleep(args.idle)
+        cpu1 = proc.cpu_times()
+        idle_cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / (time.monotonic() - t0) * 100
+        rss_full = proc.memory_info().rss
+    connected, ramp_s = fleet.connected, fleet.ramp_s
     return {
         "connected": connected,
         "ramp_s": round(ramp_s, 1),

@@ -2,12 +2,18 @@
 
 For each rate, ``csms simulate --rate R`` (its own process) drives ``--stations`` stations; latency is
 what a station observes, from the moment it wanted to send to the answer, through the whole path
-(gateway -> Kafka -> service -> Kafka -> gateway). The same load then runs against the baseline (a
-one-process central system written with the ``ocpp`` package, bench/baseline_csms.py). Reported:
-p50 / p99 / p99.9 and the achieved rate per step, and per target the highest rate whose p99 stays
-under 100 ms with every call answered.
+(gateway -> Kafka -> service -> Kafka -> gateway). The system is what ``make run`` runs: all eight
+services, projections on, beside the broker and PostgreSQL. The same load then runs against the
+baseline (a one-process central system written with the ``ocpp`` package, bench/baseline_csms.py)
+with the system stopped, so that neither steals CPU from the other.
 
-    python -m bench roundtrip [--rates 250,500,1000,2000,3000,5000] [--seconds 15] [--stations 1000]
+Reported per step: the achieved rate, p50 / p99 / p99.9, and the CPU per call summed over every
+process of each side (the system's includes the broker and PostgreSQL; the load generator counts
+for neither), measured in the simulator's own measurement window, with the machine's steal time (a
+noisy VM reports it in /proc/stat). Per side: the highest rate whose p99 stays under 100 ms with every
+call answered, and the p50 at half the system's highest rate.
+
+    python -m bench roundtrip [--rates 100,200,...] [--seconds 15] [--stations 1000]
 """
 
 from __future__ import annotations
@@ -17,12 +23,17 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
+import psutil
+
 from bench.report import append_section, machine, save_json
-from bench.system import SystemUnderTest, free_port, simulate
+from bench.system import CpuSampler, SystemUnderTest, free_port, simulate, system_groups
+from services.cli import SERVICES
 
 P99_BUDGET_MS = 100.0
+Groups = dict[str, Callable[[], list[psutil.Process]]]
 
 
 def load(url: str, rate: float, seconds: float, stations: int, processes: int) -> dict[str, Any]:
@@ -53,22 +64,31 @@ def holds(step: dict[str, Any]) -> bool:
 
 
 def sweep(
-    url: str, rates: list[float], seconds: float, stations: int, processes: int
+    url: str, groups: Groups, rates: list[float], seconds: float, stations: int, processes: int
 ) -> list[dict[str, Any]]:
     steps = []
-    for rate in rates:
-        summary = load(url, rate, seconds, stations, processes)
-        step = {
-            "rate": rate,
-            "calls_per_s": summary["calls_per_s"],
-            "latency_ms": summary["latency_ms"],
-            "errors": summary["errors"],
-            "timeouts": summary["timeouts"],
-        }
-        steps.append(step)
-        print(json.dumps(step), flush=True)
-        if step["calls_per_s"] < 0.5 * rate:
-            break  # saturated far below the target: higher rates only add queueing
+    with CpuSampler(groups) as cpu:
+        for rate in rates:
+            summary = load(url, rate, seconds, stations, processes)
+            time.sleep(1.0)  # the sampler has a sample after the window's end
+            window = cpu.window(*summary["window_unix"])
+            calls = summary["calls_per_s"] * window["seconds"]
+            step = {
+                "rate": rate,
+                "calls_per_s": summary["calls_per_s"],
+                "latency_ms": summary["latency_ms"],
+                "errors": summary["errors"],
+                "timeouts": summary["timeouts"],
+                "cpu_percent": window["cpu_percent"],
+                "cpu_total_percent": window["total_percent"],
+                "cpu_ms_per_call": round(window["total_percent"] * 10 * window["seconds"] / max(calls, 1), 3),
+                "machine_busy_percent": window["machine_busy_percent"],
+                "steal_percent": window["steal_percent"],
+            }
+            steps.append(step)
+            print(json.dumps(step), flush=True)
+            if step["calls_per_s"] < 0.5 * rate:
+                break  # saturated far below the target: higher rates only add queueing
     return steps
 
 
@@ -76,20 +96,89 @@ def best(steps: list[dict[str, Any]]) -> float:
     return max((s["rate"] for s in steps if holds(s)), default=0.0)
 
 
-def main(args: argparse.Namespace) -> None:
-    rates = [float(r) for r in args.rates.split(",")]
-    system = SystemUnderTest(services=("gateway", "stations", "transactions"))
+def run_system(args: argparse.Namespace, rates: list[float]) -> list[dict[str, Any]]:
+    system = SystemUnderTest(services=tuple(SERVICES), projections=True)
     with system.running():
-        time.sleep(5)  # consumer groups settle
-        ours = sweep(system.station_url, rates, args.seconds, args.stations, args.processes)
+        time.sleep(10)  # consumer groups settle, projections catch up with the run's empty topics
+        return sweep(
+            system.station_url, system_groups(system), rates, args.seconds, args.stations, args.processes
+        )
+
+
+def run_baseline(args: argparse.Namespace, rates: list[float]) -> list[dict[str, Any]]:
     port = free_port()
     baseline = subprocess.Popen([sys.executable, "-m", "bench.baseline_csms", "--port", str(port)])
     try:
         time.sleep(2)
-        theirs = sweep(f"ws://127.0.0.1:{port}/ocpp", rates, args.seconds, args.stations, args.processes)
+        proc = psutil.Process(baseline.pid)
+        return sweep(
+            f"ws://127.0.0.1:{port}/ocpp",
+            {"baseline": lambda: [proc]},
+            rates,
+            args.seconds,
+            args.stations,
+            args.processes,
+        )
     finally:
         baseline.terminate()
         baseline.wait(10)
+
+
+def _cell(step: dict[str, Any] | None) -> str:
+    if step is None:
+        return "(not run) | | "
+    lat = step["latency_ms"]
+    mark = "" if holds(step) else " ✗"
+    return f"{step['calls_per_s']} | {lat['p50']} / {lat['p99']} / {lat['p99.9']}{mark} | {step['cpu_ms_per_call']}"
+
+
+def table(result: dict[str, Any]) -> str:
+    ours, theirs = result["csms"], result["baseline"]
+    rows = [
+        (
+            "| rate/s | csms achieved | csms p50 / p99 / p99.9 ms | csms CPU ms/call | baseline achieved "
+            "| baseline p50 / p99 / p99.9 ms | baseline CPU ms/call | CPU ratio | steal % (csms, baseline) |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    by_rate = {s["rate"]: s for s in theirs}
+    for rate in sorted({s["rate"] for s in ours} | set(by_rate)):
+        s = next((x for x in ours if x["rate"] == rate), None)
+        b = by_rate.get(rate)
+        ratio = (
+            f"{s['cpu_ms_per_call'] / b['cpu_ms_per_call']:.2f}" if s and b and b["cpu_ms_per_call"] else ""
+        )
+        steal = f"{s['steal_percent'] if s else ''}, {b['steal_percent'] if b else ''}"
+        rows.append(f"| {rate:.0f} | {_cell(s)} | {_cell(b)} | {ratio} | {steal} |")
+    busiest = max(ours, key=lambda s: s["rate"] if holds(s) else 0, default=None)
+    where = (
+        ", ".join(f"{n} {v}" for n, v in sorted(busiest["cpu_percent"].items(), key=lambda kv: -kv[1]))
+        if busiest
+        else ""
+    )
+    rate_ratio = (
+        result["csms_max_rate"] / result["baseline_max_rate"] if result["baseline_max_rate"] else float("nan")
+    )
+    half = result.get("csms_p50_at_half_max")
+    rows += [
+        "",
+        (
+            f"Highest rate with p99 < {P99_BUDGET_MS:.0f} ms and every call answered: csms "
+            f"**{result['csms_max_rate']:.0f}/s**, baseline **{result['baseline_max_rate']:.0f}/s** "
+            f"(csms / baseline = {rate_ratio:.2f}). p50 at half the csms maximum: {half} ms. ✗ = the step "
+            "misses the budget. CPU ms/call sums every process of the side over the simulator's "
+            "measurement window (csms: all services, the broker, PostgreSQL)."
+        ),
+        "",
+        f"CPU (% of one core) of the csms step at {busiest['rate'] if busiest else 0:.0f}/s: {where}.",
+    ]
+    return "\n".join(rows)
+
+
+def main(args: argparse.Namespace) -> None:
+    rates = [float(r) for r in args.rates.split(",")]
+    ours = [] if args.baseline_only else run_system(args, rates)
+    theirs = run_baseline(args, rates)
     result: dict[str, Any] = {
         "machine": machine(),
         "args": vars(args),
@@ -98,36 +187,19 @@ def main(args: argparse.Namespace) -> None:
         "csms_max_rate": best(ours),
         "baseline_max_rate": best(theirs),
     }
+    half_rate = result["csms_max_rate"] / 2
+    if half_rate and not args.baseline_only:
+        system = SystemUnderTest(services=tuple(SERVICES), projections=True)
+        with system.running():
+            time.sleep(10)
+            summary = load(system.station_url, half_rate, args.seconds, args.stations, args.processes)
+        result["csms_p50_at_half_max"] = summary["latency_ms"]["p50"]
     save_json("roundtrip", result)
-    rows = [
-        "| rate/s | csms achieved | csms p50 / p99 / p99.9 ms | baseline achieved | baseline p50 / p99 / p99.9 ms |",
-        "|---|---|---|---|---|",
-    ]
-    by_rate = {s["rate"]: s for s in theirs}
-    for s in ours:
-        b = by_rate.get(s["rate"])
-        lat = s["latency_ms"]
-        cell = f"{lat['p50']} / {lat['p99']} / {lat['p99.9']}" + ("" if holds(s) else " ✗")
-        if b is not None:
-            bl = b["latency_ms"]
-            bcell = f"{bl['p50']} / {bl['p99']} / {bl['p99.9']}" + ("" if holds(b) else " ✗")
-            rows.append(f"| {s['rate']:.0f} | {s['calls_per_s']} | {cell} | {b['calls_per_s']} | {bcell} |")
-        else:
-            rows.append(f"| {s['rate']:.0f} | {s['calls_per_s']} | {cell} | (not run) | |")
-    ratio = (
-        result["csms_max_rate"] / result["baseline_max_rate"] if result["baseline_max_rate"] else float("nan")
-    )
-    rows.append("")
-    rows.append(
-        f"Highest rate with p99 < {P99_BUDGET_MS:.0f} ms and every call answered: csms **{result['csms_max_rate']:.0f}/s**, "
-        f"baseline **{result['baseline_max_rate']:.0f}/s** (csms / baseline = {ratio:.2f}). ✗ = the step misses the budget."
-    )
-    table = "\n".join(rows)
     append_section(
         "Round trip (open-loop realistic mix)",
         f"`python -m bench roundtrip --rates {args.rates} --seconds {args.seconds} --stations {args.stations} "
         f"--processes {args.processes}`",
-        table,
+        table(result),
     )
 
 
@@ -135,8 +207,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rates", default="250,500,1000,2000,3000,5000")
+    parser.add_argument("--rates", default="100,200,300,400,500,700,1000,1500")
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--stations", type=int, default=1000)
     parser.add_argument("--processes", type=int, default=1, help="simulator processes")
+    parser.add_argument("--baseline-only", action="store_true", help="measure the baseline alone")
     main(parser.parse_args())

@@ -198,6 +198,48 @@ class SystemUnderTest:
             self.cleanup()
 
 
+@dataclass
+class IdleFleet:
+    """What ``idle_fleet`` saw while connecting: descriptors the holder opened, and how long it took."""
+
+    connected: int = 0
+    ramp_s: float = 0.0
+
+
+@contextlib.contextmanager
+def idle_fleet(
+    holder: psutil.Process, url: str, stations: int, *, ramp: float, processes: int, heartbeat: float
+) -> Iterator[IdleFleet]:
+    """Connect ``stations`` idle stations (``csms simulate --scenario idle``, its own processes) to
+    ``url`` and yield once ``holder``, the process that accepts them, holds them all and their boots
+    have settled; the fleet is stopped on exit. Connections are counted as the holder's descriptors
+    beyond those it had before (cheap to read, unlike the simulator's summary, written at its end)."""
+    base_fds = holder.num_fds()
+    fleet = IdleFleet()
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = [
+            sys.executable, "-m", "services.cli", "simulate", "--url", url, "--stations", str(stations),
+            "--scenario", "idle", "--ramp", str(ramp), "--heartbeat", str(heartbeat), "--duration", "3600",
+            "--processes", str(processes), "--source-addresses", "4", "--no-progress",
+            "--summary", str(Path(tmp) / "sim.json"),
+        ]  # fmt: skip
+        sim = subprocess.Popen(argv, stdout=subprocess.DEVNULL, preexec_fn=raise_fd_limit)
+        try:
+            started = time.monotonic()
+            while time.monotonic() - started < stations / ramp + 120:
+                fleet.connected = max(0, holder.num_fds() - base_fds)
+                if fleet.connected >= 0.999 * stations:  # a few descriptors come and go (Kafka, logs)
+                    break
+                time.sleep(1)
+            fleet.ramp_s = round(time.monotonic() - started, 1)
+            time.sleep(5)  # boots and status notifications settle
+            yield fleet
+            fleet.connected = max(0, holder.num_fds() - base_fds)
+        finally:
+            sim.terminate()  # measured: the fleet need not run out its duration
+            sim.wait(timeout=120)
+
+
 MIB = 1024 * 1024
 
 

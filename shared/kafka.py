@@ -114,13 +114,16 @@ def make_producer(bootstrap: str, *, client_id: str, linger_ms: int = 1) -> AIOK
     )
 
 
-def fetch_options(wake: Wake) -> dict[str, int]:
-    """The fetch settings of a consumer that wakes as ``wake`` says, from the process's tuning.
+def fetch_options(wake: Wake, *, batch_under_way: bool = False) -> dict[str, int]:
+    """The next fetch of a consumer that wakes as ``wake`` says, from the process's tuning.
 
-    A fetch the broker parks returns as soon as ``fetch_min_bytes`` are there, so the long wait
-    of an EACH consumer costs no latency: it only sets how often an idle consumer asks (ADR 0041).
+    A fetch the broker parks returns as soon as ``fetch_min_bytes`` are there, so a long wait
+    costs no latency: it only sets how often an idle consumer asks (ADR 0041). An idle BATCH
+    consumer waits like an EACH one; only once records flow (``batch_under_way``: its last
+    fetch brought some) does it wait for a batch or its accepted lag, so that a quiet system is
+    not asked twice a second by every read model.
     """
-    if wake is Wake.EACH:
+    if wake is Wake.EACH or not batch_under_way:
         return {"fetch_min_bytes": 1, "fetch_max_wait_ms": _fetch.wait_ms}
     return {"fetch_min_bytes": _fetch.batch_bytes, "fetch_max_wait_ms": _fetch.batch_lag_ms}
 
@@ -133,11 +136,30 @@ _DRAIN_BEFORE_FETCH_S = 3600.0
 
 
 class Consumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka is untyped
-    """An aiokafka consumer that fetches again only when its fetched records are all read."""
+    """An aiokafka consumer that fetches again only when its fetched records are all read, and
+    whose next fetch waits as ``fetch_options`` says after what the last one brought."""
+
+    def __init__(self, *topics: str, wake: Wake, adaptive: bool, **options: Any) -> None:
+        super().__init__(*topics, **options)
+        self._wake = wake
+        self._adaptive = adaptive
 
     async def start(self) -> None:
         await super().start()
-        self._fetcher._prefetch_backoff = _DRAIN_BEFORE_FETCH_S
+        fetcher = self._fetcher
+        fetcher._prefetch_backoff = _DRAIN_BEFORE_FETCH_S
+        if not self._adaptive:
+            return
+        fetch = fetcher._proc_fetch_request  # the fetcher's routine looks it up on the instance
+
+        async def fetch_and_adapt(assignment: Any, node_id: int, request: Any) -> bool:
+            got: bool = await fetch(assignment, node_id, request)
+            step = fetch_options(self._wake, batch_under_way=got)
+            fetcher._fetch_min_bytes = step["fetch_min_bytes"]
+            fetcher._fetch_max_wait_ms = step["fetch_max_wait_ms"]
+            return got
+
+        fetcher._proc_fetch_request = fetch_and_adapt
 
 
 def make_consumer(
@@ -168,7 +190,17 @@ def make_consumer(
         settings.update(session_timeout_ms=10_000, heartbeat_interval_ms=3_000)
     if client_id is not None:
         settings["client_id"] = client_id
-    return Consumer(*topics, **connection(), bootstrap_servers=bootstrap, group_id=group_id, **settings)
+    # Explicit fetch options are kept as given: the wake policy steps aside.
+    adaptive = wake is Wake.BATCH and not {"fetch_min_bytes", "fetch_max_wait_ms"} & set(options)
+    return Consumer(
+        *topics,
+        wake=wake,
+        adaptive=adaptive,
+        **connection(),
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        **settings,
+    )
 
 
 async def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], replication_factor: int = 1) -> None:

@@ -128,6 +128,25 @@ class GatewayPort(Protocol):
 
 
 class StationConnection:
+    # One per connection: slots, not an instance dict (ADR 0042).
+    __slots__ = (
+        "_closed",
+        "_commands",
+        "_flush_more",
+        "_flush_task",
+        "_serial_seen",
+        "_violation",
+        "_write_lock",
+        "by_certificate",
+        "connection_id",
+        "epoch",
+        "gateway",
+        "security",
+        "session",
+        "station_id",
+        "ws",
+    )
+
     def __init__(
         self,
         gateway: GatewayPort,
@@ -380,9 +399,11 @@ class StationConnection:
                 self._flush_more = False
                 await self.flush()
                 if not self._flush_more:
-                    return
+                    break
         except Exception:
             log.exception("writing to %s failed", self.station_id)
+        # A finished task kept here would be 300 bytes on every idle connection.
+        self._flush_task = None
 
     async def send_command(self, command: SendCall) -> None:
         deadline = self.gateway.clock() + max(0.0, (command.deadline_ms - self.gateway.now_ms()) / 1000)

@@ -39,8 +39,8 @@ Rules (OCPP-J 1.6 section 4 with errata J 3.4):
 
 from __future__ import annotations
 
+import sys
 import uuid
-from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -182,7 +182,7 @@ Event = (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class _OurCall:
     action: str
     payload: bytes
@@ -192,7 +192,7 @@ class _OurCall:
     sent_at: float = 0.0
 
 
-@dataclass
+@dataclass(slots=True)
 class _TheirCall:
     action: str
     answer_by: float | None  # None: no deadline, or its AnswerOverdue was reported
@@ -203,6 +203,27 @@ def _uuid() -> str:
 
 
 class Session:
+    # One per connection on a gateway: slots, not an instance dict (ADR 0042).
+    __slots__ = (
+        "_answered",
+        "_answered_cache",
+        "_answers",
+        "_dup_answers",
+        "_inbound",
+        "_late_memory",
+        "_max_inbound",
+        "_max_queued",
+        "_new_id",
+        "_out",
+        "_outstanding",
+        "_overdue",
+        "_pending_events",
+        "_queue",
+        "_timed_out",
+        "answer_timeout",
+        "call_timeout",
+    )
+
     def __init__(
         self,
         *,
@@ -222,16 +243,20 @@ class Session:
         self._out: list[Outgoing] = []
         # Our side: at most one outstanding CALL, the rest queued.
         self._outstanding: _OurCall | None = None
-        self._queue: deque[_OurCall] = deque()
-        self._timed_out: OrderedDict[str, None] = OrderedDict()
+        # A list, not a deque: at most max_queued_calls long, and an empty deque is 600 bytes
+        # on every connection (most never queue a CALL).
+        self._queue: list[_OurCall] = []
+        # Plain dicts, ordered since Python 3.7, for every memory of ids below: an OrderedDict
+        # costs each of the gateway's connections several hundred bytes more (ADR 0042).
+        self._timed_out: dict[str, None] = {}
         self._late_memory = late_memory
         # Their side: CALLs in arrival order; answers wait here until every earlier CALL is answered.
-        self._inbound: OrderedDict[str, _TheirCall] = OrderedDict()
+        self._inbound: dict[str, _TheirCall] = {}
         self._answers: dict[str, str] = {}
-        self._answered: OrderedDict[str, tuple[str, str]] = OrderedDict()  # id -> (action, frame)
+        self._answered: dict[str, tuple[str, str]] = {}  # id -> (action, frame)
         self._answered_cache = answered_cache
         self._dup_answers: dict[str, list[str]] = {}
-        self._overdue: OrderedDict[str, None] = OrderedDict()  # CALLs that went unanswered too long
+        self._overdue: dict[str, None] = {}  # CALLs that went unanswered too long
         # Events produced outside receive_text/tick (a send_call that expired queued calls).
         self._pending_events: list[Event] = []
 
@@ -292,7 +317,7 @@ class Session:
             )
             return [ProtocolViolation(uid, CALL, ErrorCode.GENERIC_ERROR, "too many CALLs in progress", True)]
         answer_by = None if self.answer_timeout is None else now + self.answer_timeout
-        self._inbound[uid] = _TheirCall(call.action, answer_by)
+        self._inbound[uid] = _TheirCall(sys.intern(call.action), answer_by)  # kept in _answered
         self._overdue.pop(uid, None)  # a new CALL reusing the id of one that went overdue
         return [CallReceived(uid, call.action, call.payload)]
 
@@ -350,7 +375,7 @@ class Session:
                 self._emit(Outgoing(dup, CALLERROR, head, action))
             self._answered[head] = (action, text)
             if len(self._answered) > self._answered_cache:
-                self._answered.popitem(last=False)
+                del self._answered[next(iter(self._answered))]
         return True
 
     def drop_peer_calls(self) -> None:
@@ -375,7 +400,7 @@ class Session:
     def _release_next(self, now: float) -> list[Event]:
         events: list[Event] = []
         while self._outstanding is None and self._queue:
-            call = self._queue.popleft()
+            call = self._queue.pop(0)
             if call.deadline is not None and call.deadline <= now:
                 events.append(CallExpired(call.action, call.ref))
                 continue
@@ -414,7 +439,7 @@ class Session:
             self._outstanding = None
             _remember(self._timed_out, ours.unique_id, self._late_memory)
             events.append(CallTimedOut(ours.unique_id, ours.action, ours.ref))
-        kept: deque[_OurCall] = deque()
+        kept: list[_OurCall] = []
         for call in self._queue:
             if call.deadline is not None and call.deadline <= now:
                 events.append(CallExpired(call.action, call.ref))
@@ -460,8 +485,8 @@ class Session:
         return self._outstanding is not None and self._outstanding.ref is ref
 
 
-def _remember(memory: OrderedDict[str, None], unique_id: str, size: int) -> None:
+def _remember(memory: dict[str, None], unique_id: str, size: int) -> None:
     """Add to a bounded memory of ids, forgetting the oldest beyond ``size``."""
     memory[unique_id] = None
     if len(memory) > size:
-        memory.popitem(last=False)
+        del memory[next(iter(memory))]

@@ -26,6 +26,7 @@ from ocpp.v16 import call, call_result
 
 from services.firmware import main as firmware
 from services.firmware.events import event_decoder
+from services.firmware.frames import FirmwareFrames
 from services.firmware.projection import FirmwareProjection
 from services.firmware.service import FirmwareService
 from services.firmware.state import State, evolve
@@ -34,7 +35,7 @@ from services.simulator.config import FleetConfig
 from services.simulator.fleet import Fleet
 from shared.projection.pool import DbTarget, connect_pool
 from shared.projection.rebuild import rebuild
-from shared.service import run_until
+from shared.service import FrameServiceRunner, run_until
 from shared.tables import LogFollower
 from tests.e2e.conftest import Api, System, eventually, frames_consumer, topics, unique_station
 from tests.e2e.station import TestStation, now, station
@@ -204,12 +205,15 @@ async def test_a_silent_station_times_out_and_an_offline_one_waits(system: Syste
             pass
 
         def disconnected(station: str = offline) -> bool:
-            """Gone for the API and for the firmware service, which reads presence on its own."""
+            """Gone for the API and for the firmware service, which reads presence on its own.
+            Its record says so: a view that has not seen the connection yet would also answer
+            "not connected", and then see it connected (the race this test once lost)."""
             views = [
                 system.api.commands,
                 *(r.commands for r in system.runners if isinstance(r, FirmwareService)),
             ]
-            return all(view.where(station) is None for view in views)
+            records = [view.presence.get(station) for view in views]
+            return all(r is not None and not r.connected for r in records)
 
         await eventually(disconnected)
     back = await new_campaign(api, {"imageId": img["imageId"], "stations": [away]})
@@ -709,8 +713,21 @@ async def test_a_second_replica_neither_duplicates_nor_stalls_campaigns(system: 
             stop.set()
             await asyncio.wait_for(running, 30)
             await eventually(lambda: services[0].lease.holding, timeout=30, what="the first replica drives")
+            # The lease moves at once, the frames group after a rebalance (a heartbeat away): a
+            # campaign started before it ends would see no news from the replica's partitions for
+            # longer than the tests' 5 s station timeout (the race this test once lost).
+            [follower] = [
+                r
+                for r in system.runners
+                if isinstance(r, FrameServiceRunner) and isinstance(r.handler, FirmwareFrames)
+            ]
+            await eventually(
+                lambda: len(follower.assigned) == system.settings.frame_partitions,
+                timeout=30,
+                what="the first replica follows every partition's frames",
+            )
             body = await update_all(api, cps, "5.1")
-            assert body["counts"]["Succeeded"] == 3
+            assert body["counts"]["Succeeded"] == 3, [(s["state"], s["reason"]) for s in body["stations"]]
     finally:
         stop.set()
         with contextlib.suppress(Exception):

@@ -68,7 +68,7 @@ async def test_every_triggerable_message_is_sent_and_processed(
 
         body = await api.until(
             f"/api/v1/stations/{station_id}",
-            lambda b: b["boot"]["chargePointModel"] == "Sim-2" and len(b["connectors"]) == 2,
+            lambda b: (b["boot"] or {}).get("chargePointModel") == "Sim-2" and len(b["connectors"]) == 2,
         )
         assert [(c["connectorId"], c["status"]) for c in body["connectors"]] == [
             (0, "Available"),
@@ -101,9 +101,10 @@ async def test_trigger_refusals_are_reported(system: System, api: Api, answer: s
     async with station(system.station_url(station_id)) as cp:
         cp.answering("TriggerMessage", call_result.TriggerMessage(status=answer))
         assert await trigger(api, station_id, "MeterValues", 1) == answer
+        # The CALL is listed once sent, its response once the answer is projected: wait for that.
         calls = await api.until(
             f"/api/v1/stations/{station_id}/calls",
-            lambda b: any(c["action"] == "TriggerMessage" for c in b["calls"]),
+            lambda b: any(c["action"] == "TriggerMessage" and c["response"] for c in b["calls"]),
         )
         latest = next(c for c in calls["calls"] if c["action"] == "TriggerMessage")
         assert latest["response"] == {"status": answer}

@@ -24,15 +24,27 @@ def test_a_consumer_that_decides_is_answered_at_the_first_byte_and_waits_long_wh
     assert fetch_options(Wake.EACH) == {"fetch_min_bytes": 1, "fetch_max_wait_ms": 7000}
 
 
-def test_a_batching_consumer_waits_for_a_batch_or_its_accepted_lag() -> None:
+def test_a_batching_consumer_waits_for_a_batch_or_its_accepted_lag_while_records_flow() -> None:
     configure(replace(Settings(), kafka_batch_lag_ms=300, kafka_batch_bytes=4096))
-    assert fetch_options(Wake.BATCH) == {"fetch_min_bytes": 4096, "fetch_max_wait_ms": 300}
+    assert fetch_options(Wake.BATCH, batch_under_way=True) == {
+        "fetch_min_bytes": 4096,
+        "fetch_max_wait_ms": 300,
+    }
+
+
+def test_an_idle_batching_consumer_waits_long_and_wakes_at_the_first_byte() -> None:
+    configure(replace(Settings(), kafka_fetch_wait_ms=7000, kafka_batch_lag_ms=300))
+    assert fetch_options(Wake.BATCH) == {"fetch_min_bytes": 1, "fetch_max_wait_ms": 7000}
+    assert fetch_options(Wake.EACH, batch_under_way=True) == fetch_options(Wake.EACH)
 
 
 def test_the_defaults_are_the_measured_ones() -> None:
     configure(Settings())
     assert fetch_options(Wake.EACH) == {"fetch_min_bytes": 1, "fetch_max_wait_ms": 5000}
-    assert fetch_options(Wake.BATCH) == {"fetch_min_bytes": 256 * 1024, "fetch_max_wait_ms": 500}
+    assert fetch_options(Wake.BATCH, batch_under_way=True) == {
+        "fetch_min_bytes": 256 * 1024,
+        "fetch_max_wait_ms": 500,
+    }
 
 
 def test_services_that_answer_station_calls_decide_at_each_frame() -> None:
@@ -53,8 +65,18 @@ async def test_make_consumer_applies_the_wake_and_lets_options_override() -> Non
     configure(replace(Settings(), kafka_batch_lag_ms=321))
     consumer = make_consumer("127.0.0.1:1", wake=Wake.BATCH, max_poll_records=5)
     try:
-        assert consumer._fetch_max_wait_ms == 321
+        assert consumer._fetch_max_wait_ms == 5000  # idle until records flow
+        assert consumer._adaptive is True
         assert consumer._max_poll_records == 5
         assert consumer._enable_auto_commit is False
+    finally:
+        await consumer.stop()
+
+
+async def test_explicit_fetch_options_turn_the_adaptive_batching_off() -> None:
+    consumer = make_consumer("127.0.0.1:1", wake=Wake.BATCH, fetch_max_wait_ms=50)
+    try:
+        assert consumer._fetch_max_wait_ms == 50
+        assert consumer._adaptive is False
     finally:
         await consumer.stop()
