@@ -274,8 +274,14 @@ def _evolve_campaign(state: State, event: FirmwareEvent) -> None:
 def _evolve_run(
     run: StationRun, event: StationDispatched | StationWaiting | StationProgress | StationFinished
 ) -> None:
-    run.last_activity_ms = event.at_ms
-    run.awaiting_answer = isinstance(event, StationDispatched)
+    # A frame read late (an older boot of the station) neither moves its last sign of life back
+    # nor stands for the answer to our UpdateFirmware: only the dispatch outcome ends that wait
+    # (Accepted, Waiting, Finished), so the sweep keeps the CALL's allowance until then.
+    run.last_activity_ms = max(run.last_activity_ms or event.at_ms, event.at_ms)
+    if isinstance(event, StationDispatched):
+        run.awaiting_answer = True
+    elif not isinstance(event, StationProgress) or event.status == "Accepted":
+        run.awaiting_answer = False
     if isinstance(event, StationDispatched):
         run.step, run.dispatched_ms = Step.SENT, event.at_ms
     elif isinstance(event, StationWaiting):

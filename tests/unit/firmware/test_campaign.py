@@ -284,3 +284,17 @@ def test_a_dispatched_station_is_not_timed_out_before_its_update_firmware_had_it
     apply(state, decide.tick(state, 0, TIMEOUT))
     events = decide.tick(state, TIMEOUT + 15_001, TIMEOUT, answer_allowance_ms=15_000)
     assert [e.succeeded for e in events if isinstance(e, StationFinished)] == [False]
+
+
+def test_a_boot_read_late_is_not_the_answer_to_update_firmware_nor_newer_news() -> None:
+    """A BootNotification from before the dispatch, read after it (within the clock slack), once
+    ended the CALL's allowance and moved the last sign of life back: the station timed out
+    "(in Sent)" while its UpdateFirmware was still waiting for it to reconnect."""
+    state = setup(1, batch=1, in_flight=1)
+    apply(state, decide.tick(state, 10_000, TIMEOUT))
+    run = state.campaigns["c"].stations["S0"]
+    apply(state, decide.on_boot(state, "S0", "1.0", 9_000))
+    assert run.awaiting_answer and run.last_activity_ms == 10_000
+    assert decide.tick(state, 10_000 + TIMEOUT + 1, TIMEOUT, answer_allowance_ms=15_000) == []
+    apply(state, [decide.dispatch_outcome(state, "c", "S0", decide.NOT_CONNECTED, 14_000)])
+    assert step(run) is Step.WAITING and not run.awaiting_answer
