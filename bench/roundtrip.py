@@ -36,6 +36,11 @@ P99_BUDGET_MS = 100.0
 Groups = dict[str, Callable[[], list[psutil.Process]]]
 
 
+# Long enough for the boot storm of a step's stations (each connects and boots at its start) to be
+# answered before the window opens: on the system that is a few seconds of backlog.
+WARMUP_S = 15
+
+
 def load(url: str, rate: float, seconds: float, stations: int, processes: int) -> dict[str, Any]:
     return simulate(
         {
@@ -44,7 +49,7 @@ def load(url: str, rate: float, seconds: float, stations: int, processes: int) -
             "ramp": 1000,
             "rate": rate,
             "duration": seconds,
-            "warmup": 3,
+            "warmup": WARMUP_S,
             "heartbeat": 3600,
             "call-timeout": 10,
             "processes": processes,

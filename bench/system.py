@@ -226,7 +226,9 @@ def idle_fleet(
         sim = subprocess.Popen(argv, stdout=subprocess.DEVNULL, preexec_fn=raise_fd_limit)
         try:
             started = time.monotonic()
-            while time.monotonic() - started < stations / ramp + 120:
+            # The ramp is an upper bound: each new station boots through the whole system, which
+            # on a small machine admits fewer per second than asked.
+            while time.monotonic() - started < 4 * stations / ramp + 120:
                 fleet.connected = max(0, holder.num_fds() - base_fds)
                 if fleet.connected >= 0.999 * stations:  # a few descriptors come and go (Kafka, logs)
                     break
