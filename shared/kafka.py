@@ -161,6 +161,22 @@ class Consumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka is untyped
 
         fetcher._proc_fetch_request = fetch_and_adapt
 
+    async def stop(self) -> None:
+        """Close, also when aiokafka's own close trips over a fetch that failed just before it.
+
+        ``Fetcher.close`` cancels its fetch tasks and awaits them; one cancelled in its retry sleep
+        (after a RequestTimedOutError) re-raises that CancelledError out of ``close``, before the
+        client's connections are closed: a stop that raised, and a consumer left open. A
+        cancellation of the caller itself still propagates."""
+        try:
+            await super().stop()
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            log.warning("a fetch failed while the consumer closed; closing its connections")
+            await self._client.close()
+
 
 def make_consumer(
     bootstrap: str,

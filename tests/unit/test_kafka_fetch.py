@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -80,3 +81,41 @@ async def test_explicit_fetch_options_turn_the_adaptive_batching_off() -> None:
         assert consumer._adaptive is False
     finally:
         await consumer.stop()
+
+
+class _FetcherClosingOnAFailedFetch:
+    """aiokafka's Fetcher.close when a fetch task it cancels was in its retry sleep."""
+
+    async def close(self) -> None:
+        raise asyncio.CancelledError
+
+
+async def test_a_stop_finishes_when_aiokafkas_close_trips_over_a_failed_fetch() -> None:
+    consumer = make_consumer("127.0.0.1:1")
+    closed: list[bool] = []
+
+    async def client_close() -> None:
+        closed.append(True)
+
+    consumer._fetcher = _FetcherClosingOnAFailedFetch()
+    consumer._client.close = client_close
+    await consumer.stop()  # does not raise
+    assert closed == [True]
+
+
+async def test_a_stop_that_is_itself_cancelled_still_propagates() -> None:
+    consumer = make_consumer("127.0.0.1:1")
+    entered = asyncio.Event()
+
+    class Slow:
+        async def close(self) -> None:
+            entered.set()
+            await asyncio.sleep(60)
+
+    consumer._fetcher = Slow()
+    task = asyncio.create_task(consumer.stop())
+    await entered.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await consumer._client.close()
