@@ -17,8 +17,7 @@ import time
 from typing import Any
 
 from bench.report import append_section, machine, save_json
-from bench.system import CpuSampler, SystemUnderTest, idle_fleet, raise_fd_limit, system_groups
-from services.cli import SERVICES
+from bench.system import CpuSampler, idle_fleet, raise_fd_limit, system_groups, whole_system
 
 
 def measure(sampler: CpuSampler, seconds: float) -> dict[str, Any]:
@@ -30,7 +29,7 @@ def measure(sampler: CpuSampler, seconds: float) -> dict[str, Any]:
 
 def main(args: argparse.Namespace) -> None:
     raise_fd_limit()
-    system = SystemUnderTest(services=tuple(SERVICES), projections=True)
+    system = whole_system()
     with system.running(), CpuSampler(system_groups(system)) as sampler:
         time.sleep(args.settle)  # groups join, projections and followers catch up with empty topics
         empty = measure(sampler, args.seconds)

@@ -29,8 +29,7 @@ from typing import Any
 import psutil
 
 from bench.report import append_section, machine, save_json
-from bench.system import CpuSampler, SystemUnderTest, free_port, simulate, system_groups
-from services.cli import SERVICES
+from bench.system import CpuSampler, free_port, simulate, system_groups, whole_system
 
 P99_BUDGET_MS = 100.0
 Groups = dict[str, Callable[[], list[psutil.Process]]]
@@ -101,13 +100,21 @@ def best(steps: list[dict[str, Any]]) -> float:
     return max((s["rate"] for s in steps if holds(s)), default=0.0)
 
 
-def run_system(args: argparse.Namespace, rates: list[float]) -> list[dict[str, Any]]:
-    system = SystemUnderTest(services=tuple(SERVICES), projections=True)
+def run_system(args: argparse.Namespace, rates: list[float]) -> tuple[list[dict[str, Any]], float | None]:
+    """The sweep, then the p50 at half the highest rate that held (None when none held), in
+    one running system."""
+    system = whole_system()
     with system.running():
         time.sleep(10)  # consumer groups settle, projections catch up with the run's empty topics
-        return sweep(
+        steps = sweep(
             system.station_url, system_groups(system), rates, args.seconds, args.stations, args.processes
         )
+        half_rate = best(steps) / 2
+        if not half_rate:
+            return steps, None
+        summary = load(system.station_url, half_rate, args.seconds, args.stations, args.processes)
+        p50: float = summary["latency_ms"]["p50"]
+        return steps, p50
 
 
 def run_baseline(args: argparse.Namespace, rates: list[float]) -> list[dict[str, Any]]:
@@ -182,7 +189,7 @@ def table(result: dict[str, Any]) -> str:
 
 def main(args: argparse.Namespace) -> None:
     rates = [float(r) for r in args.rates.split(",")]
-    ours = [] if args.baseline_only else run_system(args, rates)
+    ours, p50_at_half = ([], None) if args.baseline_only else run_system(args, rates)
     theirs = run_baseline(args, rates)
     result: dict[str, Any] = {
         "machine": machine(),
@@ -191,14 +198,8 @@ def main(args: argparse.Namespace) -> None:
         "baseline": theirs,
         "csms_max_rate": best(ours),
         "baseline_max_rate": best(theirs),
+        "csms_p50_at_half_max": p50_at_half,
     }
-    half_rate = result["csms_max_rate"] / 2
-    if half_rate and not args.baseline_only:
-        system = SystemUnderTest(services=tuple(SERVICES), projections=True)
-        with system.running():
-            time.sleep(10)
-            summary = load(system.station_url, half_rate, args.seconds, args.stations, args.processes)
-        result["csms_p50_at_half_max"] = summary["latency_ms"]["p50"]
     save_json("roundtrip", result)
     append_section(
         "Round trip (open-loop realistic mix)",

@@ -198,6 +198,13 @@ class SystemUnderTest:
             self.cleanup()
 
 
+def whole_system() -> SystemUnderTest:
+    """What ``make run`` runs: every service as its own process, projections on."""
+    from services.cli import SERVICES  # the CLI imports every service: only when asked
+
+    return SystemUnderTest(services=tuple(SERVICES), projections=True)
+
+
 @dataclass
 class IdleFleet:
     """What ``idle_fleet`` saw while connecting: descriptors the holder opened, and how long it took."""

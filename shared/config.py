@@ -138,8 +138,9 @@ class Settings:
     kafka_ssl_keyfile: str = ""
     # How long a consumer's fetch may wait at the broker (ADR 0041). A consumer that decides on
     # each record is answered as soon as one arrives, so its wait costs no latency, only the idle
-    # round trips (one per wait); a batching consumer (read models, followers) is answered when
-    # kafka_batch_bytes are there or after kafka_batch_lag_ms, the lag it accepts.
+    # round trips (one per wait); a batching consumer (read models, followers) waits the same
+    # while idle and, while records flow, is answered when kafka_batch_bytes are there or after
+    # kafka_batch_lag_ms, the lag it accepts.
     kafka_fetch_wait_ms: int = 5000
     kafka_batch_lag_ms: int = 500
     kafka_batch_bytes: int = 256 * 1024

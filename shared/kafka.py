@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -47,14 +46,8 @@ class Wake(StrEnum):
     BATCH = "batch"
 
 
-@dataclass
-class FetchTuning:
-    wait_ms: int = 5000
-    batch_lag_ms: int = 500
-    batch_bytes: int = 256 * 1024
-
-
-_fetch = FetchTuning()
+# The fetch waits of this process's consumers: ``configure`` sets them with the security.
+_tuning = Settings()
 
 
 def connection_options(settings: Settings) -> dict[str, Any]:
@@ -90,10 +83,8 @@ def configure(settings: Settings) -> None:
     """Use the settings' security for every Kafka client of this process from now on."""
     _connection.clear()
     _connection.update(connection_options(settings))
-    global _fetch
-    _fetch = FetchTuning(
-        settings.kafka_fetch_wait_ms, settings.kafka_batch_lag_ms, settings.kafka_batch_bytes
-    )
+    global _tuning
+    _tuning = settings
 
 
 def connection() -> dict[str, Any]:
@@ -124,8 +115,8 @@ def fetch_options(wake: Wake, *, batch_under_way: bool = False) -> dict[str, int
     not asked twice a second by every read model.
     """
     if wake is Wake.EACH or not batch_under_way:
-        return {"fetch_min_bytes": 1, "fetch_max_wait_ms": _fetch.wait_ms}
-    return {"fetch_min_bytes": _fetch.batch_bytes, "fetch_max_wait_ms": _fetch.batch_lag_ms}
+        return {"fetch_min_bytes": 1, "fetch_max_wait_ms": _tuning.kafka_fetch_wait_ms}
+    return {"fetch_min_bytes": _tuning.kafka_batch_bytes, "fetch_max_wait_ms": _tuning.kafka_batch_lag_ms}
 
 
 # aiokafka sends the next fetch for the other partitions of a broker once a partition's fetched
@@ -136,12 +127,12 @@ _DRAIN_BEFORE_FETCH_S = 3600.0
 
 
 class Consumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka is untyped
-    """An aiokafka consumer that fetches again only when its fetched records are all read, and
-    whose next fetch waits as ``fetch_options`` says after what the last one brought."""
+    """An aiokafka consumer that fetches again only when its fetched records are all read; an
+    ``adaptive`` one (a BATCH consumer) waits at each fetch as ``fetch_options`` says after what
+    the last one brought."""
 
-    def __init__(self, *topics: str, wake: Wake, adaptive: bool, **options: Any) -> None:
+    def __init__(self, *topics: str, adaptive: bool, **options: Any) -> None:
         super().__init__(*topics, **options)
-        self._wake = wake
         self._adaptive = adaptive
 
     async def start(self) -> None:
@@ -154,7 +145,7 @@ class Consumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka is untyped
 
         async def fetch_and_adapt(assignment: Any, node_id: int, request: Any) -> bool:
             got: bool = await fetch(assignment, node_id, request)
-            step = fetch_options(self._wake, batch_under_way=got)
+            step = fetch_options(Wake.BATCH, batch_under_way=got)
             fetcher._fetch_min_bytes = step["fetch_min_bytes"]
             fetcher._fetch_max_wait_ms = step["fetch_max_wait_ms"]
             return got
@@ -210,7 +201,6 @@ def make_consumer(
     adaptive = wake is Wake.BATCH and not {"fetch_min_bytes", "fetch_max_wait_ms"} & set(options)
     return Consumer(
         *topics,
-        wake=wake,
         adaptive=adaptive,
         **connection(),
         bootstrap_servers=bootstrap,

@@ -628,8 +628,8 @@ class Gateway:
             await self._refuse_subprotocol(ws, station_id, remote)
             return
         # The handshake's request and response are read: their headers are 3.6 KB a connection
-        # that nothing reads again (ADR 0042).
-        # Emptied in place: websockets' parser keeps the request object for the connection's life.
+        # that nothing reads again (ADR 0042). The request is emptied in place: websockets'
+        # parser keeps that object for the connection's life.
         if ws.request is not None:
             ws.request.headers.clear()
         ws.response = None
