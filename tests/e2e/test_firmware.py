@@ -38,7 +38,7 @@ from shared.projection.rebuild import rebuild
 from shared.service import FrameServiceRunner, run_until
 from shared.tables import LogFollower
 from tests.e2e.conftest import Api, System, eventually, frames_consumer, topics, unique_station
-from tests.e2e.station import TestStation, now, station
+from tests.e2e.station import Response, TestStation, now, station
 from tests.e2e.station import iso as iso_at
 
 pytestmark = pytest.mark.e2e
@@ -50,9 +50,11 @@ TERMINAL_FSN = {"Installed", "DownloadFailed", "InstallationFailed"}
 
 
 @contextlib.asynccontextmanager
-async def fw_station(system: System, station_id: str, *, boot: bool = True) -> AsyncIterator[TestStation]:
+async def fw_station(
+    system: System, station_id: str, *, boot: bool = True, answers: dict[str, Response] | None = None
+) -> AsyncIterator[TestStation]:
     """A test station, once the API sees it connected (presence trails the boot answer by a hop)."""
-    async with station(system.station_url(station_id), boot=boot) as cp:
+    async with station(system.station_url(station_id), boot=boot, answers=answers) as cp:
         await eventually(lambda: system.api.commands.where(station_id) is not None)
         yield cp
 
@@ -220,8 +222,10 @@ async def test_a_silent_station_times_out_and_an_offline_one_waits(system: Syste
     path = f"/api/v1/firmware-campaigns/{back['campaignId']}"
     body = await api.until(path, lambda b: b["stations"][0]["state"] == "Waiting")
     assert body["stations"][0]["reason"] == "NotConnected" and body["status"] == "Running"
-    async with fw_station(system, away) as cp:  # back online: the update goes out now
-        cp.answering("UpdateFirmware", call_result.UpdateFirmware())
+    # Back online: the update goes out as soon as the firmware service sees the connection, which
+    # can be before the API does (fw_station waits for that), so the station answers from its start.
+    answers = {"UpdateFirmware": call_result.UpdateFirmware()}
+    async with fw_station(system, away, answers=answers) as cp:
         await received(cp, "UpdateFirmware")
         await install(cp, "2.2")
         body = await finished(api, back["campaignId"])
