@@ -3,10 +3,11 @@
 A service supplies a :class:`FrameHandler`: given a decoded record it returns the records to produce
 (replies to gateways, domain events, derived state). Every handler decides in the one shape of
 shared/decision.py: :func:`decide_call` routes a station CALL to its typed route, and
-:func:`apply_decision` turns any decision into outputs (evolve and record each event, then reply). The runtime produces them all with acks=all and
-only then commits the consumed offsets, so a crash re-delivers the input and decisions must be
-idempotent (they are: decide functions are pure and keyed by the input). Replies carry the W3C trace
-context of the frame they answer.
+:func:`apply_decision` turns any decision into outputs (evolve and record each event, then reply).
+The runtime produces them all with acks=all and only then commits the consumed offsets (at most one
+commit a second, ADR 0043), so a crash re-delivers the input and decisions must be idempotent (they
+are: decide functions are pure and keyed by the input). Replies carry the W3C trace context of the
+frame they answer.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, cast
@@ -44,6 +46,10 @@ from shared.ocpp.v16.actions import STATION_CALL_OWNERS
 from shared.routes import ActionRoute
 
 log = logging.getLogger(__name__)
+
+# How long acknowledged offsets may wait for their commit (ADR 0043). A crash redelivers at most
+# this much, decided again idempotently; a revocation or a stop commits everything at once.
+COMMIT_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._runner.settled()), 5)
         self._runner.assigned -= {tp.partition for tp in revoked}
+        for tp in revoked:  # no longer this member's to commit
+            self._runner.forget(tp)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         partitions = {tp.partition for tp in assigned}
@@ -134,8 +142,12 @@ class FrameServiceRunner:
         self._extra_topics = list(extra_topics)
         # Acks and commit of the previous batch, overlapping with deciding the next one.
         self._settling: asyncio.Task[None] | None = None
-        # Offsets whose outputs are acknowledged but not yet committed.
+        # Offsets whose outputs are acknowledged but not yet committed, and who commits them when.
         self._acked: dict[TopicPartition, int] = {}
+        self._committer: asyncio.Task[None] | None = None
+        self._commit_now = asyncio.Event()
+        self._committing = asyncio.Lock()
+        self._last_commit = 0.0
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._tracer = telemetry.tracer(f"csms.{handler.name}")
@@ -168,6 +180,8 @@ class FrameServiceRunner:
                     await self._process(batches)
             await self.settled()
         finally:
+            if self._committer is not None:
+                self._committer.cancel()
             with contextlib.suppress(Exception):
                 await self._consumer.stop()
             with contextlib.suppress(Exception):
@@ -176,6 +190,10 @@ class FrameServiceRunner:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def forget(self, tp: TopicPartition) -> None:
+        """Drop a revoked partition's uncommitted offset: its new owner decides those records again."""
+        self._acked.pop(tp, None)
 
     async def _process(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         """Decide a batch and hand its outputs to the producer; settle it in the background.
@@ -205,28 +223,54 @@ class FrameServiceRunner:
         futures: list[asyncio.Future[object]],
         offsets: dict[TopicPartition, int],
     ) -> None:
-        assert self._consumer is not None
         if previous is not None:
             await previous
         if futures:
             await asyncio.gather(*futures)
         self._acked.update(offsets)
-        if self._settling is not asyncio.current_task():
-            return  # a later batch is queued: it commits everything acknowledged so far, once
-        committing = dict(self._acked)
-        try:
-            await self._consumer.commit(committing)
-        except KafkaError as exc:  # e.g. revoked meanwhile: the new owner re-decides, idempotently
-            log.warning("%s: commit failed (%s); the records will be redelivered", self.handler.name, exc)
-            return
-        for tp, offset in committing.items():
-            if self._acked.get(tp) == offset:
-                del self._acked[tp]
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_soon())
+
+    async def _commit_soon(self) -> None:
+        """Commit what is acknowledged, at most once per COMMIT_EVERY_S (ADR 0043): a consumer woken
+        per record would otherwise pay a commit (and the broker an offsets write) per record."""
+        while self._acked:  # what was acknowledged during a commit waits for the next one
+            delay = self._last_commit + COMMIT_EVERY_S - time.monotonic()
+            if delay > 0 and not self._commit_now.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._commit_now.wait()
+            await self._commit()
+
+    async def _commit(self) -> None:
+        assert self._consumer is not None
+        async with self._committing:
+            committing = dict(self._acked)
+            if not committing:
+                return
+            self._last_commit = time.monotonic()
+            try:
+                await self._consumer.commit(committing)
+            except KafkaError as exc:  # e.g. revoked meanwhile: the new owner re-decides, idempotently
+                log.warning("%s: commit failed (%s); the records will be redelivered", self.handler.name, exc)
+                return
+            for tp, offset in committing.items():
+                if self._acked.get(tp) == offset:
+                    del self._acked[tp]
 
     async def settled(self) -> None:
         """Wait until everything decided so far is acknowledged and committed."""
         if self._settling is not None:
             await self._settling
+        committer = self._committer
+        if committer is not None and not committer.done():
+            self._commit_now.set()
+            try:
+                await asyncio.shield(committer)
+            finally:
+                self._commit_now.clear()
+        else:
+            await self._commit()
 
     def _handle_one(self, msg: ConsumerRecord) -> list[Output]:
         try:
