@@ -306,6 +306,13 @@ class Gateway:
         written = await self._append([(topic or self.topics.frames, value, station_id, headers or [])])
         return written[0]
 
+    async def publish_frames(
+        self, frames: list[tuple[bytes, list[tuple[str, bytes]]]], station_id: str
+    ) -> None:
+        """Append one station's frames to ``ocpp.frames`` in one go (one batch of its partition, so
+        one wake of each consumer) and wait for acks=all, as :meth:`publish` does for one."""
+        await self._append([(self.topics.frames, value, station_id, headers) for value, headers in frames])
+
     async def _append(self, records: list[Write]) -> list[RecordMetadata]:
         """The one path of the gateway's waited-for writes (topic, value, key, headers): through
         the log circuit (LogRefused while open, but for a probe), bounded by ``log_timeout``

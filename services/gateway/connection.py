@@ -5,9 +5,11 @@ Rules this adapter adds to the session core:
 - every outbound frame is appended before it is written to the socket, in the order the core
   released them (one writer at a time per connection);
 - a station CALL is validated here (payload model, direction); invalid ones are answered with the
-  precise CALLERROR right away, valid ones wait for the owning service's reply from the inbox, or get
-  InternalError when no service answers in time (the session core keeps that deadline,
-  ``service_reply_timeout``, and reports it with ``AnswerOverdue``; a reply after it is dropped);
+  precise CALLERROR right away, and the few the gateway answers itself (routes.py: no state, no
+  event) with their result, each appended together with its answer; the others wait for the owning service's reply from the
+  inbox, or get InternalError when no service answers in time (the session core keeps that
+  deadline, ``service_reply_timeout``, and reports it with ``AnswerOverdue``; a reply after it is
+  dropped);
 - a frame Kafka does not acknowledge in time (``LogUnavailable``) is never acted on: a station CALL
   that could not be logged, or whose answer could not be, is answered InternalError (OCPP-J 4.2.3:
   "not able to process the requested Action"), never a CALLRESULT; that CALLERROR is written to the
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import msgspec
@@ -28,7 +31,9 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from services.gateway import profiles
+from services.gateway.context import LocalContext
 from services.gateway.logstate import NOT_LOGGED, LogRefused, LogUnavailable
+from services.gateway.routes import ROUTES
 from services.gateway.tls import TransportSecurity
 from shared import telemetry
 from shared.config import Settings
@@ -102,6 +107,12 @@ class GatewayPort(Protocol):
         topic: str | None = None,
     ) -> Any:
         """Append and wait for the log's acknowledgement (raises LogUnavailable)."""
+
+    async def publish_frames(
+        self, frames: list[tuple[bytes, list[tuple[str, bytes]]]], station_id: str
+    ) -> None:
+        """Append records of one station (value, headers) to ``ocpp.frames`` in one go, in order, and
+        wait for all their acknowledgements (raises LogUnavailable)."""
 
     def publish_later(self, value: bytes, station_id: str) -> None:
         """Append the record of a frame that went (or was refused) unlogged, once the log is back."""
@@ -244,32 +255,31 @@ class StationConnection:
             if record.unique_id:
                 span.set_attribute("ocpp.message_id", record.unique_id)
             headers = telemetry.inject_headers()
-            # The session already waits for the CALL's answer (since receive_text): a fast service's
-            # reply can reach this gateway before the publish's acknowledgement does.
-            try:
-                await self.gateway.publish(encode(record), self.station_id, headers)
-            except LogUnavailable as exc:
-                if isinstance(exc, LogRefused):
-                    # Never handed to the producer: queue its record, a CALL marked as answered
-                    # InternalError so that no service acts on it when it lands (ADR 0023).
-                    if call_event is not None and record.error_code is None:
-                        record.error_code, record.error_description = (
-                            str(ErrorCode.INTERNAL_ERROR),
-                            NOT_LOGGED,
-                        )
-                    self.gateway.publish_later(encode(record), self.station_id)
-                else:
-                    log.warning("frame from %s not logged: %s", self.station_id, record.action or "reply")
-                if call_event is not None:
-                    self.session.reply_error(call_event.unique_id, ErrorCode.INTERNAL_ERROR, NOT_LOGGED)
-                # An unlogged reply to one of our CALLs is not reported: the command times out.
-                await self.flush(logged=False)
-                return
-        if call_event is not None:
-            if error is not None:
-                self.session.reply_error(call_event.unique_id, error.code, error.description, error.details)
+            local = self._local_answer(call_event) if call_event is not None and error is None else None
+            if call_event is not None and (local is not None or error is not None):
+                # Answered here (an error, or a CALL of routes.py): the CALL and its answer are
+                # appended together (one produce, one wake of each consumer), and the answer is
+                # sent once both are acknowledged.
+                if error is not None:
+                    self.session.reply_error(
+                        call_event.unique_id, error.code, error.description, error.details
+                    )
+                elif local is not None:
+                    self.session.reply(call_event.unique_id, local)
+                if not await self.flush(leading=(record, headers, call_event)):
+                    return
             else:
-                self.gateway.watch(self)
+                # The session already waits for the CALL's answer (since receive_text): a fast
+                # service's reply can reach this gateway before the publish's acknowledgement does.
+                try:
+                    await self.gateway.publish(encode(record), self.station_id, headers)
+                except LogUnavailable as exc:
+                    self._inbound_unlogged(exc, record, call_event)
+                    # An unlogged reply to one of our CALLs is not reported: the command times out.
+                    await self.flush(logged=False)
+                    return
+                if call_event is not None:
+                    self.gateway.watch(self)
         for event in events:
             await self._report_outcome(event, invalid_answer)
         await self.flush()
@@ -278,6 +288,31 @@ class StationConnection:
         elif self._serial_seen is not None:
             serial, self._serial_seen = self._serial_seen, None
             await self.gateway.learn(self.station_id, serial_number=serial)
+
+    def _local_answer(self, call: ocpp_session.CallReceived) -> bytes | None:
+        """The answer to a valid CALL the gateway answers itself (routes.py), else None."""
+        local = ROUTES.get(call.action)
+        if local is None:
+            return None
+        request = codec.decode_request(call.action, bytes(call.payload))
+        now = datetime.fromtimestamp(self.gateway.now_ms() / 1000, UTC)
+        reply, _ = local.decide(None, request, LocalContext(now=now))
+        return codec.encode(reply)
+
+    def _inbound_unlogged(
+        self, exc: LogUnavailable, record: FrameRecord, call: ocpp_session.CallReceived | None
+    ) -> None:
+        """A station's frame the log did not take: never acted on (a CALL is answered InternalError)."""
+        if isinstance(exc, LogRefused):
+            # Never handed to the producer: queue its record, a CALL marked as answered
+            # InternalError so that no service acts on it when it lands (ADR 0023).
+            if call is not None and record.error_code is None:
+                record.error_code, record.error_description = str(ErrorCode.INTERNAL_ERROR), NOT_LOGGED
+            self.gateway.publish_later(encode(record), self.station_id)
+        else:
+            log.warning("frame from %s not logged: %s", self.station_id, record.action or "reply")
+        if call is not None:
+            self.session.reply_error(call.unique_id, ErrorCode.INTERNAL_ERROR, NOT_LOGGED)
 
     async def _report_outcome(self, event: object, invalid_answer: OcppError | None = None) -> None:
         """Tell the operator who sent a command how it ended."""
@@ -431,39 +466,59 @@ class StationConnection:
 
     # -- outbound -----------------------------------------------------------------------------------
 
-    async def flush(self, *, logged: bool = True) -> None:
-        """Publish, then send, every frame the core released, strictly in order.
+    async def flush(
+        self,
+        *,
+        logged: bool = True,
+        leading: tuple[FrameRecord, list[tuple[str, bytes]], ocpp_session.CallReceived] | None = None,
+    ) -> bool:
+        """Publish, then send, every frame the core released, strictly in order, in one append.
 
         A frame Kafka does not take (or every frame, ``logged=False``: the log just failed) is not
         sent as it is: an answer becomes InternalError, our CALL is held back (it times out).
+        ``leading`` is a station CALL the gateway answered itself (a result or an error): appended
+        first, in the same append as its answer; False when it was not logged (then InternalError
+        went instead of the answer).
         """
         async with self._write_lock:
-            for out in self.session.data_to_send():
-                record = FrameRecord(
-                    station_id=self.station_id,
-                    gateway_id=self.gateway.gateway_id,
-                    connection_id=self.connection_id,
-                    epoch=self.epoch,
-                    direction=Direction.OUT,
-                    at_ms=self.gateway.now_ms(),
-                    # What we send, except a write-only configuration value (A01.FR.09).
-                    raw=redacted_call(out.action, out.text) if out.message_type == CALL else out.text,
-                    message_type=out.message_type,
-                    unique_id=out.unique_id,
-                    action=out.action,
-                    command_id=out.ref if isinstance(out.ref, str) else None,
-                )
-                text: str | None = out.text
-                try:
-                    if not logged:
-                        raise LogUnavailable("not tried: the log just failed")
-                    await self.gateway.publish(encode(record), self.station_id, telemetry.inject_headers())
-                except LogUnavailable:
-                    text = self._send_unlogged(record)
+            outs = self.session.data_to_send()
+            records = [self._outbound_record(out) for out in outs]
+            writes = [(encode(r), telemetry.inject_headers()) for r in records]
+            if leading is not None:
+                writes.insert(0, (encode(leading[0]), leading[1]))
+            texts: list[str | None] = [out.text for out in outs]
+            try:
+                if not logged:
+                    raise LogUnavailable("not tried: the log just failed")
+                if writes:
+                    await self.gateway.publish_frames(writes, self.station_id)
+            except LogUnavailable as exc:
+                if leading is not None:
+                    self._inbound_unlogged(exc, leading[0], leading[2])
+                texts = [self._send_unlogged(record) for record in records]
+                logged = False
+            for text in texts:
                 if text is None or self._closed:
                     continue  # logged, but the socket is gone: the station never saw it
                 with contextlib.suppress(ConnectionClosed):
                     await self.ws.send(text)
+            return logged
+
+    def _outbound_record(self, out: ocpp_session.Outgoing) -> FrameRecord:
+        return FrameRecord(
+            station_id=self.station_id,
+            gateway_id=self.gateway.gateway_id,
+            connection_id=self.connection_id,
+            epoch=self.epoch,
+            direction=Direction.OUT,
+            at_ms=self.gateway.now_ms(),
+            # What we send, except a write-only configuration value (A01.FR.09).
+            raw=redacted_call(out.action, out.text) if out.message_type == CALL else out.text,
+            message_type=out.message_type,
+            unique_id=out.unique_id,
+            action=out.action,
+            command_id=out.ref if isinstance(out.ref, str) else None,
+        )
 
     def _send_unlogged(self, record: FrameRecord) -> str | None:
         """What goes to the station instead of a frame that is not in the log: nothing for our CALL;

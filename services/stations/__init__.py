@@ -1,1 +1,1 @@
-"""Stations service: registration, boot, heartbeat, status, data transfer, and station presence."""
+"""Stations service: registration, boot, status, data transfer, and station presence."""

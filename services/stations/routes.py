@@ -16,7 +16,6 @@ from services.stations.handlers import (
     data_transfer,
     diagnostics_status_notification,
     firmware_status_notification,
-    heartbeat,
     log_status_notification,
     security_event_notification,
     sign_certificate,
@@ -33,8 +32,6 @@ from shared.ocpp.v16.messages import (
     DiagnosticsStatusNotificationResponse,
     FirmwareStatusNotificationRequest,
     FirmwareStatusNotificationResponse,
-    HeartbeatRequest,
-    HeartbeatResponse,
     LogStatusNotificationRequest,
     LogStatusNotificationResponse,
     SecurityEventNotificationRequest,
@@ -50,7 +47,6 @@ from shared.routes import ActionRoute, route
 
 ROUTES: Mapping[str, ActionRoute[State, Context, StationEvent]] = {
     "BootNotification": route(BootNotificationRequest, BootNotificationResponse, boot_notification.handle),
-    "Heartbeat": route(HeartbeatRequest, HeartbeatResponse, heartbeat.handle),
     "StatusNotification": route(
         StatusNotificationRequest, StatusNotificationResponse, status_notification.handle
     ),

@@ -107,17 +107,10 @@ def basic_auth(station_id: str, password: str) -> str:
 
 @contextlib.asynccontextmanager
 async def station(
-    url: str,
-    *,
-    boot: bool = True,
-    tls: ssl.SSLContext | None = None,
-    answers: dict[str, Response] | None = None,
-    **headers: str,
+    url: str, *, boot: bool = True, tls: ssl.SSLContext | None = None, **headers: str
 ) -> AsyncIterator[TestStation]:
     """A connected (and by default booted) station; its id is the URL's last path segment. A wss
-    URL needs ``tls``: the client's context (the CA it trusts, its certificate, versions, suites).
-    ``answers`` are routed before the first frame is read: a command the system holds for the
-    station (an update waiting for it to come back) may arrive before the boot is answered."""
+    URL needs ``tls``: the client's context (the CA it trusts, its certificate, versions, suites)."""
     station_id = unquote(url.rsplit("/", 1)[1])
     async with connect(
         url,
@@ -126,8 +119,6 @@ async def station(
         ssl=tls,
     ) as ws:
         cp = TestStation(station_id, ws)
-        for action, response in (answers or {}).items():
-            cp.answering(action, response)
         listener = asyncio.create_task(cp.start())
         try:
             if boot:

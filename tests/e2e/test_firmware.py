@@ -16,7 +16,7 @@ import json
 import os
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -51,10 +51,16 @@ TERMINAL_FSN = {"Installed", "DownloadFailed", "InstallationFailed"}
 
 @contextlib.asynccontextmanager
 async def fw_station(
-    system: System, station_id: str, *, boot: bool = True, answers: dict[str, Response] | None = None
+    system: System, station_id: str, *, boot: bool = True, answers: Mapping[str, Response] | None = None
 ) -> AsyncIterator[TestStation]:
-    """A test station, once the API sees it connected (presence trails the boot answer by a hop)."""
-    async with station(system.station_url(station_id), boot=boot, answers=answers) as cp:
+    """A test station, once the API sees it connected (presence trails the boot answer by a hop).
+    ``answers`` are routed before the first frame is read: a command the system holds for the
+    station (an update waiting for it to come back) may arrive before the API sees it."""
+    async with station(system.station_url(station_id), boot=False) as cp:
+        for action, response in (answers or {}).items():  # before the listener's first read
+            cp.answering(action, response)
+        if boot:
+            await cp.boot()
         await eventually(lambda: system.api.commands.where(station_id) is not None)
         yield cp
 

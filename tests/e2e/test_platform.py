@@ -11,7 +11,7 @@ import pytest
 from ocpp.v16 import ChargePoint, call
 from websockets.asyncio.client import connect
 
-from tests.e2e.conftest import System, read_frames, unique_station
+from tests.e2e.conftest import System, frames_consumer, read_frames, unique_station
 from tests.e2e.station import OCPP16
 
 pytestmark = pytest.mark.e2e
@@ -85,3 +85,34 @@ async def test_boot_heartbeat_and_malformed_frames_are_answered_and_logged(syste
     outbound = [json.loads(r["raw"]) for r in frames if r["direction"] == "out"]
     assert [o[2] for o in outbound if o[0] == 4] == [code for _, code, _ in MALFORMED]
     assert kinds[-1] == "closed"
+
+
+async def test_a_call_answered_at_the_gateway_is_logged_with_its_answer_in_one_append(system: System) -> None:
+    """ADR 0044: a Heartbeat (answered by the gateway) and an invalid CALL (answered with its
+    CALLERROR) are each appended together with their answer: one batch, adjacent offsets, so a
+    consumer woken per record is woken once for the pair."""
+    station_id = unique_station()
+    async with connect(system.station_url(station_id), subprotocols=OCPP16) as ws:
+        cp = ChargePoint(station_id, ws)
+        listener = asyncio.create_task(cp.start())
+        await cp.call(call.BootNotification(charge_point_model="Sim-1", charge_point_vendor="Acme"))
+        listener.cancel()
+        for frame in ('[2, "hb", "Heartbeat", {}]', '[2, "bad", "Heartbeat", {"x": 1}]'):
+            await ws.send(frame)
+            await asyncio.wait_for(ws.recv(), 15)
+    consumer = await frames_consumer(system.settings)
+    pairs: dict[str, list[tuple[int, int, str]]] = {"hb": [], "bad": []}
+    try:
+        async with asyncio.timeout(30):
+            while any(len(found) < 2 for found in pairs.values()):
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    for msg in records:
+                        record = json.loads(msg.value)
+                        if msg.key == station_id.encode() and record.get("unique_id") in pairs:
+                            pairs[record["unique_id"]].append(
+                                (msg.partition, msg.offset, record["direction"])
+                            )
+    finally:
+        await consumer.stop()
+    for (p_in, at_in, d_in), (p_out, at_out, d_out) in pairs.values():
+        assert (d_in, d_out) == ("in", "out") and p_in == p_out and at_out == at_in + 1

@@ -1,5 +1,5 @@
 """The one table of the 28 OCPP 1.6 actions: who sends the CALL, which types, which feature profile,
-and, for a CALL a charge point sends, the one service that answers it.
+and, for a CALL a charge point sends, the one service (or the gateway) that answers it.
 
 ``MESSAGES`` (generated from the JSON schemas, tools/generate_ocpp16.py) gives the first four;
 ``STATION_CALL_OWNERS`` below is the hand-kept column. A station CALL without an owner is answered
@@ -41,14 +41,15 @@ def _initiators(who: str) -> frozenset[Initiator]:
     return frozenset({Initiator(who)})
 
 
-# Which service answers each CALL a charge point sends (services/<owner>/routes.py).
+# Which service answers each CALL a charge point sends (services/<owner>/routes.py); "gateway":
+# the gateway itself, for a CALL whose answer needs no state and decides no event (ADR 0044).
 STATION_CALL_OWNERS: Mapping[str, str] = {
     "Authorize": "transactions",
     "BootNotification": "stations",
     "DataTransfer": "stations",
     "DiagnosticsStatusNotification": "stations",
     "FirmwareStatusNotification": "stations",
-    "Heartbeat": "stations",
+    "Heartbeat": "gateway",  # no state, no event: answered where it arrives (ADR 0044)
     "LogStatusNotification": "stations",
     "MeterValues": "transactions",
     "SecurityEventNotification": "stations",

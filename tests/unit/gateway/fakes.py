@@ -37,6 +37,14 @@ class QuietGateway:
     def publish_later(self, value: bytes, station_id: str) -> None:
         pass
 
+    async def publish(self, value: bytes, station_id: str, headers: Any = None, topic: Any = None) -> None:
+        pass
+
+    async def publish_frames(self, frames: list[tuple[bytes, Any]], station_id: str) -> None:
+        """One append of the real gateway, record by record here: a fake's publish sees each."""
+        for value, headers in frames:
+            await self.publish(value, station_id, headers)
+
 
 class Socket:
     """The station's WebSocket: what the gateway sent it."""

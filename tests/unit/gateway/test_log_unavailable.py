@@ -39,7 +39,7 @@ class DownLog(QuietGateway):
 async def test_a_call_that_cannot_be_logged_gets_internal_error_at_once() -> None:
     gateway, ws = DownLog(fail_from=0), Socket()
     conn = StationConnection(gateway, ws, "CP1", "c1", 7)  # type: ignore[arg-type]
-    await conn._on_text('[2, "m1", "Heartbeat", {}]')
+    await conn._on_text('[2, "m1", "DataTransfer", {"vendorId": "V"}]')
     assert [json.loads(t) for t in ws.sent] == [[4, "m1", "InternalError", NOT_LOGGED, {}]]
     assert conn.session.unanswered == []  # no service answer is awaited for a CALL nobody can see
     assert [(r["direction"], r["message_type"], r["raw"]) for r in gateway.later] == [("out", 4, ws.sent[0])]
@@ -48,14 +48,14 @@ async def test_a_call_that_cannot_be_logged_gets_internal_error_at_once() -> Non
 async def test_an_answer_that_cannot_be_logged_is_never_sent_as_a_callresult() -> None:
     gateway, ws = DownLog(fail_from=1), Socket()  # the CALL is logged, its answer is not
     conn = StationConnection(gateway, ws, "CP1", "c1", 7)  # type: ignore[arg-type]
-    await conn._on_text('[2, "m1", "Heartbeat", {}]')
+    await conn._on_text('[2, "m1", "DataTransfer", {"vendorId": "V"}]')
     conn.deliver_reply(
         StationReply(
             station_id="CP1",
             epoch=7,
             unique_id="m1",
-            action="Heartbeat",
-            payload=msgspec.Raw(b'{"currentTime": "2026-11-26T10:00:00Z"}'),
+            action="DataTransfer",
+            payload=msgspec.Raw(b'{"status": "Accepted"}'),
         ),
         [],
     )

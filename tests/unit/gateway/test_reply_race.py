@@ -35,7 +35,7 @@ class FastService(QuietGateway):
                     epoch=record["epoch"],
                     unique_id=record["unique_id"],
                     action=record["action"],
-                    payload=msgspec.Raw(b'{"currentTime": "2026-11-26T10:00:00Z"}'),
+                    payload=msgspec.Raw(b'{"status": "Accepted"}'),
                 ),
                 [],
             )
@@ -45,10 +45,10 @@ async def test_a_reply_before_the_publish_ack_is_delivered() -> None:
     gateway, ws = FastService(), Socket()
     conn = StationConnection(gateway, ws, "CP1", "c1", 7)  # type: ignore[arg-type]
     gateway.conn = conn
-    await conn._on_text('[2, "m1", "Heartbeat", {}]')
+    await conn._on_text('[2, "m1", "DataTransfer", {"vendorId": "V"}]')
     async with asyncio.timeout(5):
         while not ws.sent:  # noqa: ASYNC110 - the flush runs in a background task
             await asyncio.sleep(0.01)
-    assert json.loads(ws.sent[0]) == [3, "m1", {"currentTime": "2026-11-26T10:00:00Z"}]
+    assert json.loads(ws.sent[0]) == [3, "m1", {"status": "Accepted"}]
     assert conn.session.unanswered == []  # nothing left to time out into an InternalError
     assert [r["direction"] for r in gateway.published] == ["in", "out"]

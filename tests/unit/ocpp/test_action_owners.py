@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 import pytest
 
 from services.gateway.connection import validate_station_call
-from services.stations.context import Context
+from services.gateway.context import LocalContext
+from services.gateway.routes import ROUTES as GATEWAY
 from services.stations.routes import ROUTES as STATIONS
-from services.stations.state import State
 from services.transactions.routes import ROUTES as TRANSACTIONS
 from shared.ocpp.errors import ErrorCode
 from shared.ocpp.v16 import actions
@@ -24,7 +24,12 @@ from shared.ocpp.v16.actions import ACTIONS, NOT_SUPPORTED, STATION_CALL_OWNERS,
 from shared.ocpp.v16.messages import AuthorizeRequest, HeartbeatRequest, HeartbeatResponse
 from shared.routes import Route
 
-SERVICE_ROUTES: Mapping[str, Mapping[str, object]] = {"stations": STATIONS, "transactions": TRANSACTIONS}
+# "gateway": the CALLs the gateway answers itself (ADR 0044).
+SERVICE_ROUTES: Mapping[str, Mapping[str, object]] = {
+    "gateway": GATEWAY,
+    "stations": STATIONS,
+    "transactions": TRANSACTIONS,
+}
 OWNED = sorted((service, action) for service, routes in SERVICE_ROUTES.items() for action in routes)
 
 
@@ -63,20 +68,12 @@ def test_each_route_has_the_types_of_its_action_and_so_does_its_handler(service:
 
 
 def test_a_route_decides_only_a_request_of_exactly_its_type() -> None:
-    ctx = Context(
-        now=datetime(2026, 1, 1, tzinfo=UTC),
-        station_id="CP1",
-        epoch=1,
-        heartbeat_interval=60,
-        boot_retry_interval=30,
-        registration=None,
-        auto_register=True,
-    )
-    heartbeat = STATIONS["Heartbeat"]
-    reply, events = heartbeat.decide(State(), HeartbeatRequest(), ctx)
+    ctx = LocalContext(now=datetime(2026, 1, 1, tzinfo=UTC))
+    heartbeat = GATEWAY["Heartbeat"]
+    reply, events = heartbeat.decide(None, HeartbeatRequest(), ctx)
     assert reply == HeartbeatResponse(current_time=ctx.now) and list(events) == []
     with pytest.raises(TypeError, match="AuthorizeRequest given to the route of HeartbeatRequest"):
-        heartbeat.decide(State(), AuthorizeRequest(id_tag="T"), ctx)
+        heartbeat.decide(None, AuthorizeRequest(id_tag="T"), ctx)
 
 
 def test_an_unowned_station_call_is_refused_at_once_as_not_supported(monkeypatch: pytest.MonkeyPatch) -> None:
