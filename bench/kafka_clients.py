@@ -1,4 +1,4 @@
-"""faust-streaming vs plain aiokafka on the service hot path, measured in one run.
+"""faust-streaming, plain aiokafka and confluent-kafka (librdkafka) on the service hot path, in one run.
 
 The hot path of a domain service: consume a frame envelope from a topic keyed by station (8
 partitions), decode it (msgspec), decide (trivial here, so the client is what is measured), produce a
@@ -7,19 +7,27 @@ after the other, against the same broker:
 
 - throughput: N records pre-filled, then drained; records/s from the first to the last reply;
 - latency: an open-loop producer at a fixed rate; p50/p99/p99.9 of (reply seen - request sent);
-- CPU seconds of the worker process per 10k records.
+- CPU seconds of the worker process per 10k records (all its threads: librdkafka's included).
 
-    python -m bench.kafka_clients [--messages 20000] [--rate 1000] [--seconds 5]
+The gateway's produce path (every frame is appended with acks=all before it is answered) is measured
+apart: one producer process per client at the open-loop rate, CPU per 10k records and the latency
+from send to its delivery ack. Ratios are against aiokafka, the client the services use (ADR 0003).
+
+    python -m bench.kafka_clients [--messages 20000] [--rate 1000] [--seconds 5] [--variants aiokafka,...]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import importlib.util
+import json
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -34,6 +42,14 @@ from shared.events.topics import TopicSpec
 from shared.kafka import ensure_topics, make_producer
 
 BOOTSTRAP = os.environ.get("CSMS_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+
+# Each variant and the module it needs: a variant whose client is not installed is skipped.
+VARIANTS = {"aiokafka": "aiokafka", "confluent-kafka": "confluent_kafka", "faust": "faust"}
+# The clients measured on the produce path (faust's producer is aiokafka's).
+PRODUCERS = ("aiokafka", "confluent-kafka")
+# uvloop's timers and librdkafka's poll count whole milliseconds (rounded, truncated): the open-loop
+# producers sleep a millisecond longer than they must, or the last fraction of each wait would spin.
+SLEEP_SLACK_S = 0.001
 
 
 class Reply(msgspec.Struct):
@@ -133,12 +149,168 @@ def faust_worker(src: str, dst: str) -> None:
     app.main()
 
 
+def confluent_producer_config(client_id: str) -> dict[str, Any]:
+    """shared.kafka.make_producer's settings in librdkafka's names, so that only the client differs
+    (plaintext: the bench broker has no security)."""
+    return {
+        "bootstrap.servers": BOOTSTRAP,
+        "client.id": client_id,
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": 1,
+        "batch.size": 256 * 1024,
+        "request.timeout.ms": 30_000,
+    }
+
+
+def confluent_worker(src: str, dst: str) -> None:
+    """The aiokafka worker's loop on librdkafka, synchronous as a service would run it in a thread:
+    a batch consume, every reply produced, the batch's delivery awaited, then its offsets committed.
+
+    ``consume`` alone returns at 2000 records or at its timeout, not at the first record (librdkafka's
+    batch semantics), which would cost up to its timeout in latency below 20,000 records/s: so the
+    loop waits for the first record with ``poll`` and then takes what is already fetched, as an
+    aiokafka ``getmany`` does (equal latency is the comparison's premise).
+    confluent_kafka.aio (AIOConsumer, AIOProducer) runs these same calls in a thread pool; not measured.
+    """
+    from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+    producer = Producer(confluent_producer_config("bench-confluent"))
+    consumer = Consumer(
+        {
+            "bootstrap.servers": BOOTSTRAP,
+            "group.id": f"bench-confluent-{src}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "fetch.wait.max.ms": 5,
+            "isolation.level": "read_uncommitted",  # aiokafka's default (librdkafka's: read_committed)
+        }
+    )
+    failed: list[KafkaError] = []
+
+    def delivered(err: KafkaError | None, _msg: Message) -> None:
+        if err is not None:
+            failed.append(err)
+
+    consumer.subscribe([src])
+    print("ready", flush=True)
+    while True:
+        first = consumer.poll(0.1)
+        if first is None:
+            continue
+        messages = [first, *consumer.consume(num_messages=1999, timeout=0)]
+        offsets: dict[int, int] = {}
+        for msg in messages:
+            value, partition, offset = msg.value(), msg.partition(), msg.offset()
+            if (err := msg.error()) is not None:
+                if err.fatal():
+                    raise KafkaException(err)
+                continue  # an event (a broker went away, ...), not a record: librdkafka retries
+            assert value is not None and partition is not None and offset is not None
+            key, reply = decide(value)
+            producer.produce(dst, reply, key, on_delivery=delivered)
+            offsets[partition] = offset + 1
+        if offsets:
+            producer.flush()
+            if failed:
+                raise KafkaException(failed[0])
+            consumer.commit(
+                offsets=[TopicPartition(src, p, o) for p, o in offsets.items()], asynchronous=False
+            )
+
+
+async def aiokafka_producer(topic: str, rate: int, seconds: float) -> None:
+    """The gateway's append (shared.kafka.make_producer) at ``rate`` records/s, open loop: the
+    latency of each from its send to its delivery ack; then it waits for the parent to end it."""
+    producer = make_producer(BOOTSTRAP, client_id="bench-produce-aiokafka")
+    await producer.start()
+    await (await producer.send(topic, frame(0, 0), key=b"CP0"))  # metadata and producer id first
+    latencies: list[float] = []
+
+    def delivered(sent: float, future: asyncio.Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            latencies.append(time.perf_counter() - sent)
+
+    print("ready", flush=True)
+    futures = []
+    start = time.perf_counter()
+    for i in range(int(rate * seconds)):
+        if (wait := start + i / rate - time.perf_counter()) > 0:
+            await asyncio.sleep(wait + SLEEP_SLACK_S)
+        value, key = frame(i, time.time_ns()), f"CP{i % 5000}".encode()
+        sent = time.perf_counter()
+        future = await producer.send(topic, value, key=key)
+        future.add_done_callback(functools.partial(delivered, sent))
+        futures.append(future)
+    await asyncio.gather(*futures)  # a failed delivery ends the worker
+    print(json.dumps({"latency_ms": percentiles(latencies)}), flush=True)
+    await asyncio.Event().wait()
+
+
+def confluent_producer(topic: str, rate: int, seconds: float) -> None:
+    """The same append on librdkafka (acks=all, idempotent): the loop sleeps in ``poll``, so each
+    delivery report is served (and timed) as it comes, as a dedicated poll thread would."""
+    from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+    producer = Producer(confluent_producer_config("bench-produce-confluent"))
+    producer.produce(topic, frame(0, 0), b"CP0")
+    producer.flush()  # metadata and producer id first
+    latencies: list[float] = []
+    failed: list[KafkaError] = []
+
+    def delivered(sent: float, err: KafkaError | None, _msg: Message) -> None:
+        if err is None:
+            latencies.append(time.perf_counter() - sent)
+        else:
+            failed.append(err)
+
+    print("ready", flush=True)
+    start = time.perf_counter()
+    for i in range(int(rate * seconds)):
+        producer.poll(0)  # delivery reports also when behind schedule
+        while (wait := start + i / rate - time.perf_counter()) > 0:
+            producer.poll(wait + SLEEP_SLACK_S)
+        value, key = frame(i, time.time_ns()), f"CP{i % 5000}".encode()
+        sent = time.perf_counter()
+        producer.produce(topic, value, key, on_delivery=functools.partial(delivered, sent))
+    producer.flush()
+    if failed:
+        raise KafkaException(failed[0])
+    print(json.dumps({"latency_ms": percentiles(latencies)}), flush=True)
+    threading.Event().wait()
+
+
 # -- orchestration -------------------------------------------------------------------------------------
 
 
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_worker(*args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.kafka_clients", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def read_line(proc: subprocess.Popen[bytes]) -> bytes:
+    """The worker's next line; a worker that died is an error at once, not a wait for the timeout."""
+    assert proc.stdout is not None
+    line = await asyncio.get_running_loop().run_in_executor(None, proc.stdout.readline)
+    if not line:  # its stderr is not kept: run its command alone to see why
+        raise RuntimeError(f"worker exited: {proc.args!r}")
+    return line
+
+
+def stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 async def run_variant(variant: str, messages: int, rate: int, seconds: float) -> dict[str, Any]:
@@ -159,14 +331,9 @@ async def run_variant(variant: str, messages: int, rate: int, seconds: float) ->
     tp = TopicPartition(dst, 0)
     replies.assign([tp])
     await replies.seek_to_beginning(tp)
-    proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is measured
-        [sys.executable, "-m", "bench.kafka_clients", "--worker", variant, src, dst],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_worker("--worker", variant, src, dst)  # started once, before anything is measured
     try:
-        assert proc.stdout is not None
-        await asyncio.get_running_loop().run_in_executor(None, proc.stdout.readline)
+        await read_line(proc)
         cpu0, seen = cpu_seconds(proc.pid), 0
         first = last = 0.0
         async with asyncio.timeout(300):
@@ -207,42 +374,96 @@ async def run_variant(variant: str, messages: int, rate: int, seconds: float) ->
             "latency_ms": percentiles(latencies, scale=1.0),
         }
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_worker(proc)
         await replies.stop()
         await producer.stop()
 
 
-async def main(args: argparse.Namespace) -> None:
-    import importlib.util
+async def run_producer(variant: str, rate: int, seconds: float) -> dict[str, Any]:
+    """The produce path alone: CPU of the producer process from its first timed send to its last ack."""
+    run = uuid.uuid4().hex[:8]
+    topic = f"bench.produce.{variant}.{run}"
+    await ensure_topics(BOOTSTRAP, [TopicSpec(topic, 8, {})])  # partitioned like ocpp.frames
+    proc = start_worker("--produce-worker", variant, topic, "--rate", str(rate), "--seconds", str(seconds))
+    try:
+        await read_line(proc)
+        cpu0 = cpu_seconds(proc.pid)
+        async with asyncio.timeout(seconds + 120):
+            result: dict[str, Any] = json.loads(await read_line(proc))
+        cpu = cpu_seconds(proc.pid) - cpu0
+    finally:
+        stop_worker(proc)
+    records = int(rate * seconds)
+    return {
+        "variant": variant,
+        "records": records,
+        "rate_per_s": rate,
+        "cpu_s_per_10k": round(cpu / records * 10_000, 3),
+        "latency_ms": result["latency_ms"],
+    }
 
-    if importlib.util.find_spec("faust") is None:
-        raise SystemExit("bench kafka_clients needs faust-streaming: pip install -e '.[bench]'")
-    results = [await run_variant(v, args.messages, args.rate, args.seconds) for v in ("aiokafka", "faust")]
-    save_json("kafka_clients", {"machine": machine(), "results": results})
-    a, f = results
+
+def chosen(names: str | None) -> list[str]:
+    """The variants asked for, or every installed one; one asked for but not installed is an error."""
+    installed = [v for v, module in VARIANTS.items() if importlib.util.find_spec(module) is not None]
+    if names is None:
+        if skipped := [v for v in VARIANTS if v not in installed]:
+            print(
+                f"skipping {', '.join(skipped)}: not installed (pip install -e '.[bench]')", file=sys.stderr
+            )
+        return installed
+    wanted = [v.strip() for v in names.split(",") if v.strip()]
+    if unknown := [v for v in wanted if v not in VARIANTS]:
+        raise SystemExit(f"unknown variant {', '.join(unknown)}: choose from {', '.join(VARIANTS)}")
+    if missing := [v for v in wanted if v not in installed]:
+        raise SystemExit(f"{', '.join(missing)} not installed: pip install -e '.[bench]'")
+    return wanted
+
+
+def versus(results: list[dict[str, Any]], r: dict[str, Any], key: str) -> str:
+    """``r[key]`` over aiokafka's in the same run (blank when aiokafka was not measured)."""
+    base = next((b for b in results if b["variant"] == "aiokafka"), None)
+    return f"{r[key] / base[key]:.2f}" if base and base[key] else ""
+
+
+async def main(args: argparse.Namespace) -> None:
+    variants = chosen(args.variants)
+    results = [await run_variant(v, args.messages, args.rate, args.seconds) for v in variants]
+    produced = [await run_producer(v, args.rate, args.seconds) for v in variants if v in PRODUCERS]
+    save_json("kafka_clients", {"machine": machine(), "results": results, "produce": produced})
     rows = [
-        "| variant | throughput (records/s) | CPU s / 10k | p50 ms | p99 ms | p99.9 ms |",
-        "|---|---|---|---|---|---|",
+        "| variant | throughput (records/s) | vs aiokafka | CPU s / 10k | vs aiokafka | p50 ms | p99 ms | p99.9 ms |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lat = r["latency_ms"]
         rows.append(
-            f"| {r['variant']} | {r['throughput_per_s']} | {r['cpu_s_per_10k']} | {lat['p50']} | {lat['p99']} | {lat['p99.9']} |"
+            f"| {r['variant']} | {r['throughput_per_s']} | {versus(results, r, 'throughput_per_s')} | "
+            f"{r['cpu_s_per_10k']} | {versus(results, r, 'cpu_s_per_10k')} | "
+            f"{lat['p50']} | {lat['p99']} | {lat['p99.9']} |"
         )
-    rows.append(
-        f"| faust / aiokafka | {f['throughput_per_s'] / a['throughput_per_s']:.2f} | "
-        f"{f['cpu_s_per_10k'] / a['cpu_s_per_10k']:.2f} | | | |"
-    )
-    table = "\n".join(rows)
+    if produced:
+        rows += [
+            "",
+            (
+                f"Gateway produce path: {args.rate} records/s open loop for {args.seconds} s, "
+                "latency from send to delivery ack (acks=all, idempotent)."
+            ),
+            "",
+            "| producer | CPU s / 10k | vs aiokafka | p50 ms | p99 ms | p99.9 ms |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in produced:
+            lat = r["latency_ms"]
+            rows.append(
+                f"| {r['variant']} | {r['cpu_s_per_10k']} | {versus(produced, r, 'cpu_s_per_10k')} | "
+                f"{lat['p50']} | {lat['p99']} | {lat['p99.9']} |"
+            )
     append_section(
         "Kafka client on the service hot path",
-        f"`python -m bench.kafka_clients --messages {args.messages} --rate {args.rate} --seconds {args.seconds}` "
-        f"(latency at {args.rate} records/s open loop)",
-        table,
+        f"`python -m bench.kafka_clients --messages {args.messages} --rate {args.rate} --seconds {args.seconds} "
+        f"--variants {','.join(variants)}` (latency at {args.rate} records/s open loop)",
+        "\n".join(rows),
     )
 
 
@@ -253,15 +474,29 @@ if __name__ == "__main__":
     parser.add_argument("--messages", type=int, default=20000)
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--variants", help=f"comma-separated, of {','.join(VARIANTS)} (default: every installed one)"
+    )
     parser.add_argument("--worker", nargs=3, metavar=("VARIANT", "SRC", "DST"))
+    parser.add_argument("--produce-worker", nargs=2, metavar=("VARIANT", "TOPIC"))
     args = parser.parse_args()
     if args.worker:
         variant, src, dst = args.worker
         if variant == "faust":
             faust_worker(src, dst)
+        elif variant == "confluent-kafka":
+            confluent_worker(src, dst)
         else:
             import uvloop
 
             uvloop.run(aiokafka_worker(src, dst))
+    elif args.produce_worker:
+        variant, topic = args.produce_worker
+        if variant == "confluent-kafka":
+            confluent_producer(topic, args.rate, args.seconds)
+        else:
+            import uvloop
+
+            uvloop.run(aiokafka_producer(topic, args.rate, args.seconds))
     else:
         asyncio.run(main(args))

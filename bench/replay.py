@@ -234,9 +234,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         **{**settings.__dict__, "topic_prefix": f"replay{run_id}.", "db_schema": f"replay_{run_id}"}
     )
     topics = Topics(settings.topic_prefix, settings.frame_partitions)
-    await ensure_topics(
-        settings.kafka_bootstrap, [*topics.shared_specs(), topics.domain_spec("transactions")]
-    )
+    # Every topic a projection reads: the ones this log leaves empty too (a projection waits for
+    # a topic that does not exist, as it would for a service not deployed yet).
+    shared = topics.shared_specs()
+    names = {spec.name for spec in shared}
+    read = {t for p in projections(settings) for t in p.topics()} - names
+    services = sorted(t[len(settings.topic_prefix) : -len(".events")] for t in read if t.endswith(".events"))
+    await ensure_topics(settings.kafka_bootstrap, [*shared, *(topics.domain_spec(s) for s in services)])
     t0 = time.monotonic()
     frames, events = await write_log(settings, topics, args.frames)
     write_s = time.monotonic() - t0

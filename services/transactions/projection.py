@@ -19,6 +19,7 @@ from shared.events.envelope import decode_frame_record
 from shared.events.frames import station_request
 from shared.ocpp.v16.messages import MeterValue, MeterValuesRequest, StopTransactionRequest, TransactionData
 from shared.projection.base import TableProjection
+from shared.projection.bulk import execute_rows, unnest_insert, unnest_select
 from shared.projection.columns import opt
 
 DDL = [
@@ -70,9 +71,67 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS meter_values_tx ON meter_values (transaction_id, sampled_at)",
 ]
 
-INSERT_SAMPLE = """INSERT INTO meter_values (station_id, connector_id, transaction_id, source, sampled_at,
-        measurand, phase, location, context, unit, format, value)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING"""
+# Each batch is one statement per kind of row (shared/projection/bulk.py, ADR 0045).
+INSERT_SAMPLES = unnest_insert(
+    "meter_values",
+    [
+        ("station_id", "text"),
+        ("connector_id", "int"),
+        ("transaction_id", "int"),
+        ("source", "text"),
+        ("sampled_at", "timestamptz"),
+        ("measurand", "text"),
+        ("phase", "text"),
+        ("location", "text"),
+        ("context", "text"),
+        ("unit", "text"),
+        ("format", "text"),
+        ("value", "text"),
+    ],
+)
+INSERT_STARTS = unnest_insert(
+    "transactions",
+    [
+        ("transaction_id", "int"),
+        ("station_id", "text"),
+        ("connector_id", "int"),
+        ("id_tag", "text"),
+        ("id_tag_status", "text"),
+        ("parent_id_tag", "text"),
+        ("reservation_id", "int"),
+        ("meter_start", "bigint"),
+        ("started_at", "timestamptz"),
+    ],
+    "ON CONFLICT (transaction_id) DO NOTHING",
+)
+# The first stop wins: a batch brings at most one per transaction (apply keeps the first), and a
+# stopped transaction is never updated again.
+STOP_ROWS = unnest_select(
+    [
+        ("transaction_id", "int"),
+        ("meter_stop", "bigint"),
+        ("stopped_at", "timestamptz"),
+        ("reason", "text"),
+        ("id_tag", "text"),
+        ("anomaly", "text"),
+    ]
+)
+UPDATE_STOPS = f"""UPDATE transactions t SET meter_stop = rows.meter_stop, stopped_at = rows.stopped_at,
+        stop_reason = rows.reason, stop_id_tag = rows.id_tag, anomaly = rows.anomaly,
+        energy_wh = CASE WHEN rows.meter_stop >= t.meter_start THEN rows.meter_stop - t.meter_start END
+    FROM {STOP_ROWS}
+    WHERE t.transaction_id = rows.transaction_id AND t.stopped_at IS NULL"""
+INSERT_UNMATCHED = unnest_insert(
+    "unmatched_stops",
+    [
+        ("station_id", "text"),
+        ("transaction_id", "int"),
+        ("meter_stop", "bigint"),
+        ("stopped_at", "timestamptz"),
+        ("reason", "text"),
+        ("id_tag", "text"),
+    ],
+)
 
 
 DEFAULT_MEASURAND = "Energy.Active.Import.Register"
@@ -168,29 +227,11 @@ class TransactionsProjection(TableProjection):
                         e.id_tag,
                     )
                 )
-        if started:
-            await conn.executemany(
-                """INSERT INTO transactions (transaction_id, station_id, connector_id, id_tag, id_tag_status,
-                     parent_id_tag, reservation_id, meter_start, started_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (transaction_id) DO NOTHING""",
-                started,
-            )
-        if stopped:
-            await conn.executemany(
-                """UPDATE transactions SET meter_stop = $2, stopped_at = $3, stop_reason = $4, stop_id_tag = $5,
-                     anomaly = $6,
-                     energy_wh = CASE WHEN $2 >= meter_start THEN $2 - meter_start END
-                   WHERE transaction_id = $1 AND stopped_at IS NULL""",
-                stopped,
-            )
-        if unmatched:
-            await conn.executemany(
-                """INSERT INTO unmatched_stops (station_id, transaction_id, meter_stop, stopped_at, reason, id_tag)
-                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING""",
-                unmatched,
-            )
-        if samples_:
-            await conn.executemany(INSERT_SAMPLE, samples_)
+        first_stops = list({stop[0]: stop for stop in reversed(stopped)}.values())  # first per id
+        await execute_rows(conn, INSERT_STARTS, started)
+        await execute_rows(conn, UPDATE_STOPS, first_stops)
+        await execute_rows(conn, INSERT_UNMATCHED, unmatched)
+        await execute_rows(conn, INSERT_SAMPLES, samples_)
 
     def _frame_samples(self, value: bytes) -> list[tuple[object, ...]]:
         call = station_request(decode_frame_record(value), ("MeterValues", "StopTransaction"))
