@@ -69,13 +69,16 @@ class LogFollower:
         ]
         async with asyncio.timeout(timeout):
             ends: dict[TopicPartition, int] = await self._offsets.end_offsets(tps)
+            look_again = 0.005
             while not await self._reached(ends):
                 # Applied records wake this at once; a position that moves without records (a
-                # compacted tail, a transaction marker) shows only when looked at: shortly.
+                # compacted tail, a transaction marker) shows only when looked at: soon at first,
+                # then less often (a long wait is not a busy loop).
                 self._moved.clear()
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(0.005):
+                    async with asyncio.timeout(look_again):
                         await self._moved.wait()
+                look_again = min(look_again * 2, 0.2)
 
     async def _reached(self, ends: dict[TopicPartition, int]) -> bool:
         """Whether every record before ``ends`` is applied. The consumer's position is the offset
